@@ -1,0 +1,205 @@
+"""Typed views of the Jobs API 2.2 objects the agent reads (../shared/reference/databricks.md §2-3).
+
+Only the fields the agent uses are declared; everything else is kept (extra="allow") so nothing is lost
+when a spec is written back. Cluster specs stay plain dicts for the same reason: jobs/update must send
+back every key the job had, including ones this code has never heard of.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# Terminal life-cycle states; anything else means "not finished yet".
+TERMINAL_LIFE_CYCLE = frozenset({"TERMINATED", "SKIPPED", "INTERNAL_ERROR"})
+# Task result states that count as a failure the agent should look at.
+FAILED_RESULT_STATES = frozenset({"FAILED", "TIMEDOUT", "CANCELED", "MAXIMUM_CONCURRENT_RUNS_REACHED"})
+# Result states of tasks that never ran because of another task: not a cause, never re-classified.
+UPSTREAM_RESULT_STATES = frozenset({"UPSTREAM_FAILED", "UPSTREAM_CANCELED", "EXCLUDED", "DISABLED"})
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+
+class RunState(_Model):
+    life_cycle_state: str | None = None
+    result_state: str | None = None
+    state_message: str | None = None
+    user_cancelled_or_timedout: bool | None = None
+
+
+class TerminationDetails(_Model):
+    code: str | None = None
+    type: str | None = None
+    message: str | None = None
+
+
+class RunStatus(_Model):
+    state: str | None = None
+    termination_details: TerminationDetails | None = None
+
+
+class ClusterInstance(_Model):
+    cluster_id: str | None = None
+    spark_context_id: str | None = None
+
+
+class RunTask(_Model):
+    """One task run inside a job run (`Run.tasks[]`)."""
+
+    run_id: int
+    task_key: str
+    attempt_number: int = 0
+    state: RunState = Field(default_factory=RunState)
+    status: RunStatus | None = None
+    cluster_instance: ClusterInstance | None = None
+    job_cluster_key: str | None = None
+    existing_cluster_id: str | None = None
+    new_cluster: dict[str, Any] | None = None
+    environment_key: str | None = None
+    max_retries: int | None = None
+    start_time: int | None = None
+    end_time: int | None = None
+    run_page_url: str | None = None
+
+    @property
+    def failed(self) -> bool:
+        return self.state.result_state in FAILED_RESULT_STATES or self.state.life_cycle_state == "INTERNAL_ERROR"
+
+    @property
+    def compute(self) -> str:
+        """job_cluster, new_cluster, existing_cluster or serverless: decides whether a resize is possible."""
+        if self.job_cluster_key:
+            return "job_cluster"
+        if self.new_cluster:
+            return "new_cluster"
+        if self.existing_cluster_id:
+            return "existing_cluster"
+        return "serverless"
+
+
+class RepairHistoryItem(_Model):
+    type: str | None = None  # ORIGINAL | REPAIR
+    id: int | None = None
+    start_time: int | None = None
+    end_time: int | None = None
+    state: RunState | None = None
+    status: RunStatus | None = None
+    task_run_ids: list[int] = Field(default_factory=list)
+
+
+class JobParameter(_Model):
+    name: str
+    default: str | None = None
+    value: str | None = None
+
+
+class Run(_Model):
+    """A job run as `runs/get?include_history=true` returns it (tasks and history already paged in)."""
+
+    run_id: int
+    job_id: int | None = None
+    run_name: str | None = None
+    job_run_id: int | None = None
+    attempt_number: int = 0
+    original_attempt_run_id: int | None = None
+    state: RunState = Field(default_factory=RunState)
+    status: RunStatus | None = None
+    tasks: list[RunTask] = Field(default_factory=list)
+    job_clusters: list[dict[str, Any]] = Field(default_factory=list)
+    job_parameters: list[JobParameter] = Field(default_factory=list)
+    repair_history: list[RepairHistoryItem] = Field(default_factory=list)
+    start_time: int | None = None
+    end_time: int | None = None
+    run_page_url: str | None = None
+    run_type: str | None = None
+    trigger: str | None = None
+
+    @property
+    def terminal(self) -> bool:
+        return self.state.life_cycle_state in TERMINAL_LIFE_CYCLE
+
+    @property
+    def repair_count(self) -> int:
+        return sum(1 for item in self.repair_history if item.type == "REPAIR")
+
+    @property
+    def latest_repair_id(self) -> int | None:
+        repairs = [item.id for item in self.repair_history if item.type == "REPAIR" and item.id is not None]
+        return repairs[-1] if repairs else None
+
+    @property
+    def termination(self) -> TerminationDetails:
+        return (self.status.termination_details if self.status else None) or TerminationDetails()
+
+    def failed_tasks(self) -> list[RunTask]:
+        """The tasks that failed on their own (not skipped because something upstream failed)."""
+        return [t for t in self.tasks if t.failed and t.state.result_state not in UPSTREAM_RESULT_STATES]
+
+    def parameters_for_repair(self) -> dict[str, str]:
+        """The run's resolved job parameters: passed back on repair so they resolve the same way."""
+        return {p.name: p.value if p.value is not None else (p.default or "") for p in self.job_parameters}
+
+
+class RunOutput(_Model):
+    """`runs/get-output` of one task run."""
+
+    error: str | None = None
+    error_trace: str | None = None
+    logs: str | None = None
+    logs_truncated: bool | None = None
+    notebook_output: dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = None
+
+
+class TerminationReason(_Model):
+    code: str | None = None
+    type: str | None = None
+    parameters: dict[str, str] = Field(default_factory=dict)
+
+
+class ClusterInfo(_Model):
+    """`clusters/get`: what matters is why the cluster ended."""
+
+    cluster_id: str
+    state: str | None = None
+    state_message: str | None = None
+    termination_reason: TerminationReason | None = None
+
+
+class JobSettings(_Model):
+    name: str | None = None
+    tasks: list[dict[str, Any]] = Field(default_factory=list)
+    job_clusters: list[dict[str, Any]] = Field(default_factory=list)
+    tags: dict[str, str] = Field(default_factory=dict)
+    email_notifications: dict[str, Any] = Field(default_factory=dict)
+    max_concurrent_runs: int | None = None
+
+
+class Job(_Model):
+    """`jobs/get`."""
+
+    job_id: int
+    creator_user_name: str | None = None
+    run_as_user_name: str | None = None
+    settings: JobSettings = Field(default_factory=JobSettings)
+
+    def job_cluster(self, key: str) -> dict[str, Any] | None:
+        """The `new_cluster` spec of job cluster `key`, or None."""
+        for cluster in self.settings.job_clusters:
+            if cluster.get("job_cluster_key") == key:
+                return cluster.get("new_cluster")
+        return None
+
+
+class RunSummary(_Model):
+    """One row of `runs/list`."""
+
+    run_id: int
+    job_id: int | None = None
+    run_name: str | None = None
+    state: RunState = Field(default_factory=RunState)
+    start_time: int | None = None
+    end_time: int | None = None

@@ -1,0 +1,107 @@
+"""The record of one decision: what failed, what the agent concluded and why, what it did, and how it ended.
+
+One record per failed job run (per repair of it). It is the row in Table Storage, the input of every email,
+and the raw material of the learning loop, so it carries the evidence and never a secret.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.taxonomy import Action, Category
+
+Status = Literal["claimed", "decided", "acted", "done", "failed", "deferred"]
+Outcome = Literal["pending", "succeeded", "failed", "not_applicable"]
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class FailedTask(BaseModel):
+    """One task that failed on its own (not skipped because of another)."""
+
+    task_key: str
+    run_id: int
+    result_state: str | None = None
+    error: str | None = Field(default=None, description="The short `error` of runs/get-output, trimmed.")
+    run_page_url: str | None = None
+    compute: str | None = Field(default=None, description="job_cluster / new_cluster / existing_cluster / serverless")
+    job_cluster_key: str | None = None
+    category: Category | None = None
+
+
+class ResizeChange(BaseModel):
+    """A job cluster made one step larger: the original spec is kept so the change can be reverted."""
+
+    job_cluster_key: str
+    before: dict[str, Any]
+    after: dict[str, Any]
+    summary: str = Field(description="What changed, for people: 'node Standard_DS3_v2 → Standard_DS4_v2; workers 4 → 8'")
+    reverted: bool = False
+
+
+class Analysis(BaseModel):
+    """The human part of a diagnosis, from the LLM when one was consulted."""
+
+    root_cause: str | None = None
+    suggested_fix: str | None = None
+    severity: str | None = None
+    source: Literal["rules", "llm", "llm_cache", "rules_fallback"] = "rules"
+    fallback_reason: str | None = None
+    model: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+
+
+class DecisionRecord(BaseModel):
+    """Everything about one decision. `key` is the idempotency key: workspace, job run and repair count."""
+
+    model_config = ConfigDict(use_enum_values=False)
+
+    key: str
+    workspace_id: str
+    job_id: int | None = None
+    job_name: str | None = None
+    run_id: int
+    repair_count: int = 0
+    chain_id: str = Field(description="The first run of this chain of attempts (workspace:run).")
+    attempt: int = Field(default=1, description="1 for the first failure of a chain, +1 per agent rerun.")
+    max_attempts: int = 3
+    run_page_url: str | None = None
+    failed_tasks: list[FailedTask] = Field(default_factory=list)
+
+    category: Category = Category.UNKNOWN
+    proposed_action: Action | None = Field(default=None, description="The classifier's first-attempt action.")
+    action: Action | None = Field(default=None, description="What the agent decided, after budget and guard rails.")
+    confidence: float = 0.0
+    reason: str = ""
+    evidence: list[str] = Field(default_factory=list)
+    excerpt: str = ""
+    fingerprint: str = ""
+    rule_id: str | None = None
+    analysis: Analysis = Field(default_factory=Analysis)
+
+    mode: Literal["act", "observe"] = "act"
+    status: Status = "claimed"
+    done: str = Field(default="", description="What was done, for people: 'repaired run 123 (repair 456)'.")
+    repair_id: int | None = None
+    new_run_id: int | None = None
+    resize: ResizeChange | None = None
+    outcome: Outcome = "not_applicable"
+    error: str | None = Field(default=None, description="Why processing failed, when it did.")
+    notifications: list[str] = Field(default_factory=list, description="Ids of notifications sent for it.")
+
+    source: str = "webhook"
+    received_at: datetime = Field(default_factory=utcnow)
+    decided_at: datetime | None = None
+    finished_at: datetime | None = None
+    claim_owner: str | None = None
+
+    @property
+    def is_retry(self) -> bool:
+        return self.action in (Action.RETRY, Action.RETRY_WITH_NEW_PARAMS)

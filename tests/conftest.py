@@ -1,0 +1,5 @@
+"""Shared fixtures. Each service's fixtures live in tests/fixtures/<service>.py and are registered here."""
+
+pytest_plugins = [
+    "tests.fixtures.azurite",
+]
