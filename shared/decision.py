@@ -96,11 +96,13 @@ class DecisionRecord(BaseModel):
     error: str | None = Field(default=None, description="Why processing failed, when it did.")
     notifications: list[str] = Field(default_factory=list, description="Ids of notifications sent for it.")
 
+    agent_enabled: bool = Field(default=True, description="False when a job tag turned the agent off.")
     source: str = "webhook"
     received_at: datetime = Field(default_factory=utcnow)
     decided_at: datetime | None = None
     finished_at: datetime | None = None
     claim_owner: str | None = None
+    claimed_at: datetime | None = Field(default=None, description="Start of the current claim's lease.")
 
     @property
     def is_retry(self) -> bool:

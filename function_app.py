@@ -1,0 +1,48 @@
+"""The Azure Functions (Python v2 model): each parses its trigger and hands over to shared.runtime.
+
+Kept thin on purpose: no logic here. Importing this module must stay cheap (cold start): shared.runtime
+imports the storage, identity, Key Vault, ACS and openai SDKs only when a queue message or timer needs them.
+"""
+
+import json
+
+import azure.functions as func
+
+from shared import runtime
+
+app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
+
+QUEUE = "job-failures"
+POISON_QUEUE = "job-failures-poison"
+STORAGE = "AzureWebJobsStorage"
+
+
+@app.route(route="databricks/webhook", methods=["POST"])
+@app.queue_output(arg_name="out", queue_name=QUEUE, connection=STORAGE)
+def databricks_webhook(req: func.HttpRequest, out: func.Out[str]) -> func.HttpResponse:
+    """Databricks job notification (generic webhook destination) → 202 and a queue message."""
+    answer = runtime.webhook(req.get_body(), dict(req.headers))
+    if answer.event is not None:
+        out.set(answer.event.to_message())
+    return func.HttpResponse(
+        json.dumps({"status": answer.status, "message": answer.message}),
+        status_code=answer.status,
+        mimetype="application/json",
+        headers=dict(answer.headers or {}),
+    )
+
+
+@app.queue_trigger(arg_name="msg", queue_name=QUEUE, connection=STORAGE)
+@app.queue_output(arg_name="poison", queue_name=POISON_QUEUE, connection=STORAGE)
+def process_failure(msg: func.QueueMessage, poison: func.Out[str]) -> None:
+    """One failed run: decide, act, notify, record. Raises to have the message retried."""
+    body = msg.get_body().decode("utf-8", errors="replace")
+    handled = runtime.handle(body, message_id=msg.id or "", dequeue_count=msg.dequeue_count or 1)
+    if handled.poison is not None:
+        poison.set(body)
+
+
+@app.timer_trigger(arg_name="timer", schedule="%POLL_SCHEDULE%", run_on_startup=False, use_monitor=True)
+def poll_failures(timer: func.TimerRequest) -> None:
+    """Catch failures no webhook reported; follow the reruns the agent started."""
+    runtime.poll()

@@ -1,0 +1,224 @@
+"""The path of one failure: read the run, claim it, diagnose, decide, act, notify, record.
+
+`process` is the queue function's whole job. Every I/O goes through `PipelineDeps`, built once per worker
+by shared.wiring (or by hand in tests). Errors: TransientError raises (the queue retries); anything that
+will never work raises PermanentError and the caller sends the message to the poison queue with its reason.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal, Protocol
+
+from shared import actions
+from shared.classify import Classification, FailureSignals
+from shared.databricks.api import JobsApi
+from shared.databricks.models import Job, Run
+from shared.decide import DecisionInput, decide, job_controls
+from shared.decision import Analysis, DecisionRecord, utcnow
+from shared.diagnose import Classifier, diagnose
+from shared.events import FailureEvent
+from shared.exceptions import PermanentError
+from shared.resize import ResizeBounds, plan_resize
+from shared.settings import Settings
+from shared.state import StateStore
+from shared.store import DecisionStore
+from shared.taxonomy import Action
+
+log = logging.getLogger(__name__)
+
+MAX_DEFERS = 30  # task-level events waiting for their parent run; after that the poller picks the run up
+
+
+class Notifier(Protocol):
+    def notify(self, record: DecisionRecord, job: Job | None) -> list[str]: ...
+
+
+class Analyzer(Protocol):
+    """The LLM step: may refine the rules' classification and write the human part of the diagnosis."""
+
+    def refine(
+        self, signals: FailureSignals, classification: Classification, context: dict[str, Any]
+    ) -> tuple[Classification, Analysis]: ...
+
+
+@dataclass
+class PipelineDeps:
+    """Everything `process` talks to. Built once per worker; replaced piecemeal in tests."""
+
+    settings: Settings
+    jobs_api: Callable[[str | None], JobsApi]  # webhook workspace id -> client (BadRequest for unknown ids)
+    workspace_key: Callable[[str | None], str]  # webhook workspace id -> the configured workspace's key
+    store: DecisionStore
+    state: StateStore
+    notifier: Notifier
+    classify: Classifier
+    enqueue: Callable[[FailureEvent, int], None]  # put an event on the queue, visible after N seconds
+    analyzer: Analyzer | None = None
+    clock: Callable[[], datetime] = field(default=utcnow)
+
+
+@dataclass(frozen=True)
+class Result:
+    """What happened to one message (logged, and returned to tests)."""
+
+    status: Literal["decided", "duplicate", "in_progress", "deferred", "skipped"]
+    detail: str
+    key: str | None = None
+    action: Action | None = None
+
+
+def process(event: FailureEvent, deps: PipelineDeps, *, owner: str) -> Result:
+    """Decide about one failed run, at most once per (workspace, run, repair count)."""
+    api = deps.jobs_api(event.workspace_id)
+    run = api.get_run(event.run_id)
+    # Keyed by the configured workspace, not the event's id, so a webhook (with an id) and the poller
+    # (single workspace, maybe without one) land on the same idempotency key.
+    ws = deps.workspace_key(event.workspace_id)
+    ctx = {"job_id": run.job_id, "run_id": run.run_id, "source": event.source}
+
+    if not run.terminal:
+        if event.task_run_id is None:
+            return _log(Result("skipped", f"run {run.run_id} is {run.state.life_cycle_state} again (a repair is running)"), ctx)
+        if event.defer_count >= MAX_DEFERS:
+            return _log(Result("skipped", "parent still running after every deferral; the poller will pick it up"), ctx)
+        deps.enqueue(event.model_copy(update={"defer_count": event.defer_count + 1, "source": "deferred"}),
+                   deps.settings.defer_seconds)
+        return _log(Result("deferred", f"parent run {run.run_id} is {run.state.life_cycle_state}; looking again later"), ctx)
+    if run.state.result_state in ("SUCCESS", "SUCCESS_WITH_FAILURES"):
+        return _log(Result("skipped", f"run {run.run_id} ended {run.state.result_state}"), ctx)
+
+    key = f"{ws}:{run.run_id}:{run.repair_count}"
+    chain_id, attempt = _chain_position(run, ws, deps.state)
+    record = DecisionRecord(
+        key=key, workspace_id=ws, job_id=run.job_id, job_name=event.job_name or run.run_name, run_id=run.run_id,
+        repair_count=run.repair_count, chain_id=chain_id, attempt=attempt, run_page_url=run.run_page_url,
+        source=event.source,
+    )
+    claim = deps.store.claim(record, owner, now=deps.clock())
+    if not claim.granted:
+        return _log(Result("duplicate" if claim.reason == "duplicate" else "in_progress",
+                           f"already {claim.reason.replace('_', ' ')}", key), ctx)
+
+    job = _job(api, run.job_id)
+    resumed = claim.existing if claim.existing and claim.existing.status == "acted" else None
+    if resumed is None:
+        record, resize_request = _diagnose_and_decide(record, run, job, api, deps, ws)
+        deps.store.save(record)  # the decision is on record before anything changes in Databricks
+        record = _act(record, run, api, deps, ws, resize_request)
+        deps.store.save(record)
+    else:
+        record = resumed  # acted already; only the notification is missing
+    record = _notify(record, job, deps)
+    deps.store.save(record)
+    return _log(Result("decided", record.reason, key, record.action), {**ctx, "action": record.action.value})
+
+
+def _diagnose_and_decide(
+    record: DecisionRecord, run: Run, job: Job | None, api: JobsApi, deps: PipelineDeps, ws: str
+) -> tuple[DecisionRecord, actions.ResizeRequest | None]:
+    settings = deps.settings
+    diagnosis = diagnose(run, api, deps.classify)
+    classification, analysis = diagnosis.classification, Analysis()
+    controls = job_controls(job.settings.tags if job else {}, settings.max_retries)
+    max_retries = controls.max_retries if controls.max_retries is not None else settings.max_retries
+    job_name = (job.settings.name if job else None) or record.job_name
+
+    if deps.analyzer is not None and controls.enabled:
+        context = {"job_name": job_name, "attempt": record.attempt, "tasks": [t.task_key for t in diagnosis.failed_tasks]}
+        classification, analysis = deps.analyzer.refine(diagnosis.signals, classification, context)
+
+    resize_request, blocker = None, None
+    if classification.action is Action.RETRY_WITH_NEW_PARAMS:
+        resize_request, blocker = _plan_resize(run, job, settings)
+    chain = deps.store.chain(ws, record.chain_id)
+    verdict = decide(DecisionInput(
+        category=classification.category,
+        proposed=classification.action,
+        attempt=record.attempt,
+        max_retries=max_retries,
+        already_escalated=any(r.action is Action.ESCALATE for r in chain if r.key != record.key),
+        agent_enabled=controls.enabled,
+        termination_code=run.termination.code,
+        resize_blocker=blocker,
+    ))
+    observe = settings.agent_mode == "observe" or controls.mode == "observe"
+    record = record.model_copy(update={
+        "job_name": job_name, "failed_tasks": diagnosis.failed_tasks, "category": classification.category,
+        "proposed_action": classification.action, "action": verdict.action, "confidence": classification.confidence,
+        "reason": verdict.reason, "evidence": list(classification.evidence), "excerpt": classification.excerpt,
+        "fingerprint": classification.fingerprint, "rule_id": classification.rule_id, "analysis": analysis,
+        "mode": "observe" if observe else "act", "status": "decided", "decided_at": deps.clock(),
+        "max_attempts": max_retries + 1, "agent_enabled": controls.enabled,
+    })
+    return record, resize_request if verdict.action is Action.RETRY_WITH_NEW_PARAMS else None
+
+
+def _act(record: DecisionRecord, run: Run, api: JobsApi, deps: PipelineDeps, ws: str,
+         resize_request: actions.ResizeRequest | None) -> DecisionRecord:
+    result = actions.act(record.action, run, api, workspace_key=ws, observe=record.mode == "observe",
+                         resize=resize_request)
+    for new_run_id in result.rerun_links:
+        deps.state.put("rerun", f"{ws}:{new_run_id}", {"chain_id": record.chain_id, "attempt": record.attempt + 1})
+    return record.model_copy(update={
+        "status": "acted", "done": result.done, "repair_id": result.repair_id, "new_run_id": result.new_run_id,
+        "resize": result.resize, "outcome": result.outcome,
+    })
+
+
+def _notify(record: DecisionRecord, job: Job | None, deps: PipelineDeps) -> DecisionRecord:
+    # A job whose tag turns the agent off gets no email either: its owners asked to be left alone.
+    ids = deps.notifier.notify(record, job) if record.agent_enabled else []
+    return record.model_copy(update={"notifications": ids, "status": "done", "finished_at": deps.clock()})
+
+
+def _chain_position(run: Run, ws: str, state: StateStore) -> tuple[str, int]:
+    """Which chain this run belongs to, and which attempt this failure is in it.
+
+    Attempts count Databricks' own task retries, repairs of this run (ours or anyone's), and, for runs the
+    agent started with run-now, the attempts before them.
+    """
+    link = state.get("rerun", f"{ws}:{run.run_id}")
+    chain_id, base = (link["chain_id"], int(link["attempt"])) if link else (f"{ws}:{run.run_id}", 1)
+    platform_retries = max((t.attempt_number for t in run.failed_tasks()), default=0)
+    return chain_id, base + run.repair_count + platform_retries
+
+
+def _job(api: JobsApi, job_id: int | None) -> Job | None:
+    if job_id is None:
+        return None
+    try:
+        return api.get_job(job_id)
+    except PermanentError as exc:
+        # Without jobs/get the agent still decides (no tags, no owners' addresses): say so and go on.
+        log.warning("job settings not readable", extra={"job_id": job_id, "error": str(exc)})
+        return None
+
+
+def _plan_resize(run: Run, job: Job | None, settings: Settings) -> tuple[actions.ResizeRequest | None, str | None]:
+    """The job cluster of the first failed task that has one, one step larger; or why that is impossible."""
+    failed = run.failed_tasks()
+    keyed = [t for t in failed if t.job_cluster_key]
+    if not keyed:
+        kinds = sorted({t.compute.replace("_", " ") for t in failed}) or ["unknown compute"]
+        return None, (f"the failed task runs on {', '.join(kinds)}, which the agent does not resize; "
+                      "give it more memory by hand")
+    if job is None or run.job_id is None:
+        return None, "the job's settings could not be read, so its cluster cannot be changed"
+    key = keyed[0].job_cluster_key
+    spec = job.job_cluster(key)
+    if spec is None:
+        return None, f"job cluster '{key}' is not in the job's settings any more"
+    bounds = ResizeBounds(settings.node_ladders, settings.resize_max_workers, frozenset(settings.resize_allowed_spark_conf))
+    plan = plan_resize(spec, bounds)
+    if not plan.possible:
+        return None, plan.summary
+    return actions.ResizeRequest(run.job_id, key, spec, plan.after, plan.summary), None
+
+
+def _log(result: Result, ctx: dict[str, Any]) -> Result:
+    log.info("%s: %s", result.status, result.detail, extra={**ctx, "status": result.status, "key": result.key})
+    return result

@@ -1,0 +1,107 @@
+"""The timer's job: catch failures no webhook reported, and follow the reruns the agent started.
+
+1. `runs/list?completed_only=true` since a checkpoint (minus an overlap window, since runs can finish out of
+   order), enqueueing failed runs with no decision yet. The pipeline's claim makes a run announced by both the
+   webhook and the poller produce one decision.
+2. For each decision whose rerun is pending: record how it ended, revert a resize once its rerun is over,
+   and enqueue the rerun's failure if no webhook announced it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from shared import actions
+from shared.databricks.models import Run
+from shared.decision import DecisionRecord
+from shared.events import FailureEvent
+from shared.exceptions import AgentError
+from shared.pipeline import PipelineDeps
+
+log = logging.getLogger(__name__)
+
+_POLLED_FAILURES = frozenset({"FAILED", "TIMEDOUT"})  # user cancellations are not worth a record of their own
+
+
+@dataclass
+class PollReport:
+    """What one timer tick did, per workspace."""
+
+    enqueued: list[int] = field(default_factory=list)
+    followed: list[str] = field(default_factory=list)
+    reverted: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+def poll(deps: PipelineDeps, now: datetime | None = None) -> PollReport:
+    """One timer tick over every configured workspace. Errors in one workspace do not stop the others."""
+    now = now or deps.clock()
+    report = PollReport()
+    for workspace in deps.settings.workspaces():
+        ws = workspace.workspace_id or "default"
+        try:
+            _poll_workspace(deps, workspace.workspace_id, ws, now, report)
+        except AgentError as exc:
+            log.error("poll failed for workspace %s: %s", ws, exc)
+            report.errors.append(f"{ws}: {exc}")
+    _follow_up(deps, report)
+    flush = getattr(deps.notifier, "flush", None)
+    if callable(flush):
+        flush(now)
+    return report
+
+
+def _poll_workspace(deps: PipelineDeps, workspace_id: str | None, ws: str, now: datetime, report: PollReport) -> None:
+    settings = deps.settings
+    api = deps.jobs_api(workspace_id)
+    checkpoint = deps.state.get("checkpoint", ws)
+    now_ms = int(now.timestamp() * 1000)
+    since_ms = int(checkpoint["until_ms"]) if checkpoint else now_ms - settings.poll_lookback_minutes * 60_000
+    since_ms -= settings.poll_overlap_minutes * 60_000
+    for summary in api.list_runs(start_time_from=since_ms, completed_only=True):
+        failed = summary.state.result_state in _POLLED_FAILURES or summary.state.life_cycle_state == "INTERNAL_ERROR"
+        if not failed or deps.store.get(f"{ws}:{summary.run_id}:0") is not None:
+            continue
+        deps.enqueue(FailureEvent(workspace_id=workspace_id, job_id=summary.job_id, run_id=summary.run_id,
+                                  job_name=summary.run_name, source="poller"), 0)
+        report.enqueued.append(summary.run_id)
+    deps.state.put("checkpoint", ws, {"until_ms": now_ms})
+
+
+def _follow_up(deps: PipelineDeps, report: PollReport) -> None:
+    for record in deps.store.pending_outcomes():
+        try:
+            _follow_one(deps, record, report)
+        except AgentError as exc:
+            report.errors.append(f"{record.key}: {exc}")
+
+
+def _follow_one(deps: PipelineDeps, record: DecisionRecord, report: PollReport) -> None:
+    workspace_id = None if record.workspace_id == "default" else record.workspace_id
+    api = deps.jobs_api(workspace_id)
+    run = api.get_run(record.new_run_id or record.run_id)
+    if not run.terminal:
+        return
+    succeeded = run.state.result_state in ("SUCCESS", "SUCCESS_WITH_FAILURES")
+    record.outcome = "succeeded" if succeeded else "failed"
+    if record.resize and not record.resize.reverted and deps.settings.resize_revert and record.job_id is not None:
+        current = api.get_job(record.job_id).job_cluster(record.resize.job_cluster_key)
+        note = actions.revert_resize(api, record.job_id, record.resize, current)
+        record.resize.reverted = note.startswith("reverted")
+        record.done += f"; {note}"
+        report.reverted.append(record.key)
+    deps.store.save(record)
+    report.followed.append(record.key)
+    log.info("rerun ended %s", record.outcome, extra={"key": record.key, "run_id": run.run_id})
+    if not succeeded:
+        _enqueue_if_unannounced(deps, record, run)
+
+
+def _enqueue_if_unannounced(deps: PipelineDeps, record: DecisionRecord, run: Run) -> None:
+    """A failed rerun is the chain's next attempt; make sure it gets decided even if its webhook was lost."""
+    if deps.store.get(f"{record.workspace_id}:{run.run_id}:{run.repair_count}") is None:
+        workspace_id = None if record.workspace_id == "default" else record.workspace_id
+        deps.enqueue(FailureEvent(workspace_id=workspace_id, job_id=run.job_id, run_id=run.run_id,
+                                  job_name=record.job_name, source="poller"), 0)

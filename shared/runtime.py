@@ -1,0 +1,102 @@
+"""What function_app.py calls: one function per trigger, with the worker's settings and dependencies.
+
+Settings and dependencies are built on first use and kept for the worker's life (one place, no
+module-level clients at import). The webhook path imports only what it needs.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import TYPE_CHECKING
+
+from shared.settings import Settings, load_settings
+from shared.webhook import WebhookAnswer, handle_webhook
+
+if TYPE_CHECKING:
+    from shared.pipeline import PipelineDeps
+    from shared.poller import PollReport
+    from shared.worker import Handled
+
+log = logging.getLogger(__name__)
+
+# Must equal host.json extensions.queues.maxDequeueCount (a unit test checks it).
+MAX_DEQUEUE_COUNT = 5
+
+_lock = threading.Lock()
+_settings: Settings | None = None
+_deps: PipelineDeps | None = None
+
+
+def settings() -> Settings:
+    """The worker's settings, validated once (ConfigError lists every problem)."""
+    global _settings
+    with _lock:
+        if _settings is None:
+            _settings = load_settings()
+            _configure_logging(_settings)
+        return _settings
+
+
+def deps() -> PipelineDeps:
+    """The worker's pipeline dependencies, built once."""
+    global _deps
+    current = settings()
+    with _lock:
+        if _deps is None:
+            from shared.wiring import build_deps
+
+            _deps = build_deps(current)
+        return _deps
+
+
+def reset() -> None:
+    """Forget settings and dependencies (tests and the local runner change the environment)."""
+    global _settings, _deps
+    with _lock:
+        _settings, _deps = None, None
+
+
+def webhook(body: bytes, headers: dict[str, str]) -> WebhookAnswer:
+    """The HTTP function's logic."""
+    from shared.exceptions import ConfigError
+
+    try:
+        current = settings()
+    except ConfigError as exc:
+        log.error("webhook refused: the agent is misconfigured: %s", exc)
+        return WebhookAnswer(503, "the agent is misconfigured; see its logs")
+    from shared.workspaces import resolve_workspace
+
+    password = current.webhook_password.get_secret_value() if current.webhook_password else None
+    return handle_webhook(
+        body, headers, username=current.webhook_username, password=password,
+        check_workspace=lambda workspace_id: resolve_workspace(current, workspace_id) and None,
+    )
+
+
+def handle(body: str, *, message_id: str, dequeue_count: int) -> Handled:
+    """The queue function's logic."""
+    from shared.worker import handle_message
+
+    return handle_message(body, message_id=message_id, dequeue_count=dequeue_count,
+                          max_dequeue_count=MAX_DEQUEUE_COUNT, deps=deps())
+
+
+def poll() -> PollReport:
+    """The timer function's logic."""
+    from shared.poller import poll as run_poll
+
+    report = run_poll(deps())
+    log.info("poll: %d enqueued, %d followed, %d reverted, %d errors", len(report.enqueued), len(report.followed),
+             len(report.reverted), len(report.errors))
+    return report
+
+
+def _configure_logging(current: Settings) -> None:
+    logging.getLogger().setLevel(current.log_level)
+    try:
+        from shared.redaction import install_redaction
+    except ImportError:  # pragma: no cover - redaction ships with the app; this guards partial checkouts only
+        return
+    install_redaction()

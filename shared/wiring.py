@@ -1,0 +1,128 @@
+"""Build the pipeline's dependencies from the settings: once per worker, in one place.
+
+Heavy SDKs (storage, identity, Key Vault, ACS, openai) are imported here, inside functions, so importing
+function_app stays cheap (cold start): the webhook path never loads them.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from shared.events import FailureEvent
+from shared.pipeline import PipelineDeps
+from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+
+QUEUE_NAME = "job-failures"
+
+
+def storage_credential(settings: Settings) -> Any:
+    """The identity used for storage when no connection string is set (managed identity in Azure)."""
+    from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
+
+    if settings.azure_client_id:
+        return ManagedIdentityCredential(client_id=settings.azure_client_id)
+    return DefaultAzureCredential()
+
+
+def table_service(settings: Settings) -> Any:
+    """A TableServiceClient from AzureWebJobsStorage (connection string, or service URI + identity)."""
+    from azure.data.tables import TableServiceClient
+
+    if settings.storage_connection_string:
+        return TableServiceClient.from_connection_string(_connection_string(settings))
+    if not settings.storage_table_service_uri:
+        raise_config("AzureWebJobsStorage or AzureWebJobsStorage__tableServiceUri must be set")
+    return TableServiceClient(endpoint=settings.storage_table_service_uri, credential=storage_credential(settings))
+
+
+def queue_client(settings: Settings, name: str = QUEUE_NAME) -> Any:
+    """A QueueClient that writes base64 messages, as the Functions queue trigger expects by default."""
+    from azure.storage.queue import QueueClient, TextBase64DecodePolicy, TextBase64EncodePolicy
+
+    policies = {"message_encode_policy": TextBase64EncodePolicy(), "message_decode_policy": TextBase64DecodePolicy()}
+    if settings.storage_connection_string:
+        return QueueClient.from_connection_string(_connection_string(settings), name, **policies)
+    if not settings.storage_queue_service_uri:
+        raise_config("AzureWebJobsStorage or AzureWebJobsStorage__queueServiceUri must be set")
+    return QueueClient(settings.storage_queue_service_uri, name, credential=storage_credential(settings), **policies)
+
+
+def table(settings: Settings, name: str) -> Any:
+    """A TableClient for `name`, created on first use."""
+    service = table_service(settings)
+    service.create_table_if_not_exists(name)
+    return service.get_table_client(name)
+
+
+def _connection_string(settings: Settings) -> str:
+    assert settings.storage_connection_string is not None
+    # "UseDevelopmentStorage=true" is understood by both storage SDKs (Azurite's default ports).
+    return settings.storage_connection_string.get_secret_value()
+
+
+def raise_config(message: str) -> None:
+    from shared.exceptions import ConfigError
+
+    raise ConfigError(message)
+
+
+def build_deps(settings: Settings) -> PipelineDeps:
+    """Every dependency of the pipeline and the poller, for this settings object."""
+    from shared.classify import classify
+    from shared.databricks.client import build_jobs_api
+    from shared.notify import build_notifier
+    from shared.secrets import build_secret_provider
+    from shared.store import TableDecisionStore
+    from shared.state import TableStateStore
+    from shared.workspaces import resolve_workspace, workspace_pat
+
+    secrets = build_secret_provider(settings)
+    clients: dict[str, Any] = {}
+
+    def jobs_api(workspace_id: str | None):
+        workspace = resolve_workspace(settings, workspace_id)
+        key = workspace.workspace_id or "default"
+        if key not in clients:
+            clients[key] = build_jobs_api(
+                workspace, timeout=settings.databricks_http_timeout_seconds, pat_token=workspace_pat(workspace, secrets)
+            )
+        return clients[key]
+
+    def workspace_key(workspace_id: str | None) -> str:
+        return resolve_workspace(settings, workspace_id).workspace_id or "default"
+
+    queue = queue_client(settings)
+    try:
+        queue.create_queue()
+    except Exception:  # noqa: BLE001 - exists already (the usual case) or no right to create: sending will tell
+        pass
+
+    def enqueue(event: FailureEvent, delay_seconds: int) -> None:
+        queue.send_message(event.to_message(), visibility_timeout=delay_seconds or None)
+
+    return PipelineDeps(
+        settings=settings,
+        jobs_api=jobs_api,
+        workspace_key=workspace_key,
+        store=TableDecisionStore(table(settings, settings.decisions_table)),
+        state=TableStateStore(table(settings, settings.state_table)),
+        notifier=build_notifier(settings, table_service_client=table_service(settings), secrets=secrets),
+        classify=classify,
+        enqueue=enqueue,
+        analyzer=build_analyzer(settings, secrets),
+    )
+
+
+def build_analyzer(settings: Settings, secrets: Any) -> Any:
+    """The LLM analyzer when Azure OpenAI is configured, else None (rules only)."""
+    if not (settings.azure_openai_endpoint and settings.azure_openai_deployment):
+        return None
+    try:
+        from shared.llm import build_analyzer as build
+    except ImportError:
+        log.warning("Azure OpenAI is configured but this build has no LLM analyzer; rules only")
+        return None
+    return build(settings, secrets=secrets, table_service_client=table_service(settings))

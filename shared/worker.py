@@ -1,0 +1,56 @@
+"""One queue message, start to end: parse, process, and make sure nothing is lost.
+
+- A message that can never be processed (bad shape, unknown workspace, a run the agent may not read) goes
+  straight to the poison queue with its reason recorded, instead of being retried five times.
+- A transient failure raises, so the Functions host retries the message; on the last delivery the reason is
+  recorded first, and the host moves the message to `job-failures-poison`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from shared.events import FailureEvent
+from shared.exceptions import PermanentError
+from shared.pipeline import PipelineDeps, Result, process
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Handled:
+    """`poison` is set when the message must go to the poison queue now (the reason is recorded)."""
+
+    result: Result | None = None
+    poison: str | None = None
+
+
+def handle_message(
+    body: str, *, message_id: str, dequeue_count: int, max_dequeue_count: int, deps: PipelineDeps
+) -> Handled:
+    """Process one `job-failures` message; raise to have it retried."""
+    try:
+        event = FailureEvent.from_message(body)
+        return Handled(result=process(event, deps, owner=message_id))
+    except PermanentError as exc:
+        reason = f"{type(exc).__name__}: {exc}"
+        _record_poison(deps, message_id, body, reason, dequeue_count)
+        return Handled(poison=reason)
+    except Exception as exc:
+        if dequeue_count >= max_dequeue_count:
+            _record_poison(deps, message_id, body, f"{type(exc).__name__}: {exc} (after {dequeue_count} attempts)",
+                           dequeue_count)
+        raise
+
+
+def _record_poison(deps: PipelineDeps, message_id: str, body: str, reason: str, dequeue_count: int) -> None:
+    log.error("message goes to the poison queue: %s", reason, extra={"message_id": message_id})
+    try:
+        deps.state.put("poison", message_id, {
+            "reason": reason, "body": body[:20_000], "dequeue_count": dequeue_count,
+            "at": datetime.now(timezone.utc).isoformat(),
+        })
+    except Exception:  # noqa: BLE001 - the poison queue still keeps the message; this is only the reason
+        log.exception("could not record the poison reason", extra={"message_id": message_id})
