@@ -1,0 +1,53 @@
+# databricks-ai-agent — every command a developer or CI needs. `make help` lists them.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+CHECKOV_VENV := .venv-checkov
+
+.PHONY: help setup demo test test-unit test-integration test-e2e eval bench check-infra run doctor clean
+
+help:  ## list the commands
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 20
+
+setup: $(VENV)/.installed node_modules/.installed  ## install the pinned Python and Node dependencies
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+demo: setup  ## run the agent against a simulated Databricks workspace on Azurite
+	$(PY) -m localdev.demo
+
+test: setup  ## all tests: unit, integration (Azurite, SMTP, fakes), end-to-end
+	$(PY) -m pytest tests
+
+test-unit: setup
+	$(PY) -m pytest tests/unit
+
+test-integration: setup
+	$(PY) -m pytest tests/integration
+
+test-e2e: setup
+	$(PY) -m pytest tests/e2e
+
+eval: setup  ## classifier accuracy on ../shared/eval/dev.jsonl (fails below the targets)
+	$(PY) -m shared eval --fail-under-category 0.97 --fail-under-action 0.98 --max-harmful 0
+
+bench: setup  ## classifier speed
+	$(PY) -m shared bench
+
+run: setup  ## the Functions on loopback (stand-in for `func start`), reading local.settings.json
+	$(PY) -m localdev.host
+
+doctor: setup  ## check configuration and connections
+	$(PY) -m shared doctor
+
+clean:  ## remove installed dependencies and caches
+	rm -rf $(VENV) $(CHECKOV_VENV) node_modules .pytest_cache .hypothesis .demo

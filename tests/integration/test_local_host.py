@@ -1,0 +1,336 @@
+"""The local Functions host (localdev.host) runs a v2 FunctionApp against real Azurite with host.json semantics.
+
+The app under test is a small sample defined here, not the project's function_app.py: these tests specify the
+harness, and the end-to-end tests use it on the real app.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+from dataclasses import dataclass, field
+
+import azure.functions as func
+import pytest
+import requests
+from azure.core.exceptions import ResourceExistsError
+from azure.storage.queue import QueueClient, TextBase64EncodePolicy
+
+from localdev.host import AppAlreadyIndexedError, LocalFunctionsHost, SettingNotFoundError
+
+KEY = "test-host-key"
+HOST_JSON = {"version": "2.0", "extensions": {"queues": {"maxDequeueCount": 3, "visibilityTimeout": "00:00:00"}}}
+
+
+@dataclass
+class Seen:
+    """What the sample functions saw, in order."""
+
+    messages: list[tuple[str, int]] = field(default_factory=list)
+    timers: list[bool] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def sample_app() -> tuple[func.FunctionApp, Seen]:
+    """A fresh app (get_functions() may be called once per app object) and the record of what it saw."""
+    app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
+    seen = Seen()
+
+    @app.route(route="hooks/{source}", methods=["POST"])
+    @app.queue_output(arg_name="out", queue_name="%WORK_QUEUE%", connection="AzureWebJobsStorage")
+    def webhook(req: func.HttpRequest, out: func.Out[str]) -> func.HttpResponse:
+        out.set(req.get_body().decode())
+        return func.HttpResponse(f"accepted from {req.route_params['source']}", status_code=202)
+
+    @app.route(route="outbox", methods=["POST"])
+    @app.queue_output(arg_name="out", queue_name="%OUTBOX_QUEUE%", connection="AzureWebJobsStorage")
+    def outbox(req: func.HttpRequest, out: func.Out[list[str]]) -> func.HttpResponse:
+        out.set(req.get_body().decode().splitlines())
+        return func.HttpResponse(status_code=202)
+
+    @app.route(route="ping", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+    def ping(req: func.HttpRequest) -> func.HttpResponse:
+        return func.HttpResponse("pong")
+
+    @app.route(route="boom", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+    def boom(req: func.HttpRequest) -> func.HttpResponse:
+        raise RuntimeError("secret detail that must not reach the caller")
+
+    @app.queue_trigger(arg_name="msg", queue_name="%WORK_QUEUE%", connection="AzureWebJobsStorage")
+    def process(msg: func.QueueMessage) -> None:
+        body = msg.get_body().decode()
+        with seen.lock:
+            seen.messages.append((body, msg.dequeue_count))
+        if body == "fail" or (body == "fail-once" and msg.dequeue_count == 1):
+            raise RuntimeError(f"failing on purpose: {body}")
+        if body == "slow":
+            time.sleep(1.0)
+
+    @app.timer_trigger(arg_name="timer", schedule="%TICK_SCHEDULE%", run_on_startup=False)
+    def tick(timer: func.TimerRequest) -> None:
+        seen.timers.append(timer.past_due)
+
+    return app, seen
+
+
+@dataclass
+class Running:
+    host: LocalFunctionsHost
+    seen: Seen
+    work_queue: QueueClient
+    outbox_queue: QueueClient
+    connection_string: str
+
+    def url(self, path: str) -> str:
+        return f"{self.host.base_url}/api/{path}"
+
+    def queue(self, name: str) -> QueueClient:
+        return QueueClient.from_connection_string(self.connection_string, name)
+
+
+def start_host(connection_string: str, name: str, host_json: dict = HOST_JSON) -> Running:
+    app, seen = sample_app()
+    env = {"WORK_QUEUE": f"{name}-work", "OUTBOX_QUEUE": f"{name}-outbox", "TICK_SCHEDULE": "0 */5 * * * *"}
+    host = LocalFunctionsHost(app, connection_string, host_json, env, host_key=KEY).start()
+    return Running(host, seen, QueueClient.from_connection_string(connection_string, env["WORK_QUEUE"]),
+                   QueueClient.from_connection_string(connection_string, env["OUTBOX_QUEUE"]), connection_string)
+
+
+@pytest.fixture
+def running(storage_connection_string, unique_name):
+    running = start_host(storage_connection_string, unique_name)
+    yield running
+    running.host.stop()
+
+
+def enqueue_base64(queue: QueueClient, body: str) -> None:
+    """Enqueue as a producer outside the host must for a trigger with the default base64 encoding."""
+    create_if_missing(queue)
+    QueueClient.from_queue_url(queue.url, credential=queue.credential,
+                               message_encode_policy=TextBase64EncodePolicy()).send_message(body)
+
+
+def create_if_missing(queue: QueueClient) -> None:
+    with contextlib.suppress(ResourceExistsError):
+        queue.create_queue()
+
+
+def post(running: Running, path: str, body: str, **kwargs) -> requests.Response:
+    return requests.post(running.url(path), data=body.encode(), headers={"x-functions-key": KEY}, timeout=10, **kwargs)
+
+
+# -- HTTP trigger and queue output ------------------------------------------------------------------------------
+
+
+def test_queue_output_of_an_http_function_is_stored_base64_in_azurite(running):
+    assert post(running, "outbox", "first\nsecond").status_code == 202
+
+    stored = [m.content for m in running.outbox_queue.peek_messages(max_messages=32)]
+    assert stored == [base64.b64encode(b"first").decode(), base64.b64encode(b"second").decode()]
+
+
+def test_queue_function_sees_the_decoded_body_of_an_http_output_with_dequeue_count_1(running):
+    post(running, "hooks/databricks", '{"run_id": 7}')
+    running.host.wait_idle(10)
+
+    assert running.seen.messages == [('{"run_id": 7}', 1)]
+
+
+def test_http_function_gets_route_params_and_its_response_is_returned(running):
+    response = post(running, "hooks/databricks", "x")
+
+    assert (response.status_code, response.text) == (202, "accepted from databricks")
+
+
+def test_queue_output_is_stored_as_plain_text_with_message_encoding_none(storage_connection_string, unique_name):
+    host_json = {"extensions": {"queues": {"messageEncoding": "none", "maxDequeueCount": 3}}}
+    running = start_host(storage_connection_string, unique_name, host_json)
+    try:
+        post(running, "outbox", "plain")
+        assert [m.content for m in running.outbox_queue.peek_messages()] == ["plain"]
+    finally:
+        running.host.stop()
+
+
+# -- HTTP auth, routes, methods, errors ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("headers, params", [({}, {}), ({"x-functions-key": "wrong"}, {}), ({}, {"code": "wrong"})],
+                         ids=["no key", "wrong header key", "wrong code"])
+def test_function_level_route_without_a_valid_key_is_401(running, headers, params):
+    response = requests.post(running.url("hooks/x"), data=b"x", headers=headers, params=params, timeout=10)
+
+    assert response.status_code == 401
+    assert running.host.invocations("webhook") == []
+
+
+@pytest.mark.parametrize("headers, params", [({"x-functions-key": KEY}, {}), ({}, {"code": KEY})],
+                         ids=["x-functions-key header", "code parameter"])
+def test_function_level_route_with_the_key_in_header_or_code_is_served(running, headers, params):
+    response = requests.post(running.url("hooks/x"), data=b"x", headers=headers, params=params, timeout=10)
+
+    assert response.status_code == 202
+
+
+def test_anonymous_route_needs_no_key(running):
+    response = requests.get(running.url("ping"), timeout=10)
+
+    assert (response.status_code, response.text) == (200, "pong")
+
+
+def test_wrong_method_is_405(running):
+    response = requests.get(running.url("hooks/x"), headers={"x-functions-key": KEY}, timeout=10)
+
+    assert response.status_code == 405
+    assert response.headers["Allow"] == "POST"
+
+
+def test_unknown_route_is_404(running):
+    assert requests.get(running.url("nowhere"), timeout=10).status_code == 404
+
+
+def test_http_function_that_raises_is_500_with_a_generic_body(running):
+    response = requests.get(running.url("boom"), timeout=10)
+
+    assert response.status_code == 500
+    assert "secret detail" not in response.text
+    assert running.host.invocations("boom")[0].error == "RuntimeError: secret detail that must not reach the caller"
+
+
+# -- queue trigger: retries and poison ---------------------------------------------------------------------------
+
+
+def test_failing_message_is_tried_max_dequeue_count_times_then_moved_to_poison(running):
+    enqueue_base64(running.work_queue, "fail")
+    running.host.wait_idle(10)
+
+    assert running.seen.messages == [("fail", 1), ("fail", 2), ("fail", 3)]
+    poison = running.queue(running.work_queue.queue_name + "-poison").peek_messages(max_messages=32)
+    assert [m.content for m in poison] == [base64.b64encode(b"fail").decode()]
+    assert running.work_queue.get_queue_properties().approximate_message_count == 0
+
+
+def test_message_that_fails_once_succeeds_on_dequeue_count_2(running):
+    enqueue_base64(running.work_queue, "fail-once")
+    running.host.wait_idle(10)
+
+    outcomes = [(i.outcome, i.dequeue_count) for i in running.host.invocations("process")]
+    assert outcomes == [("failed", 1), ("succeeded", 2)]
+    assert running.work_queue.get_queue_properties().approximate_message_count == 0
+
+
+def test_failed_message_comes_back_after_the_visibility_timeout(storage_connection_string, unique_name):
+    host_json = {"extensions": {"queues": {"maxDequeueCount": 3, "visibilityTimeout": "00:00:01"}}}
+    running = start_host(storage_connection_string, unique_name, host_json)
+    try:
+        enqueue_base64(running.work_queue, "fail-once")
+        running.host.wait_idle(10)
+    finally:
+        running.host.stop()
+
+    failed, succeeded = running.host.invocations("process")
+    assert (failed.outcome, succeeded.outcome) == ("failed", "succeeded")
+    assert (succeeded.started_at - failed.started_at).total_seconds() >= 1.0
+
+
+def test_message_that_is_not_base64_goes_to_poison_without_an_invocation(running):
+    create_if_missing(running.work_queue)
+    running.work_queue.send_message("not base64!")  # the v12 SDK's default: plain text
+    running.host.wait_idle(10)
+
+    assert running.seen.messages == []
+    poison = running.queue(running.work_queue.queue_name + "-poison").peek_messages()
+    assert [m.content for m in poison] == ["not base64!"]
+
+
+# -- settings, timers, idleness, indexing -------------------------------------------------------------------------
+
+
+def test_setting_expressions_in_queue_names_and_schedules_are_resolved(running):
+    functions = running.host.functions
+
+    assert functions["process"].queue_name == running.work_queue.queue_name
+    assert functions["webhook"].outputs[0].queue_name == running.work_queue.queue_name
+    assert functions["tick"].schedule == "0 */5 * * * *"
+
+
+def test_undefined_setting_is_an_error_when_the_host_is_built(storage_connection_string):
+    app, _ = sample_app()
+
+    with pytest.raises(SettingNotFoundError, match="WORK_QUEUE"):
+        LocalFunctionsHost(app, storage_connection_string, HOST_JSON, {"TICK_SCHEDULE": "0 * * * * *"})
+
+
+@pytest.mark.parametrize("past_due", [False, True])
+def test_run_timer_passes_past_due(running, past_due):
+    invocation = running.host.run_timer("tick", past_due=past_due)
+
+    assert invocation.succeeded
+    assert running.seen.timers == [past_due]
+
+
+def test_wait_idle_raises_while_an_invocation_is_still_running(running):
+    enqueue_base64(running.work_queue, "slow")
+
+    with pytest.raises(TimeoutError):
+        running.host.wait_idle(0.3)
+    running.host.wait_idle(10)
+    assert [i.outcome for i in running.host.invocations("process")] == ["succeeded"]
+
+
+def test_a_second_host_from_the_same_app_object_is_refused(storage_connection_string, unique_name):
+    app, _ = sample_app()
+    env = {"WORK_QUEUE": unique_name, "OUTBOX_QUEUE": unique_name, "TICK_SCHEDULE": "0 * * * * *"}
+    LocalFunctionsHost(app, storage_connection_string, HOST_JSON, env)
+
+    with pytest.raises(AppAlreadyIndexedError):
+        LocalFunctionsHost(app, storage_connection_string, HOST_JSON, env)
+
+
+# -- the `func start` stand-in -------------------------------------------------------------------------------------
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PROJECT_APP = textwrap.dedent("""
+    import os
+    import azure.functions as func
+
+    app = func.FunctionApp()
+
+    @app.route(route="greeting", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+    def greeting(req: func.HttpRequest) -> func.HttpResponse:
+        return func.HttpResponse(os.environ["GREETING"])
+""")
+
+
+def test_entry_point_serves_a_project_with_its_local_settings_until_interrupted(tmp_path, storage_connection_string):
+    (tmp_path / "function_app.py").write_text(PROJECT_APP)
+    (tmp_path / "host.json").write_text(json.dumps(HOST_JSON))
+    (tmp_path / "local.settings.json").write_text(json.dumps(
+        {"Values": {"AzureWebJobsStorage": storage_connection_string, "GREETING": "hello from Values"}}))
+    env = {k: v for k, v in os.environ.items() if k not in ("AzureWebJobsStorage", "GREETING")}
+    env["PYTHONPATH"] = str(PROJECT_ROOT)
+    process = subprocess.Popen([sys.executable, "-m", "localdev.host", "--port", "0"], cwd=tmp_path, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        printed = ""
+        while "Press Ctrl-C" not in printed and process.poll() is None:
+            printed += process.stdout.readline()
+        url = re.search(r"greeting: \[GET\] (\S+)", printed).group(1)
+
+        assert requests.get(url, timeout=10).text == "hello from Values"
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=10) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
