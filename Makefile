@@ -49,5 +49,18 @@ run: setup  ## the Functions on loopback (stand-in for `func start`), reading lo
 doctor: setup  ## check configuration and connections
 	$(PY) -m shared doctor
 
+CHECKOV_VERSION := 3.3.30
+
+# checkov lives in its own venv: its pins clash with the app's.
+$(CHECKOV_VENV)/.installed:
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet checkov==$(CHECKOV_VERSION)
+	touch $@
+
+check-infra: setup $(CHECKOV_VENV)/.installed  ## checkov on infra/ (parse errors, failed or unexplained skips fail) + infra tests
+	$(PY) scripts/check_infra.py --checkov $(CHECKOV_VENV)/bin/checkov
+	CHECKOV_VENV=$(CHECKOV_VENV) INFRA_TESTS_REQUIRE_CHECKOV=1 $(PY) -m pytest tests/infra
+
 clean:  ## remove installed dependencies and caches
 	rm -rf $(VENV) $(CHECKOV_VENV) node_modules .pytest_cache .hypothesis .demo

@@ -1,0 +1,404 @@
+// databricks-ai-agent: everything the Function App needs, in one resource group.
+//
+// Deployed by `azd up` (azure.yaml + main.parameters.json) or by
+// `az deployment sub create --template-file infra/main.bicep` (see docs/deploy.md).
+//
+// Syntax note: checkov reads these files with pycep-parser 0.5.1, which cannot parse user-defined `type`,
+// `func` or `@export()`, and mis-reads operator precedence. So: no user-defined types or functions, and
+// every compound condition is parenthesised, e.g. `(a == 'x') ? ... : ...`.
+targetScope = 'subscription'
+
+// --- Environment ------------------------------------------------------------------------------------
+@minLength(1)
+@maxLength(64)
+@description('Name of the azd environment; used in the resource group name and the resource token.')
+param environmentName string
+
+@minLength(1)
+@description('Azure region for every regional resource. Flex Consumption must be available there.')
+param location string
+
+@description('Resource group to create or reuse; default rg-<environmentName>.')
+param resourceGroupName string = ''
+
+@description('Object id of the person (or pipeline) deploying. Gets Key Vault Secrets Officer so they can put secrets in the vault. azd fills it from AZURE_PRINCIPAL_ID; empty: no role.')
+param principalId string = ''
+
+@allowed([
+  'User'
+  'ServicePrincipal'
+])
+@description('Kind of principal behind principalId.')
+param principalType string = 'User'
+
+// --- Databricks --------------------------------------------------------------------------------------
+@description('Workspace URL, https://adb-<id>.<n>.azuredatabricks.net (DATABRICKS_WORKSPACE_URL).')
+param databricksWorkspaceUrl string
+
+@description('Workspace id the webhook must carry (DATABRICKS_WORKSPACE_ID); empty accepts any.')
+param databricksWorkspaceId string = ''
+
+@allowed([
+  'entra'
+  'pat'
+])
+@description('entra: the user-assigned managed identity, added to the workspace as a service principal (default). pat: a personal access token kept in Key Vault as secret databricks-pat.')
+param databricksAuth string = 'entra'
+
+@secure()
+@description('Optional. With databricksAuth=pat, the token to store as Key Vault secret databricks-pat. Empty: put the secret in the vault yourself (docs/deploy.md).')
+param databricksPatToken string = ''
+
+// --- Agent behaviour ---------------------------------------------------------------------------------
+// A first deployment observes: it decides, records and emails "would have repaired run 123" but changes
+// nothing in Databricks. The team reads those decisions for about a week before trusting the agent, then
+// redeploys with agentMode=act.
+@allowed([
+  'observe'
+  'act'
+])
+@description('AGENT_MODE. observe for a first deployment (decide, record, notify; change nothing in Databricks); act once the team trusts it.')
+param agentMode string = 'observe'
+
+@minValue(0)
+@maxValue(10)
+@description('MAX_RETRIES: agent attempts per chain of failures before it escalates.')
+param maxRetries int = 3
+
+@description('POLL_SCHEDULE: NCRONTAB schedule of the poller (timer trigger).')
+param pollSchedule string = '0 */5 * * * *'
+
+@allowed([
+  'DEBUG'
+  'INFO'
+  'WARNING'
+  'ERROR'
+])
+@description('LOG_LEVEL of the app.')
+param logLevel string = 'INFO'
+
+// --- Webhook -----------------------------------------------------------------------------------------
+@description('WEBHOOK_USERNAME: Basic-auth user the Databricks notification destination sends, on top of the function key. Empty: function key only.')
+param webhookUsername string = ''
+
+@secure()
+@description('Optional. Basic-auth password, stored as Key Vault secret webhook-password. azd generates one on the first run and reads it back from the vault afterwards.')
+param webhookPassword string = ''
+
+// --- Email -------------------------------------------------------------------------------------------
+@description('EMAIL_ENABLED: send email. Off: notifications are only recorded.')
+param emailEnabled bool = true
+
+@allowed([
+  'acs'
+  'smtp'
+])
+@description('EMAIL_TRANSPORT: acs (the Communication Services resource deployed here) or smtp (a server you bring).')
+param emailTransport string = 'acs'
+
+@allowed([
+  'entra'
+  'connectionString'
+])
+@description('How the app authenticates to Communication Services. entra (default): ACS_ENDPOINT + the managed identity, no key anywhere. connectionString: ACS_CONNECTION_STRING from Key Vault secret acs-connection-string, written by this template.')
+param acsAuth string = 'entra'
+
+@description('Data location of the Communication and Email services (where message data is stored at rest), e.g. United States, Europe, UK.')
+param emailDataLocation string = 'United States'
+
+@description('Comma-separated EMAIL_DEFAULT_RECIPIENTS (used when a job has no owner address).')
+param emailDefaultRecipients string = ''
+
+@description('Comma-separated EMAIL_ESCALATION_RECIPIENTS.')
+param emailEscalationRecipients string = ''
+
+@description('SMTP only: EMAIL_SENDER (the From address). With acs the sender is DoNotReply@<the Azure-managed domain>.')
+param emailSmtpSender string = ''
+
+@description('SMTP only: EMAIL_SMTP_HOST.')
+param emailSmtpHost string = ''
+
+@description('SMTP only: EMAIL_SMTP_PORT.')
+param emailSmtpPort int = 587
+
+@description('SMTP only: EMAIL_SMTP_USERNAME; empty: the sender address.')
+param emailSmtpUsername string = ''
+
+@secure()
+@description('SMTP only, optional: password stored as Key Vault secret email-password. Empty: put the secret in the vault yourself.')
+param emailSmtpPassword string = ''
+
+@description('FEEDBACK_URL: link in emails where a reader rates a decision; empty: no link.')
+param feedbackUrl string = ''
+
+// --- Azure OpenAI (optional) -------------------------------------------------------------------------
+@description('Deploy an Azure OpenAI account and a chat model deployment. Off: rules only, unless openAiEndpoint names an existing account.')
+param deployOpenAi bool = false
+
+@description('Region of the Azure OpenAI account (model availability differs by region); default: location.')
+param openAiLocation string = ''
+
+@description('Chat model to deploy (AZURE_OPENAI_MODEL).')
+param openAiModelName string = 'gpt-4o-mini'
+
+@description('Version of that model.')
+param openAiModelVersion string = '2024-07-18'
+
+@description('Deployment name (AZURE_OPENAI_DEPLOYMENT).')
+param openAiDeploymentName string = 'agent-chat'
+
+@allowed([
+  'GlobalStandard'
+  'Standard'
+  'DataZoneStandard'
+])
+@description('Deployment SKU.')
+param openAiDeploymentSku string = 'GlobalStandard'
+
+@minValue(1)
+@description('Deployment capacity in thousands of tokens per minute.')
+param openAiDeploymentCapacity int = 30
+
+@description('AZURE_OPENAI_API_VERSION.')
+param openAiApiVersion string = '2024-10-21'
+
+@description('Existing Azure OpenAI endpoint to use instead of deploying one (deployOpenAi=false). Grant the identity Cognitive Services OpenAI User on it yourself, or use openAiAuth=key.')
+param openAiEndpoint string = ''
+
+@allowed([
+  'entra'
+  'key'
+])
+@description('Existing endpoint only: entra (the identity, default) or key (AZURE_OPENAI_API_KEY from Key Vault secret azure-openai-api-key). A deployed account always uses Entra, local auth off.')
+param openAiAuth string = 'entra'
+
+// --- Function App ------------------------------------------------------------------------------------
+@minValue(1)
+@maxValue(1000)
+@description('Flex Consumption: maximum instances. Low on purpose: a handful of failures a minute at most, and every instance calls the same Databricks workspace.')
+param maximumInstanceCount int = 40
+
+@allowed([
+  512
+  2048
+  4096
+])
+@description('Flex Consumption instance memory (MB).')
+param instanceMemoryMB int = 2048
+
+@description('More app settings as [{name, value}], for fields of shared/settings.py this template does not set, e.g. [{"name": "RESIZE_MAX_WORKERS", "value": "8"}]. Do not repeat a name the template sets.')
+param extraAppSettings array = []
+
+// --- Names -------------------------------------------------------------------------------------------
+var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
+var tags = {
+  'azd-env-name': environmentName
+}
+var names = {
+  resourceGroup: empty(resourceGroupName) ? 'rg-${environmentName}' : resourceGroupName
+  identity: 'id-${resourceToken}'
+  storage: 'st${resourceToken}'
+  keyVault: 'kv-${resourceToken}'
+  logAnalytics: 'log-${resourceToken}'
+  appInsights: 'appi-${resourceToken}'
+  plan: 'plan-${resourceToken}'
+  functionApp: 'func-${resourceToken}'
+  emailService: 'ecs-${resourceToken}'
+  communicationService: 'acs-${resourceToken}'
+  openAi: 'oai-${resourceToken}'
+}
+// Flex Consumption pulls the app package from this blob container (same naming as the azd quickstart).
+var deploymentContainerName = 'app-package-${take(names.functionApp, 32)}-${take(resourceToken, 7)}'
+
+// The queue and tables the app uses; their names are also handed to the app as settings.
+var jobQueueName = 'job-failures'
+var tableNames = {
+  decisions: 'agentdecisions'
+  state: 'agentstate'
+  outbox: 'agentoutbox'
+}
+
+var useOpenAi = deployOpenAi || (!empty(openAiEndpoint))
+
+resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
+  name: names.resourceGroup
+  location: location
+  tags: tags
+}
+
+module identity 'modules/identity.bicep' = {
+  name: 'identity'
+  scope: rg
+  params: {
+    name: names.identity
+    location: location
+    tags: tags
+  }
+}
+
+module storage 'modules/storage.bicep' = {
+  name: 'storage'
+  scope: rg
+  params: {
+    name: names.storage
+    location: location
+    tags: tags
+    deploymentContainerName: deploymentContainerName
+    queueName: jobQueueName
+    tableNames: [
+      tableNames.decisions
+      tableNames.state
+      tableNames.outbox
+    ]
+  }
+}
+
+module keyVault 'modules/keyvault.bicep' = {
+  name: 'keyvault'
+  scope: rg
+  params: {
+    name: names.keyVault
+    location: location
+    tags: tags
+    databricksPatToken: databricksPatToken
+    webhookPassword: webhookPassword
+    emailSmtpPassword: emailSmtpPassword
+  }
+}
+
+module monitoring 'modules/monitoring.bicep' = {
+  name: 'monitoring'
+  scope: rg
+  params: {
+    logAnalyticsName: names.logAnalytics
+    appInsightsName: names.appInsights
+    location: location
+    tags: tags
+  }
+}
+
+module communication 'modules/communication.bicep' = {
+  name: 'communication'
+  scope: rg
+  params: {
+    emailServiceName: names.emailService
+    communicationServiceName: names.communicationService
+    dataLocation: emailDataLocation
+    tags: tags
+    keyVaultName: keyVault.outputs.name
+    storeConnectionString: (emailTransport == 'acs') && (acsAuth == 'connectionString')
+  }
+}
+
+module openAi 'modules/openai.bicep' = if (deployOpenAi) {
+  name: 'openai'
+  scope: rg
+  params: {
+    name: names.openAi
+    location: empty(openAiLocation) ? location : openAiLocation
+    tags: tags
+    deploymentName: openAiDeploymentName
+    modelName: openAiModelName
+    modelVersion: openAiModelVersion
+    deploymentSku: openAiDeploymentSku
+    deploymentCapacity: openAiDeploymentCapacity
+  }
+}
+
+module rbac 'modules/rbac.bicep' = {
+  name: 'rbac'
+  scope: rg
+  params: {
+    principalId: identity.outputs.principalId
+    storageAccountName: storage.outputs.name
+    keyVaultName: keyVault.outputs.name
+    appInsightsName: monitoring.outputs.appInsightsName
+    communicationServiceName: communication.outputs.communicationServiceName
+    grantCommunication: (emailTransport == 'acs') && (acsAuth == 'entra')
+    openAiName: names.openAi
+    grantOpenAi: deployOpenAi
+    deployerPrincipalId: principalId
+    deployerPrincipalType: principalType
+  }
+  // The OpenAI role needs the account to exist first (its name is known without the module's outputs).
+  dependsOn: [
+    openAi
+  ]
+}
+
+module functionApp 'modules/functionapp.bicep' = {
+  name: 'functionapp'
+  scope: rg
+  params: {
+    name: names.functionApp
+    planName: names.plan
+    location: location
+    tags: tags
+    identityId: identity.outputs.id
+    identityClientId: identity.outputs.clientId
+    storageBlobEndpoint: storage.outputs.blobEndpoint
+    storageQueueEndpoint: storage.outputs.queueEndpoint
+    storageTableEndpoint: storage.outputs.tableEndpoint
+    deploymentContainerName: deploymentContainerName
+    appInsightsConnectionString: monitoring.outputs.appInsightsConnectionString
+    keyVaultName: keyVault.outputs.name
+    keyVaultUri: keyVault.outputs.uri
+    maximumInstanceCount: maximumInstanceCount
+    instanceMemoryMB: instanceMemoryMB
+    databricksWorkspaceUrl: databricksWorkspaceUrl
+    databricksWorkspaceId: databricksWorkspaceId
+    databricksAuth: databricksAuth
+    agentMode: agentMode
+    maxRetries: maxRetries
+    pollSchedule: pollSchedule
+    logLevel: logLevel
+    decisionsTable: tableNames.decisions
+    stateTable: tableNames.state
+    outboxTable: tableNames.outbox
+    webhookUsername: webhookUsername
+    emailEnabled: emailEnabled
+    emailTransport: emailTransport
+    acsAuth: acsAuth
+    acsEndpoint: communication.outputs.endpoint
+    acsSender: communication.outputs.sender
+    emailDefaultRecipients: emailDefaultRecipients
+    emailEscalationRecipients: emailEscalationRecipients
+    emailSmtpSender: emailSmtpSender
+    emailSmtpHost: emailSmtpHost
+    emailSmtpPort: emailSmtpPort
+    emailSmtpUsername: emailSmtpUsername
+    feedbackUrl: feedbackUrl
+    useOpenAi: useOpenAi
+    openAiEndpoint: deployOpenAi ? openAi.outputs.endpoint : openAiEndpoint
+    openAiUseKey: (!deployOpenAi) && (openAiAuth == 'key')
+    openAiDeploymentName: openAiDeploymentName
+    openAiModelName: openAiModelName
+    openAiApiVersion: openAiApiVersion
+    extraAppSettings: extraAppSettings
+  }
+  // The identity's roles (storage, Key Vault, App Insights) exist before the host first starts.
+  dependsOn: [
+    rbac
+  ]
+}
+
+// --- Outputs (azd stores them in .azure/<env>/.env) ----------------------------------------------------
+output AZURE_LOCATION string = location
+output AZURE_TENANT_ID string = tenant().tenantId
+output AZURE_RESOURCE_GROUP string = rg.name
+output AZURE_FUNCTION_APP_NAME string = functionApp.outputs.name
+// Read back by azd's secretOrRandomPassword in main.parameters.json on later runs.
+output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name
+output AZURE_KEY_VAULT_URL string = keyVault.outputs.uri
+output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
+output APPLICATIONINSIGHTS_NAME string = monitoring.outputs.appInsightsName
+// Add this identity to the Databricks workspace as a service principal (application id = client id).
+output MANAGED_IDENTITY_CLIENT_ID string = identity.outputs.clientId
+output MANAGED_IDENTITY_PRINCIPAL_ID string = identity.outputs.principalId
+output MANAGED_IDENTITY_NAME string = identity.outputs.name
+output EMAIL_SENDER_ADDRESS string = communication.outputs.sender
+output ACS_ENDPOINT_URL string = communication.outputs.endpoint
+output AZURE_OPENAI_ENDPOINT_URL string = deployOpenAi ? openAi.outputs.endpoint : openAiEndpoint
+// The URL for the Databricks notification destination, WITHOUT the function key: append ?code=<key>
+// (docs/deploy.md shows how to read the key). The key never goes into deployment outputs.
+output WEBHOOK_URL string = 'https://${functionApp.outputs.defaultHostName}/api/databricks/webhook'

@@ -1,0 +1,118 @@
+// Storage for the Functions host and the app: the Flex deployment container, the job-failures queue and its
+// poison queue, and the app's tables. Shared-key access is off: everything authenticates with Entra ID.
+param name string
+param location string
+param tags object = {}
+param deploymentContainerName string
+param queueName string
+param tableNames array
+
+@minValue(1)
+@maxValue(365)
+@description('Days a deleted blob or container can be restored.')
+param deleteRetentionDays int = 7
+
+resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
+  #checkov:skip=CKV_AZURE_35:Network rules default to Allow because this template has no VNet: a Flex Consumption app without VNet integration reaches storage through its public endpoint and is not a trusted-service bypass. Private endpoints + VNet integration are the documented hardening option (docs/deploy.md).
+  #checkov:skip=CKV_AZURE_59:Public network access stays enabled for the same reason (no VNet / private endpoints in this template); data access still needs an Entra token, shared keys are off.
+  #checkov:skip=CKV_AZURE_206:Locally redundant on purpose: the account holds a work queue, the app package and a decision log whose source of truth (the run history) lives in Databricks; geo-replication is not worth its cost here.
+  name: name
+  location: location
+  tags: tags
+  kind: 'StorageV2'
+  sku: {
+    name: 'Standard_LRS'
+  }
+  properties: {
+    accessTier: 'Hot'
+    allowSharedKeyAccess: false
+    defaultToOAuthAuthentication: true
+    allowBlobPublicAccess: false
+    allowCrossTenantReplication: false
+    minimumTlsVersion: 'TLS1_2'
+    supportsHttpsTrafficOnly: true
+    publicNetworkAccess: 'Enabled'
+    networkAcls: {
+      bypass: 'AzureServices'
+      defaultAction: 'Allow'
+    }
+    encryption: {
+      keySource: 'Microsoft.Storage'
+      requireInfrastructureEncryption: true
+      services: {
+        blob: {
+          enabled: true
+        }
+        file: {
+          enabled: true
+        }
+        queue: {
+          enabled: true
+          keyType: 'Account'
+        }
+        table: {
+          enabled: true
+          keyType: 'Account'
+        }
+      }
+    }
+  }
+}
+
+resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01' = {
+  parent: storage
+  name: 'default'
+  properties: {
+    deleteRetentionPolicy: {
+      enabled: true
+      days: deleteRetentionDays
+    }
+    containerDeleteRetentionPolicy: {
+      enabled: true
+      days: deleteRetentionDays
+    }
+  }
+}
+
+resource deploymentContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+  parent: blobService
+  name: deploymentContainerName
+  properties: {
+    publicAccess: 'None'
+  }
+}
+
+resource queueService 'Microsoft.Storage/storageAccounts/queueServices@2023-05-01' = {
+  parent: storage
+  name: 'default'
+}
+
+resource jobQueue 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = {
+  parent: queueService
+  name: queueName
+}
+
+// The Functions host creates <queue>-poison on the first poison message; declaring it lets an alert or a
+// dashboard point at it from day one.
+resource poisonQueue 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = {
+  parent: queueService
+  name: '${queueName}-poison'
+}
+
+resource tableService 'Microsoft.Storage/storageAccounts/tableServices@2023-05-01' = {
+  parent: storage
+  name: 'default'
+}
+
+resource tables 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-05-01' = [for tableName in tableNames: {
+  parent: tableService
+  name: tableName
+}]
+
+output id string = storage.id
+output name string = storage.name
+output blobEndpoint string = storage.properties.primaryEndpoints.blob
+output queueEndpoint string = storage.properties.primaryEndpoints.queue
+output tableEndpoint string = storage.properties.primaryEndpoints.table
+output queueName string = jobQueue.name
+output poisonQueueName string = poisonQueue.name
