@@ -100,6 +100,12 @@ def _rerun(run: Run, api: JobsApi, workspace_key: str) -> ActionResult:
     except PermanentError as exc:
         if getattr(exc, "error_code", None) != "INVALID_STATE" or run.job_id is None:
             raise
+        # INVALID_STATE also means "in progress": a repair sent before (its answer lost to a timeout) may be
+        # running. Only a run that is still terminal really cannot be repaired.
+        current = api.get_run(run.run_id)
+        if not current.terminal or current.repair_count > run.repair_count:
+            return ActionResult(f"run {run.run_id} is being repaired already (repair {current.latest_repair_id})",
+                                outcome="pending", repair_id=current.latest_repair_id)
         log.warning("run cannot be repaired, starting a new run instead", extra={"run_id": run.run_id, "error": str(exc)})
     token = idempotency_token(workspace_key, run.run_id, run.repair_count)
     new_run_id = api.run_now(run.job_id, idempotency_token=token, job_parameters=params)

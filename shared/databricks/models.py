@@ -134,9 +134,18 @@ class Run(_Model):
     def termination(self) -> TerminationDetails:
         return (self.status.termination_details if self.status else None) or TerminationDetails()
 
+    def latest_tasks(self) -> list[RunTask]:
+        """One entry per task_key, the newest: runs/get keeps every attempt's entry, repairs included."""
+        newest: dict[str, RunTask] = {}
+        for task in self.tasks:
+            seen = newest.get(task.task_key)
+            if seen is None or (task.start_time or 0, task.run_id) >= (seen.start_time or 0, seen.run_id):
+                newest[task.task_key] = task
+        return list(newest.values())
+
     def failed_tasks(self) -> list[RunTask]:
-        """The tasks that failed on their own (not skipped because something upstream failed)."""
-        return [t for t in self.tasks if t.failed and t.state.result_state not in UPSTREAM_RESULT_STATES]
+        """The tasks whose latest attempt failed on its own (not skipped because something upstream failed)."""
+        return [t for t in self.latest_tasks() if t.failed and t.state.result_state not in UPSTREAM_RESULT_STATES]
 
     def parameters_for_repair(self) -> dict[str, str]:
         """The run's resolved job parameters: passed back on repair so they resolve the same way."""

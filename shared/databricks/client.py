@@ -1,0 +1,362 @@
+"""The Jobs API over `requests`: timeouts, retries that explain themselves, typed errors, 2.2 pagination.
+
+Retry policy (urllib3 `Retry` mounted on requests' HTTPAdapter):
+- 429 and 503 mean the server refused before doing anything, so every call is retried, after `Retry-After`
+  seconds (1 s when absent). A Retry-After above `max_retry_after` is not slept through inside a Function:
+  TooManyRequests is raised at once and the queue retries the message later.
+- 500/502/504, read timeouts and dropped connections are ambiguous: the server may have acted. They are
+  retried, with exponential backoff and jitter, only where repeating is harmless: GETs, run-now (it carries an
+  idempotency_token), jobs/update (sets the same value again) and runs/cancel. `runs/repair` is not retried on
+  them: a repeated repair would hit "run in progress" (INVALID_STATE) and could be mistaken for "cannot be
+  repaired", or act twice. Its transient error goes up instead, the queue retries, and the pipeline re-reads the
+  run, where a repair that did happen shows in repair_history.
+- Connection failures before the request was sent are always retried.
+- The total wait of one call is capped by `budget`; past it the last error is raised.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import MaxRetryError, ResponseError
+from urllib3.util.retry import Retry
+
+from shared.databricks.auth import EntraToken, PatToken, TokenProvider
+from shared.databricks.errors import (
+    DatabricksConnectionError,
+    DatabricksError,
+    DatabricksTimeout,
+    InternalError,
+    error_from_response,
+    parse_retry_after,
+)
+from shared.databricks.models import ClusterInfo, Job, Run, RunOutput, RunSummary
+from shared.exceptions import ConfigError
+from shared.settings import WorkspaceConfig
+
+log = logging.getLogger(__name__)
+
+JOBS = "/api/2.2/jobs"
+CLUSTERS = "/api/2.1/clusters"
+RUNS_LIST_LIMIT = 25  # the largest page runs/list accepts
+MAX_TOKEN_LENGTH = 64  # run-now idempotency_token
+MAX_PAGES = 1000  # a server that keeps returning next_page_token must not loop forever
+# Paths where repeating a request after an ambiguous failure could act twice (see the module docstring).
+NOT_IDEMPOTENT_PATHS = (f"{JOBS}/runs/repair",)
+# Arrays that 2.2 pages 100 at a time; the pages are merged into one object.
+RUN_PAGED_ARRAYS = ("tasks", "job_clusters", "job_parameters", "repair_history", "iterations")
+JOB_SETTINGS_PAGED_ARRAYS = ("tasks", "job_clusters", "parameters", "environments")
+_REFUSED_STATUSES = frozenset({429, 503})
+_AMBIGUOUS_STATUSES = frozenset({500, 502, 504})
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How hard one call tries; every figure is in seconds except `retries`.
+
+    Worst case for one call: (retries + 1) x the read timeout + budget; with the defaults and a 30 s timeout,
+    150 s, inside a queue function's time limit. Anything longer is the queue's job (visibility timeout).
+    """
+
+    retries: int = 3
+    backoff_factor: float = 1.0  # 1, 2, 4 ... s
+    backoff_max: float = 10.0
+    jitter: float = 0.5
+    default_retry_after: float = 1.0  # least wait on 429/503 without Retry-After (the Databricks SDK's 1 s)
+    max_retry_after: float = 30.0
+    budget: float = 30.0  # total seconds of waiting between the tries of one call
+
+
+class _Retry(Retry):
+    """urllib3 Retry that logs why it retries, refuses long Retry-After waits and caps the total wait."""
+
+    def __init__(
+        self,
+        *args: Any,
+        policy: RetryPolicy,
+        sleep: Callable[[float], None] = time.sleep,
+        waited: float = 0.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.policy = policy
+        self.sleep_fn = sleep
+        self.waited = waited  # seconds slept so far in this call
+        self.next_wait = 0.0
+
+    def new(self, **kw: Any) -> _Retry:
+        return super().new(**{"policy": self.policy, "sleep": self.sleep_fn, "waited": self.waited, **kw})
+
+    def increment(self, method=None, url=None, response=None, error=None, _pool=None, _stacktrace=None):  # noqa: ANN001
+        new = super().increment(method, url, response, error, _pool, _stacktrace)  # raises when exhausted
+        path = urlsplit(url or "").path
+        if response is not None:
+            reason = f"HTTP {response.status}"
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            if retry_after is not None and retry_after > self.policy.max_retry_after:
+                log.warning(
+                    "not waiting %.0fs for Retry-After inside the call; giving up so the message is retried later",
+                    retry_after, extra={"method": method, "path": path, "status": response.status},
+                )
+                raise MaxRetryError(_pool, url, ResponseError(f"Retry-After {retry_after:g}s over the cap"))
+            if retry_after is not None:
+                wait = retry_after
+            elif response.status in _REFUSED_STATUSES:  # overloaded and silent on when: at least the default
+                wait = max(self.policy.default_retry_after, self._backoff(len(new.history)))
+            else:
+                wait = self._backoff(len(new.history))
+        else:
+            reason = f"{type(error).__name__}: {error}"
+            wait = self._backoff(len(new.history))
+        if self.waited + wait > self.policy.budget:
+            log.warning("retry budget of %.0fs spent; giving up", self.policy.budget,
+                        extra={"method": method, "path": path, "reason": reason})
+            raise MaxRetryError(_pool, url, error or ResponseError(f"{reason}; retry budget spent"))
+        new.waited = self.waited + wait
+        new.next_wait = wait
+        log.warning(
+            "retrying %s %s in %.1fs (attempt %d): %s", method, path, wait, len(new.history) + 1, reason,
+            extra={"method": method, "path": path, "reason": reason, "wait_s": wait},
+        )
+        return new
+
+    def _backoff(self, attempt: int) -> float:
+        base = min(self.policy.backoff_max, self.policy.backoff_factor * 2 ** (attempt - 1))
+        return base + random.uniform(0, self.policy.jitter)  # noqa: S311 - jitter, not security
+
+    def sleep(self, response=None) -> None:  # noqa: ANN001
+        if self.next_wait > 0:
+            self.sleep_fn(self.next_wait)
+
+
+def _adapter(policy: RetryPolicy, sleep: Callable[[float], None], *, idempotent: bool) -> HTTPAdapter:
+    retry = _Retry(
+        total=policy.retries,
+        connect=policy.retries,
+        read=policy.retries if idempotent else False,
+        status=policy.retries,
+        other=0,
+        allowed_methods=None,  # which calls may be repeated is decided by path (idempotent), not by verb
+        status_forcelist=_REFUSED_STATUSES | (_AMBIGUOUS_STATUSES if idempotent else frozenset()),
+        raise_on_status=False,  # hand back the last answer, so it becomes a typed error
+        respect_retry_after_header=True,
+        policy=policy,
+        sleep=sleep,
+    )
+    return HTTPAdapter(max_retries=retry)
+
+
+class _BearerAuth(requests.auth.AuthBase):
+    def __init__(self, provider: TokenProvider) -> None:
+        self.provider = provider
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = self.provider.authorization()
+        return request
+
+
+class DatabricksClient:
+    """JobsApi for one workspace over HTTP (Jobs API 2.2, Clusters API 2.1)."""
+
+    def __init__(
+        self,
+        host: str,
+        auth: TokenProvider,
+        *,
+        timeout: float = 30.0,
+        connect_timeout: float | None = None,
+        retry: RetryPolicy = RetryPolicy(),
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.host = host.rstrip("/")
+        self._auth = auth
+        self._timeout = (connect_timeout or min(timeout, 10.0), timeout)
+        self._session = requests.Session()
+        self._session.auth = _BearerAuth(auth)
+        self._session.headers["User-Agent"] = "databricks-ai-agent"
+        # requests picks the adapter with the longest matching prefix, so these paths get the stricter one.
+        self._session.mount(self.host, _adapter(retry, sleep, idempotent=True))
+        for path in NOT_IDEMPOTENT_PATHS:
+            self._session.mount(self.host + path, _adapter(retry, sleep, idempotent=False))
+
+    def __repr__(self) -> str:
+        return f"DatabricksClient(host={self.host!r}, auth={self._auth!r})"
+
+    def close(self) -> None:
+        """Close pooled connections."""
+        self._session.close()
+
+    # --- JobsApi ----------------------------------------------------------------------------------------
+
+    def get_run(self, run_id: int) -> Run:
+        """`runs/get?include_history=true`, every page of tasks, job clusters, parameters and history merged."""
+        params = {"run_id": run_id, "include_history": "true"}
+        return Run.model_validate(_merge_pages(self._pages(f"{JOBS}/runs/get", params), RUN_PAGED_ARRAYS))
+
+    def get_run_output(self, task_run_id: int) -> RunOutput:
+        """`runs/get-output` for one task run."""
+        return RunOutput.model_validate(self._call("GET", f"{JOBS}/runs/get-output", params={"run_id": task_run_id}))
+
+    def get_cluster(self, cluster_id: str) -> ClusterInfo:
+        """`clusters/get`: the cluster's state and termination reason."""
+        return ClusterInfo.model_validate(self._call("GET", f"{CLUSTERS}/get", params={"cluster_id": cluster_id}))
+
+    def get_job(self, job_id: int) -> Job:
+        """`jobs/get`, every page of the settings' tasks, job clusters and parameters merged."""
+        pages = self._pages(f"{JOBS}/get", {"job_id": job_id})
+        first = next(pages)
+        settings = _merge_pages(
+            (first.get("settings", {}), *(page.get("settings", {}) for page in pages)), JOB_SETTINGS_PAGED_ARRAYS
+        )
+        return Job.model_validate({**_without_paging(first), "settings": settings})
+
+    def list_runs(
+        self,
+        *,
+        start_time_from: int,
+        start_time_to: int | None = None,
+        completed_only: bool = True,
+        job_id: int | None = None,
+    ) -> Iterator[RunSummary]:
+        """`runs/list` across every page, newest first; times in epoch ms."""
+        params: dict[str, Any] = {"start_time_from": start_time_from, "limit": RUNS_LIST_LIMIT}
+        if start_time_to is not None:
+            params["start_time_to"] = start_time_to
+        if completed_only:
+            params["completed_only"] = "true"
+        if job_id is not None:
+            params["job_id"] = job_id
+        for page in self._pages(f"{JOBS}/runs/list", params):
+            for raw in page.get("runs", []):
+                yield RunSummary.model_validate(raw)
+
+    def repair_run(
+        self, run_id: int, *, latest_repair_id: int | None, job_parameters: dict[str, str] | None = None
+    ) -> int:
+        """`runs/repair` of every failed task; returns the repair id. Not retried on ambiguous failures."""
+        body: dict[str, Any] = {"run_id": run_id, "rerun_all_failed_tasks": True}
+        if latest_repair_id is not None:  # required from the second repair on
+            body["latest_repair_id"] = latest_repair_id
+        if job_parameters is not None:  # without them parameters may not resolve in the rerun (reference §8)
+            body["job_parameters"] = job_parameters
+        return int(self._call("POST", f"{JOBS}/runs/repair", json=body)["repair_id"])
+
+    def run_now(self, job_id: int, *, idempotency_token: str, job_parameters: dict[str, str] | None = None) -> int:
+        """`run-now` with an idempotency token (<= 64 chars); the same token returns the same run."""
+        if not idempotency_token or len(idempotency_token) > MAX_TOKEN_LENGTH:
+            raise ValueError(f"idempotency_token must be 1-{MAX_TOKEN_LENGTH} characters")
+        body: dict[str, Any] = {"job_id": job_id, "idempotency_token": idempotency_token}
+        if job_parameters is not None:
+            body["job_parameters"] = job_parameters
+        return int(self._call("POST", f"{JOBS}/run-now", json=body)["run_id"])
+
+    def update_job_cluster(self, job_id: int, job_cluster_key: str, new_cluster: dict[str, Any]) -> None:
+        """`jobs/update` of one `job_clusters[]` entry (merged by key server-side; the rest is untouched)."""
+        new_settings = {"job_clusters": [{"job_cluster_key": job_cluster_key, "new_cluster": new_cluster}]}
+        self._call("POST", f"{JOBS}/update", json={"job_id": job_id, "new_settings": new_settings})
+
+    def cancel_run(self, run_id: int) -> None:
+        """`runs/cancel` (asynchronous on the Databricks side)."""
+        self._call("POST", f"{JOBS}/runs/cancel", json={"run_id": run_id})
+
+    # --- HTTP -------------------------------------------------------------------------------------------
+
+    def _pages(self, path: str, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        """Each page of a paginated GET, following next_page_token."""
+        seen: set[str] = set()
+        page_params = dict(params)
+        for _ in range(MAX_PAGES):
+            page = self._call("GET", path, params=page_params)
+            yield page
+            token = page.get("next_page_token")
+            if not token or page.get("has_more") is False:
+                return
+            if token in seen:
+                raise InternalError(f"pagination repeated page token {token!r}", method="GET", path=path)
+            seen.add(token)
+            page_params = {**params, "page_token": token}
+        raise InternalError(f"more than {MAX_PAGES} pages", method="GET", path=path)
+
+    def _call(
+        self, method: str, path: str, *, params: dict[str, Any] | None = None, json: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        started = time.monotonic()
+        try:
+            response = self._session.request(method, self.host + path, params=params, json=json, timeout=self._timeout)
+        except requests.Timeout as exc:
+            raise DatabricksTimeout(f"no answer within {self._timeout[1]:g}s", method=method, path=path) from exc
+        except requests.RequestException as exc:
+            raise DatabricksConnectionError(
+                f"could not reach the workspace: {type(exc).__name__}", method=method, path=path
+            ) from exc
+        elapsed_ms = int((time.monotonic() - started) * 1000)
+        log.debug(
+            "%s %s -> %s in %d ms", method, path, response.status_code, elapsed_ms,
+            extra={"method": method, "path": path, "status": response.status_code, "elapsed_ms": elapsed_ms},
+        )
+        if response.status_code >= 400:
+            raise error_from_response(response.status_code, response.content, response.headers, method=method, path=path)
+        if not response.content:
+            return {}
+        try:
+            data = response.json()
+        except ValueError as exc:
+            # A 200 that is not JSON is a login page or a proxy: the URL is probably not the workspace's.
+            raise InternalError(
+                f"answered {response.status_code} with a non-JSON body ({response.headers.get('Content-Type')})",
+                status=response.status_code, method=method, path=path,
+            ) from exc
+        if not isinstance(data, dict):
+            raise InternalError("answered with JSON that is not an object", method=method, path=path)
+        return data
+
+
+def _without_paging(page: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in page.items() if k not in ("next_page_token", "prev_page_token", "has_more")}
+
+
+def _merge_pages(pages: Any, arrays: tuple[str, ...]) -> dict[str, Any]:
+    """The first page, with each paged array extended by the same array of every later page."""
+    merged: dict[str, Any] | None = None
+    for page in pages:
+        if merged is None:
+            merged = _without_paging(page)
+            for key in arrays:
+                merged[key] = list(merged.get(key) or [])
+            continue
+        for key in arrays:
+            merged[key].extend(page.get(key) or [])
+    if merged is None:
+        raise InternalError("no page returned")
+    return {k: v for k, v in merged.items() if not (k in arrays and v == [])}
+
+
+def build_jobs_api(
+    workspace: WorkspaceConfig,
+    *,
+    timeout: float,
+    pat_token: str | None = None,
+    azure_client_id: str | None = None,
+    retry: RetryPolicy = RetryPolicy(),
+) -> DatabricksClient:
+    """A client for `workspace`: PAT (given here, e.g. from Key Vault, or in the config) or Entra ID."""
+    auth: TokenProvider
+    if workspace.auth == "pat":
+        token = pat_token or (workspace.pat_token.get_secret_value() if workspace.pat_token else None)
+        if not token:
+            raise ConfigError(f"workspace {workspace.url} uses PAT auth but no token was given")
+        auth = PatToken(token)
+    else:
+        auth = EntraToken(client_id=azure_client_id)
+    return DatabricksClient(workspace.url, auth, timeout=timeout, retry=retry)
+
+
+__all__ = ["DatabricksClient", "DatabricksError", "RetryPolicy", "build_jobs_api"]

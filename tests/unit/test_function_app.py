@@ -1,0 +1,37 @@
+"""The Functions stay thin, cheap to import, and match host.json."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_importing_function_app_loads_no_openai_key_vault_or_acs_module():
+    code = (
+        "import sys, function_app; "
+        "heavy = [m for m in sys.modules if m.split('.')[0] == 'openai' or m.startswith(('azure.keyvault', "
+        "'azure.communication', 'azure.identity', 'azure.data.tables', 'azure.storage.queue'))]; "
+        "print(heavy)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_host_json_max_dequeue_count_is_the_one_the_runtime_assumes():
+    from shared.runtime import MAX_DEQUEUE_COUNT
+
+    host = json.loads((ROOT / "host.json").read_text())
+    assert host["extensions"]["queues"]["maxDequeueCount"] == MAX_DEQUEUE_COUNT
+
+
+def test_the_three_functions_are_registered_with_their_triggers():
+    import importlib
+
+    import function_app
+
+    app = importlib.reload(function_app).app
+    triggers = {f.get_function_name(): type(f.get_trigger()).__name__ for f in app.get_functions()}
+    assert triggers == {"databricks_webhook": "HttpTrigger", "process_failure": "QueueTrigger",
+                        "poll_failures": "TimerTrigger"}
