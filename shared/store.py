@@ -50,6 +50,8 @@ def to_entity(record: DecisionRecord) -> dict[str, Any]:
     for name, value in data.items():
         if name in _JSON_FIELDS:
             value = json.dumps(value, ensure_ascii=False)
+        if isinstance(value, int) and not isinstance(value, bool) and not -(2**31) <= value < 2**31:
+            value = str(value)  # Databricks ids are int64; the tables SDK refuses ints past 32 bits
         if isinstance(value, str) and len(value) > _MAX_PROPERTY_CHARS:
             value = value[:_MAX_PROPERTY_CHARS] + " …[truncated]"
         if value is not None:

@@ -61,3 +61,9 @@ class StoreContract:
         store.save(record("ws:111:0", outcome="pending"))
         store.save(record("ws:112:0", outcome="succeeded"))
         assert [r.key for r in store.pending_outcomes()] == ["ws:111:0"]
+
+    def test_databricks_sized_ids_survive_the_round_trip(self, store):
+        big = record("ws:912345678901234:0", job_id=1098765432109876, chain_id="ws:912345678901234")
+        store.save(big)
+        back = store.get(big.key)
+        assert (back.run_id, back.job_id) == (912345678901234, 1098765432109876)

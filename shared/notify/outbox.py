@@ -1,0 +1,442 @@
+"""The outbox: every notification, its rendered email and its delivery state, in one Azure Table.
+
+Partitions of the table (settings.outbox_table):
+  notification  one row per notification (id: decision key or chain id + kind, or digest:<hour>:<recipient>)
+  digest        notifications a recipient did not get one by one (hourly cap, repeats), waiting for the digest
+  rate          emails per recipient per clock hour
+  seen          when a job's failure (by fingerprint) was last emailed, for the repeat window
+
+`Outbox` holds the logic; `TableOutbox` and `MemoryOutbox` implement six small hooks (STYLE.md item 1).
+Storage errors become TransientError in TableOutbox: the caller's message is retried, nothing is lost.
+"""
+
+from __future__ import annotations
+
+import html as html_lib
+import json
+import logging
+import threading
+import zlib
+from datetime import datetime, timedelta, timezone
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from shared.decision import utcnow
+
+log = logging.getLogger(__name__)
+
+NOTIFICATION, DIGEST, RATE, SEEN = "notification", "digest", "rate", "seen"
+
+Status = Literal["pending", "sent", "recorded", "failed", "held", "disabled", "no_recipients"]
+FINAL: frozenset[str] = frozenset({"sent", "recorded", "failed", "held", "disabled", "no_recipients"})
+
+# A Table property holds at most 64 KiB; the compressed bodies stay well under it, and so do the strings.
+MAX_BODY_BYTES = 60_000
+MAX_STRING_CHARS = 8_000
+TRUNCATION_NOTE = "[truncated in the outbox: the email was larger than a Table Storage property may hold]"
+
+
+class OutboxEntry(BaseModel):
+    """One notification: what was written, to whom, and what happened to it."""
+
+    id: str
+    kind: str  # a NotificationKind value, or "digest"
+    status: Status = "pending"
+    record_key: str | None = None
+    chain_id: str | None = None
+    job_id: int | None = None
+    job_name: str | None = None
+    run_id: int | None = None
+    run_url: str | None = None
+    category: str | None = None
+    action: str | None = None
+    fingerprint: str = ""
+    headline: str = ""
+    recipients: list[str] = Field(default_factory=list)
+    recipient_source: str = ""
+    held_recipients: list[str] = Field(default_factory=list)
+    invalid_recipients: list[str] = Field(default_factory=list)
+    subject: str = ""
+    text: str = ""
+    html: str = ""
+    digest_items: list[str] = Field(default_factory=list, description="Notification ids a digest reports.")
+    body_note: str = ""
+    attempts: int = 0
+    next_attempt_at: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    sent_at: datetime | None = None
+    last_error: str | None = None
+    transport: str | None = None
+    provider_id: str | None = None
+    detail: str | None = None
+
+    def to_entity(self) -> dict[str, Any]:
+        """A Table entity: bodies compressed into one binary property, lists as JSON, long strings cut."""
+        data = self.model_dump(mode="python", exclude={"text", "html", "digest_items"})
+        body, note = pack_body(self.text, self.html, self.digest_items)
+        entity: dict[str, Any] = {"PartitionKey": NOTIFICATION, "RowKey": safe_key(self.id), "body": body}
+        for name, value in data.items():
+            if isinstance(value, list):
+                value = _json_list(value)
+            elif isinstance(value, str):
+                value = _cut(value)
+            elif isinstance(value, int) and not isinstance(value, bool) and not -(2**31) <= value < 2**31:
+                value = str(value)  # Databricks ids outgrow Edm.Int32; pydantic reads the string back as int
+            if value is not None:
+                entity[name] = value
+        if note:
+            entity["body_note"] = note
+        return entity
+
+    @classmethod
+    def from_entity(cls, entity: dict[str, Any]) -> "OutboxEntry":
+        data = {k: v for k, v in entity.items() if k not in ("PartitionKey", "RowKey", "body")}
+        for name in ("recipients", "held_recipients", "invalid_recipients"):
+            if isinstance(data.get(name), str):
+                data[name] = json.loads(data[name])
+        text, html, items = unpack_body(entity.get("body"))
+        return cls.model_validate({**data, "text": text, "html": html, "digest_items": items})
+
+
+class HeldItem(BaseModel):
+    """A notification one recipient will read in the digest of `hour` instead of on its own."""
+
+    hour: str  # 2025-11-24T09 (UTC)
+    recipient: str
+    notification_id: str
+    reason: Literal["cap", "repeat"]
+    summary: dict[str, Any]  # what the digest shows: job, run, kind, action, category, headline, fingerprint
+
+    def row_key(self) -> str:
+        return safe_key(f"{self.hour}|{self.recipient.lower()}|{self.notification_id}")
+
+    def to_entity(self) -> dict[str, Any]:
+        return {
+            "PartitionKey": DIGEST, "RowKey": self.row_key(), "hour": self.hour, "recipient": self.recipient,
+            "notification_id": self.notification_id, "reason": self.reason,
+            "summary": _cut(json.dumps(self.summary, ensure_ascii=False, default=str)),
+        }
+
+    @classmethod
+    def from_entity(cls, entity: dict[str, Any]) -> "HeldItem":
+        return cls(
+            hour=entity["hour"], recipient=entity["recipient"], notification_id=entity["notification_id"],
+            reason=entity.get("reason", "cap"), summary=json.loads(entity.get("summary") or "{}"),
+        )
+
+
+class Outbox:
+    """Notifications and the counters that keep them few. Subclasses implement the six `_` hooks."""
+
+    # --- notifications ------------------------------------------------------------------------------
+    def get(self, notification_id: str) -> OutboxEntry | None:
+        entity, _ = self._read(NOTIFICATION, safe_key(notification_id))
+        return OutboxEntry.from_entity(entity) if entity else None
+
+    def create(self, entry: OutboxEntry) -> bool:
+        """Insert `entry`; False if a notification with its id exists (that is the idempotency guard)."""
+        return self._insert(entry.to_entity())
+
+    def save(self, entry: OutboxEntry) -> None:
+        self._upsert(entry.to_entity())
+
+    def due(self, now: datetime) -> list[OutboxEntry]:
+        """Pending notifications whose next attempt is due."""
+        rows = self._query(NOTIFICATION, equals={"status": "pending"})
+        entries = [OutboxEntry.from_entity(e) for e, _ in rows]
+        return sorted(
+            (e for e in entries if e.next_attempt_at is None or as_utc(e.next_attempt_at) <= now),
+            key=lambda e: as_utc(e.created_at),
+        )
+
+    def claim(self, notification_id: str, now: datetime, until: datetime) -> OutboxEntry | None:
+        """Take a due pending notification for sending (until `until`); None if another worker has it."""
+        entity, etag = self._read(NOTIFICATION, safe_key(notification_id))
+        if entity is None:
+            return None
+        entry = OutboxEntry.from_entity(entity)
+        if entry.status != "pending" or (entry.next_attempt_at and as_utc(entry.next_attempt_at) > now):
+            return None
+        entry.next_attempt_at = until
+        return entry if self._replace(entry.to_entity(), etag) else None
+
+    # --- the hourly cap -----------------------------------------------------------------------------
+    def take_slot(self, recipient: str, hour: str, cap: int) -> bool:
+        """Count one email to `recipient` in `hour`; False when the cap is reached (the digest takes it)."""
+        if cap <= 0:
+            return True
+        row = safe_key(f"{hour}|{recipient.lower()}")
+        for _ in range(10):
+            entity, etag = self._read(RATE, row)
+            if entity is None:
+                if self._insert({"PartitionKey": RATE, "RowKey": row, "count": 1}):
+                    return True
+                continue
+            count = int(entity.get("count", 0))
+            if count >= cap:
+                return False
+            if self._replace({"PartitionKey": RATE, "RowKey": row, "count": count + 1}, etag):
+                return True
+        # Ten lost races in a row: send rather than hold; one email too many beats one lost.
+        log.warning("rate counter contended; sending without counting", extra={"recipient": recipient, "hour": hour})
+        return True
+
+    # --- repeats ------------------------------------------------------------------------------------
+    def seen_recently(self, key: str, now: datetime, window: timedelta, notification_id: str) -> bool:
+        """True if `key` (job + fingerprint + kind) was emailed within `window`; otherwise mark it now."""
+        row = safe_key(key)
+        entity, _ = self._read(SEEN, row)
+        if entity is not None and as_utc(entity["last_at"]) > now - window:
+            return True
+        self._upsert({"PartitionKey": SEEN, "RowKey": row, "last_at": now, "notification_id": _cut(notification_id)})
+        return False
+
+    # --- digests ------------------------------------------------------------------------------------
+    def hold(self, item: HeldItem) -> None:
+        self._upsert(item.to_entity())
+
+    def held_before(self, hour: str) -> list[HeldItem]:
+        """Held items of every hour before `hour` (their digest is due)."""
+        return [HeldItem.from_entity(e) for e, _ in self._query(DIGEST, row_key_below=hour)]
+
+    def release(self, items: list[HeldItem]) -> None:
+        for item in items:
+            self._delete(DIGEST, item.row_key())
+
+    # --- housekeeping -------------------------------------------------------------------------------
+    def prune(self, now: datetime, repeat_window: timedelta) -> int:
+        """Delete hourly counters older than an hour and repeat marks older than the window."""
+        removed = 0
+        for entity, _ in self._query(RATE, row_key_below=hour_key(now - timedelta(hours=1))):
+            self._delete(RATE, entity["RowKey"])
+            removed += 1
+        for entity, _ in self._query(SEEN):
+            if as_utc(entity["last_at"]) <= now - repeat_window:
+                self._delete(SEEN, entity["RowKey"])
+                removed += 1
+        return removed
+
+    # --- hooks --------------------------------------------------------------------------------------
+    def _insert(self, entity: dict[str, Any]) -> bool:
+        """Create; False if it exists."""
+        raise NotImplementedError
+
+    def _read(self, partition: str, row: str) -> tuple[dict[str, Any] | None, Any]:
+        """The entity and its ETag, or (None, None)."""
+        raise NotImplementedError
+
+    def _replace(self, entity: dict[str, Any], etag: Any) -> bool:
+        """Replace if the ETag still matches; False otherwise."""
+        raise NotImplementedError
+
+    def _upsert(self, entity: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def _delete(self, partition: str, row: str) -> None:
+        """Delete; no error if it is gone already."""
+        raise NotImplementedError
+
+    def _query(
+        self, partition: str, *, equals: dict[str, str] | None = None, row_key_below: str | None = None
+    ) -> list[tuple[dict[str, Any], Any]]:
+        raise NotImplementedError
+
+
+class TableOutbox(Outbox):
+    """The outbox in an Azure Table (Azurite locally)."""
+
+    def __init__(self, table_client: Any) -> None:
+        self._table = table_client
+
+    @classmethod
+    def from_service(cls, table_service_client: Any, name: str) -> "TableOutbox":
+        """The outbox table `name`, created if missing."""
+        from shared.store import _storage_errors
+
+        with _storage_errors("create outbox table"):
+            table = table_service_client.create_table_if_not_exists(name)
+        return cls(table)
+
+    def _insert(self, entity: dict[str, Any]) -> bool:
+        from azure.core.exceptions import ResourceExistsError
+
+        from shared.store import _storage_errors
+
+        try:
+            with _storage_errors("insert outbox row"):
+                self._table.create_entity(entity)
+            return True
+        except ResourceExistsError:
+            return False
+
+    def _read(self, partition: str, row: str) -> tuple[dict[str, Any] | None, Any]:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        from shared.store import _storage_errors
+
+        try:
+            with _storage_errors("read outbox row"):
+                entity = self._table.get_entity(partition, row)
+        except ResourceNotFoundError:
+            return None, None
+        return dict(entity), entity.metadata.get("etag")
+
+    def _replace(self, entity: dict[str, Any], etag: Any) -> bool:
+        from azure.core import MatchConditions
+        from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
+        from azure.data.tables import UpdateMode
+
+        from shared.store import _storage_errors
+
+        try:
+            with _storage_errors("update outbox row"):
+                self._table.update_entity(
+                    entity, mode=UpdateMode.REPLACE, etag=etag, match_condition=MatchConditions.IfNotModified
+                )
+            return True
+        except (ResourceModifiedError, ResourceNotFoundError):
+            return False
+
+    def _upsert(self, entity: dict[str, Any]) -> None:
+        from azure.data.tables import UpdateMode
+
+        from shared.store import _storage_errors
+
+        with _storage_errors("write outbox row"):
+            self._table.upsert_entity(entity, mode=UpdateMode.REPLACE)
+
+    def _delete(self, partition: str, row: str) -> None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        from shared.store import _storage_errors
+
+        try:
+            with _storage_errors("delete outbox row"):
+                self._table.delete_entity(partition, row)
+        except ResourceNotFoundError:
+            pass
+
+    def _query(
+        self, partition: str, *, equals: dict[str, str] | None = None, row_key_below: str | None = None
+    ) -> list[tuple[dict[str, Any], Any]]:
+        from shared.store import _storage_errors
+
+        clauses, params = ["PartitionKey eq @pk"], {"pk": partition}
+        for i, (name, value) in enumerate((equals or {}).items()):
+            clauses.append(f"{name} eq @v{i}")
+            params[f"v{i}"] = value
+        if row_key_below is not None:
+            clauses.append("RowKey lt @below")
+            params["below"] = row_key_below
+        with _storage_errors("query outbox"):
+            rows = list(self._table.query_entities(" and ".join(clauses), parameters=params))
+        return [(dict(e), e.metadata.get("etag")) for e in rows]
+
+
+class MemoryOutbox(Outbox):
+    """The same outbox in memory: unit tests and dry runs."""
+
+    def __init__(self) -> None:
+        self._rows: dict[tuple[str, str], tuple[dict[str, Any], int]] = {}
+        self._lock = threading.Lock()
+
+    def _insert(self, entity: dict[str, Any]) -> bool:
+        with self._lock:
+            k = (entity["PartitionKey"], entity["RowKey"])
+            if k in self._rows:
+                return False
+            self._rows[k] = (dict(entity), 1)
+            return True
+
+    def _read(self, partition: str, row: str) -> tuple[dict[str, Any] | None, Any]:
+        found = self._rows.get((partition, row))
+        return (dict(found[0]), found[1]) if found else (None, None)
+
+    def _replace(self, entity: dict[str, Any], etag: Any) -> bool:
+        with self._lock:
+            k = (entity["PartitionKey"], entity["RowKey"])
+            if k not in self._rows or self._rows[k][1] != etag:
+                return False
+            self._rows[k] = (dict(entity), etag + 1)
+            return True
+
+    def _upsert(self, entity: dict[str, Any]) -> None:
+        with self._lock:
+            k = (entity["PartitionKey"], entity["RowKey"])
+            self._rows[k] = (dict(entity), self._rows[k][1] + 1 if k in self._rows else 1)
+
+    def _delete(self, partition: str, row: str) -> None:
+        with self._lock:
+            self._rows.pop((partition, row), None)
+
+    def _query(
+        self, partition: str, *, equals: dict[str, str] | None = None, row_key_below: str | None = None
+    ) -> list[tuple[dict[str, Any], Any]]:
+        out = []
+        for (pk, rk), (entity, etag) in sorted(self._rows.items()):
+            if pk != partition or (row_key_below is not None and not rk < row_key_below):
+                continue
+            if all(entity.get(n) == v for n, v in (equals or {}).items()):
+                out.append((dict(entity), etag))
+        return out
+
+
+# --- helpers ----------------------------------------------------------------------------------------------
+def pack_body(text: str, html: str, items: list[str] | None = None) -> tuple[bytes, str]:
+    """The bodies zlib-compressed as one JSON document; cut (with a note) if even that is too large."""
+    items = list(items or [])
+    packed = _compress(text, html, items)
+    if len(packed) <= MAX_BODY_BYTES:
+        return packed, ""
+    limit = len(text)
+    while True:
+        limit //= 2
+        cut = text[:limit] + "\n\n" + TRUNCATION_NOTE
+        page = f"<pre style=\"white-space:pre-wrap\">{html_lib.escape(cut)}</pre>"
+        packed = _compress(cut, page, items[: max(limit // 40, 10)])
+        if len(packed) <= MAX_BODY_BYTES:
+            return packed, TRUNCATION_NOTE
+
+
+def unpack_body(value: Any) -> tuple[str, str, list[str]]:
+    if not value:
+        return "", "", []
+    data = json.loads(zlib.decompress(bytes(value)).decode("utf-8"))
+    return data.get("text", ""), data.get("html", ""), list(data.get("items", []))
+
+
+def _compress(text: str, html: str, items: list[str]) -> bytes:
+    return zlib.compress(json.dumps({"text": text, "html": html, "items": items}).encode("utf-8"), 9)
+
+
+def _json_list(values: list[Any]) -> str:
+    """A JSON list that fits a property: items are dropped from the end (never cut mid-JSON)."""
+    items = list(values)
+    while True:
+        encoded = json.dumps(items, ensure_ascii=False)
+        if len(encoded) <= MAX_STRING_CHARS:
+            return encoded
+        items = items[: len(items) // 2]
+
+
+def _cut(value: str) -> str:
+    return value if len(value) <= MAX_STRING_CHARS else value[: MAX_STRING_CHARS - 20] + " …[truncated]"
+
+
+def safe_key(key: str) -> str:
+    """Table keys may not hold / \\ # ? or control characters, and are at most 1 KiB."""
+    return "".join("_" if ch in "/\\#?" or ord(ch) < 32 or ord(ch) == 127 else ch for ch in key)[:512]
+
+
+def hour_key(moment: datetime) -> str:
+    """The UTC clock hour of `moment`: '2025-11-24T09' (sorts as time does)."""
+    return f"{as_utc(moment).astimezone(timezone.utc):%Y-%m-%dT%H}"
+
+
+def hour_start(hour: str) -> datetime:
+    return datetime.strptime(hour, "%Y-%m-%dT%H").replace(tzinfo=timezone.utc)
+
+
+def as_utc(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)

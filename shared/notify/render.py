@@ -1,0 +1,417 @@
+"""Turn a decision into an email people can act on: a subject that scans, an HTML and a plain-text body.
+
+The templates (templates/*.html.j2, *.txt.j2) only lay out a view built here. Every text that came from a
+run (error, excerpt, evidence, LLM output) is redacted and bounded here, and escaped by Jinja's autoescape
+in the HTML templates: error texts contain <, & and whatever a user printed.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+
+from shared.decision import DecisionRecord
+from shared.notify.kinds import NotificationKind, acted_kind
+from shared.redaction import redact as _redact  # every run text passes through it: no secret in an email
+from shared.settings import Settings
+from shared.taxonomy import Action, Category
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+MAX_SUBJECT = 160
+MAX_HEADLINE = 90
+MAX_EXCERPT_CHARS = 2_500
+MAX_EXCERPT_LINES = 30
+MAX_EVIDENCE_LINES = 6
+MAX_LINE = 300
+MAX_PROSE = 2_000  # root cause, suggested fix, reason
+MAX_TASKS = 10
+DIGEST_RUNS_PER_GROUP = 15
+
+
+@dataclass(frozen=True)
+class RenderedEmail:
+    """What a transport sends."""
+
+    subject: str
+    text: str
+    html: str
+
+
+# What a person can do about each kind of failure, when the LLM gave no suggestion of its own.
+CATEGORY_HINTS: dict[Category, str] = {
+    Category.PERMISSION: "Grant the principal the job runs as the privilege named in the error (or run the job as "
+    "one that has it), then repair the run.",
+    Category.CODE: "Fix the code at the place the error points to, then repair the run. A rerun of the same code "
+    "fails the same way.",
+    Category.DATA: "Check the input named in the error (schema, nulls, duplicates, a missing file or partition), "
+    "fix or quarantine it, then repair the run.",
+    Category.QUOTA: "Raise the quota or limit named in the error, or make the job ask for less, then repair the run.",
+    Category.RESOURCE: "Give the failing task more memory (a larger node type or more workers), or have it process "
+    "the data in smaller parts.",
+    Category.TIMEOUT: "Usually passes on a rerun. If it keeps timing out, look at what the task waits for and at "
+    "the job's timeout.",
+    Category.NETWORK: "Usually passes on a rerun. If it keeps failing, check the host named in the error: DNS, "
+    "firewall, private endpoint.",
+    Category.INFRASTRUCTURE: "Usually passes on a rerun. If it keeps failing, check the cloud provider's status and "
+    "the cluster's event log.",
+    Category.CONCURRENCY: "Usually passes on a rerun. If it keeps failing, stop the jobs that write the same table "
+    "at the same time from overlapping.",
+    Category.THROTTLING: "Usually passes on a rerun. If it keeps failing, slow the job's calls down or ask for a "
+    "higher limit.",
+    Category.CANCELLED: "Nothing to fix if the cancellation was intended.",
+    Category.UNKNOWN: "No rule recognised this failure. Read the excerpt and the run page; the feedback link tells "
+    "the agent what it was.",
+}
+
+_ACTION_LABELS: dict[Action, str] = {
+    Action.RETRY: "rerun the failed tasks",
+    Action.RETRY_WITH_NEW_PARAMS: "rerun the failed tasks on a larger cluster",
+    Action.SEND_EMAIL: "tell the job's owners (nothing changed in Databricks)",
+    Action.ESCALATE: "escalate (nothing changed in Databricks)",
+    Action.IGNORE: "nothing",
+}
+_WOULD_TITLE: dict[Action, str] = {
+    Action.RETRY: "would have rerun it",
+    Action.RETRY_WITH_NEW_PARAMS: "would have rerun it on a larger cluster",
+    Action.SEND_EMAIL: "would have emailed its owners",
+    Action.ESCALATE: "would have escalated it",
+}
+_WOULD: dict[Action, str] = {
+    Action.RETRY: "would retry",
+    Action.RETRY_WITH_NEW_PARAMS: "would resize",
+    Action.SEND_EMAIL: "would email",
+    Action.ESCALATE: "would escalate",
+}
+# Banner colours: red needs a person, amber is an escalation, blue the agent handled it, grey observe mode.
+_ACCENT = {
+    NotificationKind.DIAGNOSIS: "#b91c1c",
+    NotificationKind.ESCALATION: "#b45309",
+    NotificationKind.RETRY: "#1d4ed8",
+    NotificationKind.OBSERVE: "#4b5563",
+    "digest": "#374151",
+}
+
+_ERROR_CLASS = re.compile(r"\[([A-Z][A-Z0-9_]{2,}(?:\.[A-Z0-9_]+)*)\]")
+_LOG_LEVELS = frozenset({"TRACE", "DEBUG", "INFO", "WARN", "WARNING", "ERROR", "FATAL", "CRITICAL"})
+_EXCEPTION = re.compile(r"\b((?:[a-z_][\w]*\.)*([A-Z]\w*(?:Exception|Error)))\b")
+_OBJECT = re.compile(r"[`'\"]((?:[A-Za-z_][\w-]*`?\.`?){1,2}[A-Za-z_][\w-]*)[`'\"]")
+
+
+def render(record: DecisionRecord, kind: NotificationKind, settings: Settings) -> RenderedEmail:
+    """The email of `kind` about `record`."""
+    view = decision_view(record, kind, settings)
+    return RenderedEmail(
+        subject=subject(record, kind),
+        text=_template(f"{kind.value}.txt.j2").render(v=view),
+        html=_template(f"{kind.value}.html.j2").render(v=view),
+    )
+
+
+def render_digest(
+    recipient: str, items: list[dict[str, Any]], window_start: datetime, settings: Settings
+) -> RenderedEmail:
+    """One email for the notifications a recipient did not get one by one (the hourly cap, repeats)."""
+    view = digest_view(recipient, items, window_start, settings)
+    return RenderedEmail(
+        subject=view["subject"],
+        text=_template("digest.txt.j2").render(v=view),
+        html=_template("digest.html.j2").render(v=view),
+    )
+
+
+# --- subject ----------------------------------------------------------------------------------------------
+def subject(record: DecisionRecord, kind: NotificationKind) -> str:
+    """`[FAILED · permission] nightly_etl — PERMISSION_DENIED on main.sales` and its siblings."""
+    cat = record.category.value
+    job = job_label(record)
+    head = headline(record)
+    if kind is NotificationKind.DIAGNOSIS:
+        text = f"[FAILED · {cat}] {job} — {head}"
+    elif kind is NotificationKind.ESCALATION and budget_spent(record):
+        text = f"[ESCALATED · {cat}] {job} — still failing after {record.attempt} attempts: {head}"
+    elif kind is NotificationKind.ESCALATION:
+        text = f"[ESCALATED · {cat}] {job} — {head}"
+    elif kind is NotificationKind.RETRY:
+        where = " on a larger cluster" if record.action is Action.RETRY_WITH_NEW_PARAMS else ""
+        text = f"[RETRIED · {cat}] {job} — rerun {record.attempt} of {_reruns(record)}{where}: {head}"
+    else:
+        would = _WOULD.get(record.action, "would act") if record.action else "would act"
+        text = f"[OBSERVE · {would} · {cat}] {job} — {head}"
+    return one_line(text, MAX_SUBJECT)
+
+
+def headline(record: DecisionRecord) -> str:
+    """A few words that say what broke: 'PERMISSION_DENIED on main.sales', 'OutOfMemoryError', or the error."""
+    text = ""
+    for candidate in [*(t.error for t in record.failed_tasks), *record.evidence, record.excerpt, record.reason]:
+        if candidate and candidate.strip():
+            text = _redact(_first_line(candidate))
+            break
+    if not text:
+        return "failed"
+    classes = [m.group(1) for m in _ERROR_CLASS.finditer(text) if m.group(1) not in _LOG_LEVELS]
+    name = classes[0] if classes else None
+    if name is None:
+        exception = _EXCEPTION.search(text)
+        name = exception.group(2) if exception else None
+    obj = _OBJECT.search(text)
+    if name and obj:
+        return one_line(f"{name} on {obj.group(1).replace('`', '')}", MAX_HEADLINE)
+    if name:
+        rest = text[text.find(name) + len(name):].lstrip(":]) ").strip()
+        return one_line(f"{name}: {rest}" if rest else name, MAX_HEADLINE)
+    return one_line(text, MAX_HEADLINE)
+
+
+def job_label(record: DecisionRecord) -> str:
+    if record.job_name:
+        return one_line(_redact(record.job_name), 60)
+    return f"job {record.job_id}" if record.job_id is not None else f"run {record.run_id}"
+
+
+# --- views ------------------------------------------------------------------------------------------------
+def decision_view(record: DecisionRecord, kind: NotificationKind, settings: Settings) -> dict[str, Any]:
+    """Everything the templates show, already redacted and bounded (the templates add no logic of their own)."""
+    root_cause = _prose(record.analysis.root_cause)
+    fix = _prose(record.analysis.suggested_fix)
+    llm = record.analysis.source in ("llm", "llm_cache")
+    excerpt, excerpt_note = _excerpt(record.excerpt)
+    job = job_label(record)
+    action = record.action
+    view: dict[str, Any] = {
+        "kind": kind.value,
+        "acted_kind": (acted_kind(record) or kind).value,
+        "accent": _ACCENT[kind],
+        "label": _LABEL[kind],
+        "title": _title(record, kind, job),
+        "preheader": one_line(root_cause or _redact(record.reason) or headline(record), 140),
+        "job": job,
+        "job_id": record.job_id,
+        "run_id": record.run_id,
+        "run_url": _safe_url(record.run_page_url),
+        "tasks": [
+            {
+                "key": _redact(t.task_key),
+                "state": t.result_state or "",
+                "error": one_line(_redact(t.error or ""), MAX_LINE),
+                "url": _safe_url(t.run_page_url),
+            }
+            for t in record.failed_tasks[:MAX_TASKS]
+        ],
+        "more_tasks": max(0, len(record.failed_tasks) - MAX_TASKS),
+        "when": _when(record.decided_at or record.received_at),
+        "category": record.category.value,
+        "action": action.value if action else "",
+        "action_label": _ACTION_LABELS.get(action, "") if action else "",
+        "would": _WOULD.get(action, "") if action else "",
+        "done": _prose(record.done),
+        "reason": _prose(record.reason),
+        "root_cause": root_cause,
+        "root_cause_from": "AI analysis" if llm and root_cause else "",
+        "suggested_fix": fix or CATEGORY_HINTS.get(record.category, ""),
+        "fix_from": "AI analysis" if llm and fix else "general advice for this kind of failure",
+        "evidence": [one_line(_redact(e), MAX_LINE) for e in record.evidence[:MAX_EVIDENCE_LINES] if e.strip()],
+        "excerpt": excerpt,
+        "excerpt_note": excerpt_note,
+        "attempt": record.attempt,
+        "max_attempts": record.max_attempts,
+        "reruns": _reruns(record),
+        "resize": _redact(record.resize.summary) if record.resize else "",
+        "resize_changes": [c.strip() for c in _redact(record.resize.summary).split(";") if c.strip()]
+        if record.resize
+        else [],
+        "cluster": record.resize.job_cluster_key if record.resize else "",
+        "observe": record.mode == "observe",
+        "budget_spent": budget_spent(record),
+        "done_in_box": kind in (NotificationKind.RETRY, NotificationKind.OBSERVE),
+        "confidence": f"{record.confidence:.0%}" if record.confidence else "",
+        "feedback": feedback_links(settings.feedback_url, record.key),
+        "key": record.key,
+        "fingerprint": record.fingerprint[:16],
+    }
+    return view
+
+
+def digest_view(
+    recipient: str, items: list[dict[str, Any]], window_start: datetime, settings: Settings
+) -> dict[str, Any]:
+    """The digest's view: held notifications grouped by failure fingerprint, largest group first."""
+    groups: dict[str, dict[str, Any]] = {}
+    for item in sorted(items, key=lambda i: i.get("when") or ""):
+        key = item.get("fingerprint") or item.get("id", "")
+        group = groups.setdefault(key, {
+            "headline": one_line(_redact(item.get("headline") or ""), MAX_HEADLINE),
+            "category": item.get("category") or "unknown",
+            "runs": [],
+            "jobs": set(),
+        })
+        group["jobs"].add(item.get("job") or "")
+        group["runs"].append({
+            "job": one_line(_redact(item.get("job") or ""), 60),
+            "run_id": item.get("run_id"),
+            "url": _safe_url(item.get("run_url")),
+            "kind": item.get("kind") or "",
+            "action": item.get("action") or "",
+            "when": item.get("when_label") or "",
+            "subject": one_line(_redact(item.get("subject") or ""), MAX_SUBJECT),
+        })
+    ordered = sorted(groups.values(), key=lambda g: -len(g["runs"]))
+    for group in ordered:
+        group["count"] = len(group["runs"])
+        group["job_count"] = len(group["jobs"] - {""})
+        group["more"] = max(0, group["count"] - DIGEST_RUNS_PER_GROUP)
+        group["runs"] = group["runs"][:DIGEST_RUNS_PER_GROUP]
+        del group["jobs"]
+    total = len(items)
+    start = window_start.astimezone(timezone.utc)
+    window = f"{start:%Y-%m-%d %H:%M}–{(start.hour + 1) % 24:02d}:00 UTC"
+    kinds = "failure" if len(ordered) == 1 else "failures"
+    return {
+        "kind": "digest",
+        "accent": _ACCENT["digest"],
+        "label": "Digest",
+        "title": f"{total} notification{'s' if total != 1 else ''} held back between {window}",
+        "preheader": f"{len(ordered)} distinct {kinds}; the largest: {ordered[0]['headline'] if ordered else ''}",
+        "subject": one_line(
+            f"[DIGEST] {total} job failure notice{'s' if total != 1 else ''} in the hour from "
+            f"{start:%H:%M} UTC — {len(ordered)} distinct {kinds}",
+            MAX_SUBJECT,
+        ),
+        "recipient": recipient,
+        "window": window,
+        "total": total,
+        "groups": ordered,
+        "cap": settings.email_max_per_recipient_per_hour,
+        "repeat_minutes": settings.email_repeat_window_minutes,
+    }
+
+
+_LABEL = {
+    NotificationKind.DIAGNOSIS: "Failed · needs a person",
+    NotificationKind.ESCALATION: "Escalated",
+    NotificationKind.RETRY: "Retried by the agent",
+    NotificationKind.OBSERVE: "Observe mode",
+}
+
+
+def _title(record: DecisionRecord, kind: NotificationKind, job: str) -> str:
+    if kind is NotificationKind.DIAGNOSIS:
+        return f"{job} failed and needs a person"
+    if kind is NotificationKind.ESCALATION:
+        if budget_spent(record):
+            return f"{job} is still failing after {record.attempt} attempts"
+        return f"{job} failed and was escalated"
+    if kind is NotificationKind.RETRY:
+        if record.action is Action.RETRY_WITH_NEW_PARAMS:
+            return f"{job} failed; the agent reran it on a larger cluster"
+        return f"{job} failed; the agent reran it"
+    would = _WOULD_TITLE.get(record.action, "would have acted") if record.action else "would have acted"
+    return f"{job} failed; the agent {would}"
+
+
+# --- helpers ----------------------------------------------------------------------------------------------
+def feedback_links(base: str | None, key: str) -> dict[str, str] | None:
+    """Links to the feedback endpoint: '{key}' in FEEDBACK_URL is replaced, else ?key= is added; plus verdicts."""
+    if not base:
+        return None
+    if "{key}" in base:
+        page = base.replace("{key}", quote(key, safe=""))
+    else:
+        page = _with_query(base, key=key)
+    return {"page": page, "right": _with_query(page, verdict="right"), "wrong": _with_query(page, verdict="wrong")}
+
+
+def _with_query(url: str, **params: str) -> str:
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True) + list(params.items())
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def _safe_url(url: str | None) -> str | None:
+    """Only http(s) links go into an email (a javascript: URL in a run page field would be a trap)."""
+    if url and url.strip().lower().startswith(("https://", "http://")) and not any(c in url for c in "\r\n\"'<> "):
+        return url.strip()
+    return None
+
+
+def one_line(text: str, limit: int) -> str:
+    """Whitespace (line breaks included) collapsed, cut at `limit` with an ellipsis."""
+    flat = " ".join((text or "").split())
+    return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
+
+
+def _prose(text: str | None) -> str:
+    if not text or not text.strip():
+        return ""
+    cleaned = _redact(text.strip())
+    return cleaned if len(cleaned) <= MAX_PROSE else cleaned[: MAX_PROSE - 1].rstrip() + "…"
+
+
+def _excerpt(text: str) -> tuple[str, str]:
+    """The excerpt trimmed to what fits in an email, and a note saying how much was left out."""
+    redacted = _redact(text or "").expandtabs(4).strip("\n")
+    if not redacted.strip():
+        return "", ""
+    lines = redacted.splitlines()
+    kept = lines[:MAX_EXCERPT_LINES]
+    out = "\n".join(line if len(line) <= 400 else line[:399] + "…" for line in kept)
+    if len(out) > MAX_EXCERPT_CHARS:
+        out = out[:MAX_EXCERPT_CHARS].rstrip() + "…"
+    left = len(lines) - len(kept)
+    if left > 0:
+        return out, f"{left} more line{'s' if left != 1 else ''} on the run page"
+    if len(out) < len(redacted):
+        return out, "shortened; the full text is on the run page"
+    return out, ""
+
+
+def _first_line(text: str) -> str:
+    for line in text.splitlines():
+        if line.strip():
+            return line.strip()
+    return ""
+
+
+def budget_spent(record: DecisionRecord) -> bool:
+    """True when the chain has had every rerun the budget allows."""
+    return record.attempt - 1 >= _reruns(record)
+
+
+def _reruns(record: DecisionRecord) -> int:
+    return max(record.max_attempts - 1, 0)
+
+
+def _when(value: datetime | None) -> str:
+    if value is None:
+        return ""
+    value = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return f"{value.astimezone(timezone.utc):%Y-%m-%d %H:%M} UTC"
+
+
+def when_label(value: datetime | None) -> str:
+    return _when(value)
+
+
+@lru_cache(maxsize=1)
+def _environment() -> Any:
+    # Jinja2 is imported on first render, not when the package is imported (cold start).
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+    return Environment(
+        loader=FileSystemLoader(str(TEMPLATES)),
+        autoescape=select_autoescape(enabled_extensions=("html.j2",), default_for_string=True, default=False),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+def _template(name: str) -> Any:
+    return _environment().get_template(name)

@@ -1,0 +1,122 @@
+"""Azure Communication Services Email: the real EmailClient, with a connection string or an endpoint + identity.
+
+azure.communication.email is imported on the first send, never when this module is imported (cold start).
+The send is a long-running operation: POST → 202 + Operation-Location → status polls. The operation id is
+derived from the notification id (sent as Operation-Id), so a resend after a crash names the same operation.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from shared.notify.exceptions import SendFailed, SendRejected
+from shared.notify.transports.base import EmailTransport, OutgoingEmail, SendResult
+
+log = logging.getLogger(__name__)
+
+_OPERATION_NAMESPACE = uuid.UUID("6c1f0a52-3e0b-4d61-9a7b-0d4f4b2b1c9e")
+
+# HTTP status of a refused request -> our error. Anything not listed (5xx, 408, 429, 401, 403) is retried:
+# throttling and outages pass, and a wrong key or a missing role is fixed by an operator, not by the message.
+_REJECTED_STATUS = {400, 404, 413, 415, 422}
+
+
+class AcsTransport(EmailTransport):
+    """Send through ACS Email. Give a connection string (or a function returning it) or an endpoint."""
+
+    name = "acs"
+
+    def __init__(
+        self,
+        *,
+        connection_string: Callable[[], str | None] | None = None,
+        endpoint: str | None = None,
+        credential: Any = None,
+        managed_identity_client_id: str | None = None,
+        send_timeout: float = 30.0,
+        poll_interval: float = 2.0,
+        client_kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        if connection_string is None and not endpoint:
+            raise ValueError("ACS needs a connection string or an endpoint")
+        self._connection_string = connection_string
+        self.endpoint = endpoint
+        self._credential = credential
+        self._client_id = managed_identity_client_id
+        self.send_timeout = send_timeout
+        self.poll_interval = poll_interval
+        self._client_kwargs = dict(client_kwargs or {})
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    def describe(self) -> str:
+        if self._connection_string is not None:
+            return "acs (connection string)"
+        if self._credential is not None:
+            return f"acs {self.endpoint} (token credential)"
+        identity = f"managed identity {self._client_id}" if self._client_id else "managed identity"
+        return f"acs {self.endpoint} ({identity})"
+
+    def _send(self, email: OutgoingEmail) -> SendResult:
+        from azure.core.exceptions import AzureError, HttpResponseError
+
+        client = self._get_client()
+        body = {
+            "senderAddress": email.sender,
+            "recipients": {"to": [{"address": a} for a in email.to]},
+            "content": {"subject": email.subject, "plainText": email.text, "html": email.html},
+            "headers": {"X-Agent-Notification-Id": email.id, "Auto-Submitted": "auto-generated", **email.headers},
+            "userEngagementTrackingDisabled": True,
+        }
+        operation_id = str(uuid.uuid5(_OPERATION_NAMESPACE, email.id))
+        try:
+            poller = client.begin_send(body, operation_id=operation_id, polling_interval=self.poll_interval)
+            result = poller.result(timeout=self.send_timeout)
+        except HttpResponseError as exc:
+            status = exc.status_code
+            error = getattr(exc, "error", None)
+            code = getattr(error, "code", None) or exc.reason or "error"
+            message = " ".join(str(getattr(error, "message", None) or exc.message or "").split())
+            where = f"HTTP {status}" if status not in (None, 200) else "send operation Failed"
+            text = f"acs: {where} {code}: {message}"[:500]
+            # A Failed operation status arrives with the 200 of the status poll: the message bounced for good.
+            if status in _REJECTED_STATUS or status == 200 or status is None:
+                raise SendRejected(text) from exc
+            raise SendFailed(text) from exc
+        except AzureError as exc:
+            raise SendFailed(f"acs: {type(exc).__name__}: {exc}") from exc
+        status = (result or {}).get("status") if isinstance(result, dict) else None
+        if status is None or not poller.done():
+            # Accepted (202) but not confirmed within the wait: ACS has it. Resending would risk a duplicate.
+            return SendResult(self.name, provider_id=operation_id,
+                              detail=f"accepted by ACS; still {poller.status()} after {self.send_timeout:g}s")
+        if str(status).lower() != "succeeded":
+            raise SendRejected(f"acs: operation {operation_id} ended {status}")
+        return SendResult(self.name, provider_id=operation_id, detail="delivered to ACS (Succeeded)")
+
+    def _get_client(self) -> Any:
+        with self._lock:
+            if self._client is None:
+                self._client = self._build_client()
+            return self._client
+
+    def _build_client(self) -> Any:
+        from azure.communication.email import EmailClient
+
+        if self._connection_string is not None:
+            value = self._connection_string()
+            if not value:
+                raise SendFailed("acs: no connection string (ACS_CONNECTION_STRING or its Key Vault secret is empty)")
+            return EmailClient.from_connection_string(value, **self._client_kwargs)
+        credential = self._credential or _managed_identity(self._client_id)
+        return EmailClient(self.endpoint, credential, **self._client_kwargs)
+
+
+def _managed_identity(client_id: str | None) -> Any:
+    from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
+
+    return ManagedIdentityCredential(client_id=client_id) if client_id else DefaultAzureCredential()
