@@ -56,6 +56,16 @@ class Analysis(BaseModel):
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: float = 0.0
+    # What the LLM said (untrusted: recorded for audit and learning) and what the guard rails did with it.
+    llm_category: str | None = Field(default=None, description="The LLM's category, whether or not it was used.")
+    llm_confidence: float | None = None
+    suggested_parameters: dict[str, Any] = Field(
+        default_factory=dict,
+        description="The LLM's cluster suggestion after clamping to the resize bounds (node_type_id, num_workers, "
+        "autoscale_max_workers, spark_conf); empty unless the action is RETRY_WITH_NEW_PARAMS.",
+    )
+    guard_notes: list[str] = Field(default_factory=list, description="What the guard rails refused or clamped, and why.")
+    prompt_version: str | None = None
 
 
 class DecisionRecord(BaseModel):

@@ -10,6 +10,7 @@ import logging
 import threading
 from typing import TYPE_CHECKING
 
+from shared.redaction import install_redaction, uninstall_redaction
 from shared.settings import Settings, load_settings
 from shared.webhook import WebhookAnswer, handle_webhook
 
@@ -19,6 +20,8 @@ if TYPE_CHECKING:
     from shared.worker import Handled
 
 log = logging.getLogger(__name__)
+# Before anything can log: even "the agent is misconfigured" must not print a secret it quotes.
+install_redaction()
 
 # Must equal host.json extensions.queues.maxDequeueCount (a unit test checks it).
 MAX_DEQUEUE_COUNT = 5
@@ -55,6 +58,8 @@ def reset() -> None:
     global _settings, _deps
     with _lock:
         _settings, _deps = None, None
+    uninstall_redaction()
+    install_redaction()
 
 
 def webhook(body: bytes, headers: dict[str, str]) -> WebhookAnswer:
@@ -95,8 +100,4 @@ def poll() -> PollReport:
 
 def _configure_logging(current: Settings) -> None:
     logging.getLogger().setLevel(current.log_level)
-    try:
-        from shared.redaction import install_redaction
-    except ImportError:  # pragma: no cover - redaction ships with the app; this guards partial checkouts only
-        return
-    install_redaction()
+    install_redaction()  # idempotent; handlers added by the host since import get the filter too

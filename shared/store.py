@@ -45,7 +45,9 @@ def partition_and_row(key: str) -> tuple[str, str]:
 
 def to_entity(record: DecisionRecord) -> dict[str, Any]:
     """Flatten a record into a Table entity."""
-    data = record.model_dump(mode="json")
+    from shared.redaction import redact_data
+
+    data = redact_data(record.model_dump(mode="json"))  # error texts may quote a token; the table never holds one
     entity: dict[str, Any] = {}
     for name, value in data.items():
         if name in _JSON_FIELDS:

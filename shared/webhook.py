@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import hmac
 import logging
 from collections.abc import Callable, Mapping
@@ -71,6 +72,11 @@ def _basic_auth_ok(header: str, username: str, password: str) -> bool:
         user, _, given = base64.b64decode(encoded.strip(), validate=True).decode("utf-8").partition(":")
     except (binascii.Error, UnicodeDecodeError):
         return False
-    user_ok = hmac.compare_digest(user.encode(), username.encode())
-    password_ok = hmac.compare_digest(given.encode(), password.encode())
+    # Digests first, so neither the time taken nor an early exit tells the caller the expected lengths.
+    user_ok = hmac.compare_digest(_digest(user), _digest(username))
+    password_ok = hmac.compare_digest(_digest(given), _digest(password))
     return user_ok and password_ok
+
+
+def _digest(value: str) -> bytes:
+    return hashlib.sha256(value.encode("utf-8")).digest()

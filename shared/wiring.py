@@ -87,7 +87,8 @@ def build_deps(settings: Settings) -> PipelineDeps:
         key = workspace.workspace_id or "default"
         if key not in clients:
             clients[key] = build_jobs_api(
-                workspace, timeout=settings.databricks_http_timeout_seconds, pat_token=workspace_pat(workspace, secrets)
+                workspace, timeout=settings.databricks_http_timeout_seconds,
+                pat_token=workspace_pat(workspace, secrets), azure_client_id=settings.azure_client_id,
             )
         return clients[key]
 

@@ -2,4 +2,8 @@
 
 pytest_plugins = [
     "tests.fixtures.azurite",
+    "tests.fixtures.databricks",
+    "tests.fixtures.keyvault",
+    "tests.fixtures.email",
+    "tests.fixtures.openai",
 ]

@@ -1,0 +1,254 @@
+"""Keep secrets out of logs, decision records and emails.
+
+`redact(text)` masks what looks like a credential (Databricks tokens, bearer / basic auth values, API keys,
+connection-string keys, SAS signatures, passwords, JWTs, private keys, function keys in URLs) and every
+value registered with `register_secret` (each secret read from Key Vault or the settings). `RedactingFilter`
+applies it to log records; `install_redaction()` puts the filter on the root logger and its handlers.
+`redact_data` does the same for JSON-like data (a decision record's dump, an email's fields).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import re
+import threading
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import quote
+
+MASK = "***"
+# Shorter values are not registered: masking every "true" or "test" in the logs would hide more than it protects.
+MIN_REGISTERED_LENGTH = 6
+
+# Names whose value is a secret, in `name=value` (query strings, connection strings) and quoted
+# `"name": "value"` (JSON, dict reprs) forms. Matched as whole words, so EMAIL_PASSWORD or
+# "password: required" in a message stay readable.
+_SECRET_NAMES = (
+    r"password|passwd|pwd|secret|client[_-]?secret|api[_-]?key|apikey|access[_-]?key|accesskey|account[_-]?key"
+    r"|shared[_-]?access[_-]?key|shared[_-]?access[_-]?signature|sig|signature|token|access[_-]?token"
+    r"|refresh[_-]?token|id[_-]?token|sas[_-]?token|pat[_-]?token|x-functions-key|subscription[_-]?key"
+)
+# Header names whose value is a secret (`name: value`).
+_SECRET_HEADERS = r"api-key|x-api-key|x-functions-key|ocp-apim-subscription-key|x-databricks-azure-sp-management-token"
+
+# (pattern, replacement); applied in order. Each replacement leaves a mask that no pattern matches again.
+_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+    # PEM private keys, whole.
+    (re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.S), MASK),
+    # Databricks personal access tokens (dapi + hex, optional -N suffix) and OAuth secrets (dose...).
+    (re.compile(r"\b(?:dapi|dose|dkea)[0-9a-f]{16,}(?:-\d+)?\b", re.I), MASK),
+    # OpenAI-style keys.
+    (re.compile(r"\bsk-[A-Za-z0-9_-]{20,}"), MASK),
+    # JWTs (Entra ID access tokens and the like): header.payload.signature, base64url.
+    (re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"), MASK),
+    # Connection-string keys: the value runs to the next ';' (it may hold '=', '+', '/', '&').
+    (
+        re.compile(
+            r"(?i)\b(AccountKey|SharedAccessKey|SharedAccessSignature|AccessKey|Password|Pwd)=([^;\s'\"<>]+)"
+        ),
+        r"\1=" + MASK,
+    ),
+    # user:password@ in URLs.
+    (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/\s:@]+:)([^@\s/]+)@"), r"\1" + MASK + "@"),
+    # Function keys and SAS signatures in query strings.
+    (
+        re.compile(r"(?i)([?&](?:code|sig|signature|api[-_]?key|key|token|access_token)=)[^&\s'\"<>#(),;]+"),
+        r"\1" + MASK,
+    ),
+    # Quoted values: "password": "x", 'api_key': 'x', password="x".
+    (
+        re.compile(r"(?i)([\"']?)\b(" + _SECRET_NAMES + r")\1(\s*[:=]\s*)([\"'])(?:(?!\4).)+\4"),
+        r"\1\2\1\3\4" + MASK + r"\4",
+    ),
+    # Unquoted name=value.
+    (re.compile(r"(?i)\b(" + _SECRET_NAMES + r")=(?!\*\*\*)([^\s;&,'\"<>)}\]]+)"), r"\1=" + MASK),
+    # Secret headers: "api-key: value".
+    (re.compile(r"(?i)\b(" + _SECRET_HEADERS + r")(\s*:\s*)([^\s,;'\"]+)"), r"\1\2" + MASK),
+    # Azure storage / ACS account keys seen on their own (88 base64 characters ending in ==).
+    (re.compile(r"(?<![A-Za-z0-9+/])[A-Za-z0-9+/]{86}==(?![A-Za-z0-9+/=])"), MASK),
+)
+
+# Authorization header values: "Bearer <token>", "Basic <base64 user:password>", "SharedKey acct:sig".
+_AUTH_VALUE = re.compile(r"(?i)\b(Bearer|Basic|Token|SharedKey|HMAC-SHA256)(\s+)([A-Za-z0-9._~+/=:-]+)")
+
+
+def _mask_auth(match: re.Match[str]) -> str:
+    scheme, space, value = match.group(1), match.group(2), match.group(3)
+    if value == MASK or not _looks_like_credential(scheme.lower(), value):
+        return match.group(0)
+    return f"{scheme}{space}{MASK}"
+
+
+def _looks_like_credential(scheme: str, value: str) -> bool:
+    # Prose ("Bearer token authentication", "Basic auth is on") must stay readable; credentials are
+    # long or carry digits, and a Basic value decodes to "user:password".
+    if scheme == "basic":
+        try:
+            return ":" in base64.b64decode(value, validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError, ValueError):
+            return False
+    return len(value) >= 8 and (any(c.isdigit() for c in value) or len(value) >= 20)
+
+
+class _KnownSecrets:
+    """The secret values seen at runtime, kept as one compiled pattern (longest first)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._values: set[str] = set()
+        self._pattern: re.Pattern[str] | None = None
+
+    def add(self, value: str) -> None:
+        if not value or len(value) < MIN_REGISTERED_LENGTH or value == MASK:
+            return
+        # A secret also shows up URL-encoded (query strings, form bodies).
+        variants = {value, quote(value, safe="")}
+        with self._lock:
+            if variants <= self._values:
+                return
+            self._values |= variants
+            alternatives = sorted(self._values, key=len, reverse=True)
+            self._pattern = re.compile("|".join(re.escape(v) for v in alternatives))
+
+    def mask(self, text: str) -> str:
+        pattern = self._pattern
+        return pattern.sub(MASK, text) if pattern is not None else text
+
+
+# Process-wide on purpose: the logging filter is process-wide too, and a secret read by one part of the
+# app must be masked in every other part's logs.
+_known = _KnownSecrets()
+
+
+def register_secret(value: str | None) -> None:
+    """Mask this exact value (and its URL-encoded form) wherever it appears from now on."""
+    if value:
+        _known.add(value)
+
+
+def redact(text: str) -> str:
+    """`text` with every secret-looking part and every registered secret replaced by ***."""
+    if not text:
+        return text
+    text = _known.mask(text)
+    for pattern, replacement in _PATTERNS:
+        text = pattern.sub(replacement, text)
+    return _AUTH_VALUE.sub(_mask_auth, text)
+
+
+# Keys whose value is a secret in JSON-like data (a spark_conf, a settings dump, an HTTP header map).
+_SENSITIVE_KEY = re.compile(
+    r"(?i)(password|passwd|secret|api[_.-]?key|account[_.-]?key|access[_.-]?key|accesskey|authorization"
+    r"|credential|connection[_-]?string|connectionstring|sas[_-]?token|access[_-]?token|refresh[_-]?token"
+    r"|pat[_-]?token|functions[_-]?key)"
+)
+_SENSITIVE_EXACT = frozenset({"token", "pwd", "sig", "pat"})
+# A Databricks secret reference is not itself a secret.
+_SECRET_REFERENCE = re.compile(r"^\{\{secrets/[^}]+\}\}$")
+
+
+def is_sensitive_key(key: str) -> bool:
+    """True for keys such as `password`, `api_key`, `fs.azure.account.key.<acct>...`, `client.secret`."""
+    lowered = key.lower()
+    if lowered.endswith(("name", "names")):  # pat_secret_name holds the secret's name, not the secret
+        return False
+    return lowered in _SENSITIVE_EXACT or bool(_SENSITIVE_KEY.search(lowered))
+
+
+def redact_data(value: Any) -> Any:
+    """A copy of JSON-like `value` (dicts, lists, strings) with secrets masked; values of sensitive keys whole."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        out: dict[Any, Any] = {}
+        for key, item in value.items():
+            if isinstance(key, str) and is_sensitive_key(key) and isinstance(item, str) and item:
+                out[key] = item if _SECRET_REFERENCE.match(item) else MASK
+            else:
+                out[key] = redact_data(item)
+        return out
+    if isinstance(value, (list, tuple)):
+        return type(value)(redact_data(item) for item in value)
+    return value
+
+
+# --- logging ------------------------------------------------------------------------------------------
+
+# Attributes every LogRecord has; anything else came from `extra=` and is redacted too.
+_STANDARD_ATTRS = frozenset(
+    logging.LogRecord("x", logging.INFO, "x", 0, "x", None, None).__dict__
+) | {"message", "asctime", "taskName"}
+
+
+class RedactingFilter(logging.Filter):
+    """Masks secrets in a record's message, arguments, exception text, stack and `extra` fields.
+
+    The message is formatted here (msg % args) and the arguments dropped, so a secret inside an argument's
+    str() cannot escape. The exception is formatted to text and `exc_info` cleared, so a handler that
+    formats the exception itself cannot print the raw message either.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        _redact_record(record)
+        return True
+
+
+def _redact_record(record: logging.LogRecord) -> None:
+    try:
+        message = record.getMessage()
+    except Exception:  # noqa: BLE001 - a bad format string must not lose the record (or leak its args)
+        message = f"{record.msg} {record.args!r}"
+    record.msg, record.args = redact(message), None
+    if "message" in record.__dict__:
+        record.message = record.msg
+    if record.exc_info:
+        if not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        record.exc_info = None
+    if record.exc_text:
+        record.exc_text = redact(record.exc_text)
+    if record.stack_info:
+        record.stack_info = redact(record.stack_info)
+    for name, value in list(record.__dict__.items()):
+        if name in _STANDARD_ATTRS or name.startswith("_"):
+            continue
+        if isinstance(value, str) and is_sensitive_key(name) and value:
+            record.__dict__[name] = MASK
+        elif isinstance(value, (str, dict, list, tuple)):
+            record.__dict__[name] = redact_data(value)
+
+
+def _add_filter(target: logging.Logger | logging.Handler) -> None:
+    if not any(isinstance(f, RedactingFilter) for f in target.filters):
+        target.addFilter(RedactingFilter())
+
+
+def install_redaction(logger: logging.Logger | None = None) -> None:
+    """Put a RedactingFilter on the root logger and its handlers (and on `logger` and its handlers). Idempotent.
+
+    A handler filter sees every record that reaches the handler, whichever logger created it; a logger
+    filter only sees that logger's own records. Handlers added later need another call.
+    """
+    targets: list[logging.Logger | logging.Handler] = []
+    for each in _loggers(logger):
+        targets.append(each)
+        targets.extend(each.handlers)
+    for target in targets:
+        _add_filter(target)
+
+
+def _loggers(logger: logging.Logger | None) -> Iterable[logging.Logger]:
+    root = logging.getLogger()
+    yield root
+    if logger is not None and logger is not root:
+        yield logger
+
+
+def uninstall_redaction(logger: logging.Logger | None = None) -> None:
+    """Remove what install_redaction(logger) added (tests restore the logging setup with it)."""
+    for each in _loggers(logger):
+        for target in (each, *each.handlers):
+            for existing in [f for f in target.filters if isinstance(f, RedactingFilter)]:
+                target.removeFilter(existing)

@@ -1,0 +1,55 @@
+"""Which Databricks workspace a webhook (or queue message) is about, and its credentials.
+
+One agent may serve several workspaces (DATABRICKS_WORKSPACES); the webhook's workspace_id picks one. A
+single-workspace setup without DATABRICKS_WORKSPACE_ID accepts any id.
+"""
+
+from __future__ import annotations
+
+from shared.exceptions import BadRequest, ConfigError
+from shared.secrets import SecretProvider
+from shared.settings import Settings, WorkspaceConfig
+
+
+def resolve_workspace(settings: Settings, workspace_id: str | int | None) -> WorkspaceConfig:
+    """The configured workspace for this id. BadRequest(field='workspace_id') for an id this agent does not serve;
+    ConfigError when no workspace is configured at all."""
+    workspaces = settings.workspaces()
+    if not workspaces:
+        raise ConfigError("no Databricks workspace configured: set DATABRICKS_WORKSPACE_URL (or DATABRICKS_WORKSPACES)")
+    wanted = _normalise(workspace_id)
+    if len(workspaces) == 1 and workspaces[0].workspace_id is None:
+        return workspaces[0]
+    if wanted is None:
+        if len(workspaces) == 1:
+            return workspaces[0]
+        raise BadRequest("workspace_id is required: this agent serves several workspaces", field="workspace_id")
+    for workspace in workspaces:
+        if workspace.workspace_id == wanted:
+            return workspace
+    served = ", ".join(w.workspace_id or "any" for w in workspaces)
+    raise BadRequest(f"unknown workspace_id {wanted}: this agent serves {served}", field="workspace_id")
+
+
+def workspace_pat(workspace: WorkspaceConfig, secrets: SecretProvider) -> str | None:
+    """The workspace's personal access token (given directly, or read from its secret); None for Entra auth.
+
+    SecretError (retried) when the secret cannot be read.
+    """
+    if workspace.auth == "entra":
+        return None
+    if workspace.pat_token is not None and workspace.pat_token.get_secret_value():
+        return workspace.pat_token.get_secret_value()
+    if workspace.pat_secret_name:
+        return secrets.get(workspace.pat_secret_name)
+    raise ConfigError(f"workspace {workspace.workspace_id or workspace.url} uses a PAT but names no secret for it")
+
+
+def _normalise(workspace_id: str | int | None) -> str | None:
+    # Webhook ids arrive as numbers or numeric strings; configured ids are kept as decimal strings.
+    if workspace_id is None:
+        return None
+    text = str(workspace_id).strip()
+    if not text:
+        return None
+    return str(int(text)) if text.isdigit() else text
