@@ -128,12 +128,15 @@ def _diagnose_and_decide(
     job_name = (job.settings.name if job else None) or record.job_name
 
     if deps.analyzer is not None and controls.enabled:
-        context = {"job_name": job_name, "attempt": record.attempt, "tasks": [t.task_key for t in diagnosis.failed_tasks]}
+        context = {"job_name": job_name, "attempt": record.attempt, "max_attempts": max_retries + 1,
+                   "tasks": [t.task_key for t in diagnosis.failed_tasks], "cluster": _failed_cluster_spec(run, job)}
         classification, analysis = deps.analyzer.refine(diagnosis.signals, classification, context)
 
     resize_request, blocker = None, None
     if classification.action is Action.RETRY_WITH_NEW_PARAMS:
-        resize_request, blocker = _plan_resize(run, job, settings)
+        # The LLM's spark_conf suggestion was already clamped by its guard; plan_resize clamps it again.
+        suggested = analysis.suggested_parameters.get("spark_conf") if analysis.suggested_parameters else None
+        resize_request, blocker = _plan_resize(run, job, settings, spark_conf=suggested)
     chain = deps.store.chain(ws, record.chain_id)
     verdict = decide(DecisionInput(
         category=classification.category,
@@ -198,7 +201,15 @@ def _job(api: JobsApi, job_id: int | None) -> Job | None:
         return None
 
 
-def _plan_resize(run: Run, job: Job | None, settings: Settings) -> tuple[actions.ResizeRequest | None, str | None]:
+def _failed_cluster_spec(run: Run, job: Job | None) -> dict[str, Any] | None:
+    """The job-cluster spec of the first failed task that has one (context for the LLM)."""
+    keys = [t.job_cluster_key for t in run.failed_tasks() if t.job_cluster_key]
+    return job.job_cluster(keys[0]) if job and keys else None
+
+
+def _plan_resize(
+    run: Run, job: Job | None, settings: Settings, spark_conf: dict[str, str] | None = None
+) -> tuple[actions.ResizeRequest | None, str | None]:
     """The job cluster of the first failed task that has one, one step larger; or why that is impossible."""
     failed = run.failed_tasks()
     keyed = [t for t in failed if t.job_cluster_key]
@@ -213,7 +224,7 @@ def _plan_resize(run: Run, job: Job | None, settings: Settings) -> tuple[actions
     if spec is None:
         return None, f"job cluster '{key}' is not in the job's settings any more"
     bounds = ResizeBounds(settings.node_ladders, settings.resize_max_workers, frozenset(settings.resize_allowed_spark_conf))
-    plan = plan_resize(spec, bounds)
+    plan = plan_resize(spec, bounds, spark_conf=spark_conf if isinstance(spark_conf, dict) else None)
     if not plan.possible:
         return None, plan.summary
     return actions.ResizeRequest(run.job_id, key, spec, plan.after, plan.summary), None

@@ -339,9 +339,9 @@ class Settings(BaseSettings):
         "LLM_CONFIDENCE_THRESHOLD), unknown (only unknown), never (it only explains).",
     )
     llm_max_prompt_tokens: int = Field(
-        default=1400, ge=400, le=16000,
-        description="Upper bound on one prompt's estimated tokens (characters/3, schema included); the error "
-        "excerpt is trimmed to fit.",
+        default=1800, ge=1600, le=16000,
+        description="Upper bound on one prompt's estimated tokens (characters/3, an overestimate; schema "
+        "included); the error excerpt is trimmed to fit.",
     )
     llm_max_completion_tokens: int = Field(
         default=500, ge=100, le=4000, description="max_tokens of one LLM answer; a longer answer counts as truncated."

@@ -1,0 +1,174 @@
+"""`make demo`: the agent, unchanged, against a simulated Databricks workspace on Azurite.
+
+Starts Azurite and the workspace simulator, loads ten failing jobs, runs the Functions app through the
+local runner, delivers each failure the way Databricks does (a generic-webhook POST with Basic auth),
+delivers one twice and runs the poller over the same window, lets the reruns finish, runs the poller again
+to follow them up, then prints what the agent decided and did. Cleans up after itself and exits 0 when every
+failure got exactly one decision.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / ".demo"
+WEBHOOK_USER, WEBHOOK_PASSWORD = "databricks", "demo-webhook-password"
+SIM_TOKEN = "dapi-demo-0000000000000000000000000000"
+WORKSPACE_ID = "1234567890123456"
+# host.json as deployed, but with a short retry delay so the demo does not wait 30 s on a throttled call.
+FAST_QUEUES = {"visibilityTimeout": "00:00:01", "maxPollingInterval": "00:00:00.200"}
+
+
+def main() -> int:
+    from localdev.azurite import start_azurite
+    from localdev.databricks_sim import DatabricksSimulator
+    from localdev.databricks_sim.scenarios import load_demo_workspace
+    from localdev.host import LocalFunctionsHost, load_app, read_host_json
+
+    shutil.rmtree(OUT, ignore_errors=True)
+    (OUT / "emails").mkdir(parents=True)
+    started = time.monotonic()
+    say("Starting Azurite and the simulated Databricks workspace ...")
+    azurite = start_azurite()
+    sim = DatabricksSimulator(token=SIM_TOKEN, workspace_id=WORKSPACE_ID)
+    host = None
+    try:
+        sim.start()
+        scenarios = load_demo_workspace(sim)
+        env = demo_environment(azurite.connection_string, sim.url)
+        os.environ.update(env)
+        from shared import runtime
+
+        runtime.reset()
+        host_json = read_host_json(ROOT)
+        host_json.setdefault("extensions", {}).setdefault("queues", {}).update(FAST_QUEUES)
+        host = LocalFunctionsHost(load_app(ROOT), azurite.connection_string, host_json=host_json, env=env)
+        host.start()
+        url = f"{host.base_url}/api/databricks/webhook?code={host.host_key}"
+        sim.send_webhooks_to(url, username=WEBHOOK_USER, password=WEBHOOK_PASSWORD)
+        say(f"Functions listening on {host.base_url}; {len(scenarios)} jobs have just failed.\n")
+
+        say("1. Databricks delivers one jobs.on_failure webhook per failed run ...")
+        answers = [deliver(url, job_id, run_id, name) for name, (job_id, run_id) in scenarios.items()]
+        say(f"   answers: {dict(Counter(answers))}")
+        say("2. ... delivers the out-of-memory failure a second time, and the poller scans the same window.")
+        job_id, run_id = scenarios["oom_job_cluster"]
+        deliver(url, job_id, run_id, "oom_job_cluster")
+        host.wait_idle(timeout=60)
+        host.run_timer("poll_failures")
+        host.wait_idle(timeout=60)
+
+        say("3. The reruns the agent started finish; the poller follows them up (and reverts the resize).")
+        sim.finish_runs()
+        sim.flush_webhooks()
+        host.wait_idle(timeout=60)
+        host.run_timer("poll_failures")
+        host.wait_idle(timeout=60)
+        sim.flush_webhooks()
+        host.wait_idle(timeout=60)
+
+        records = decisions()
+        print_report(records, scenarios, sim)
+        ok = check(records, scenarios)
+        say(f"\nDone in {time.monotonic() - started:.1f} s. Emails: {OUT / 'emails'}")
+        return 0 if ok else 1
+    finally:
+        if host is not None:
+            host.stop()
+        sim.stop()
+        azurite.stop()
+
+
+def demo_environment(storage: str, workspace_url: str) -> dict[str, str]:
+    """The app settings of the demo: what local.settings.json would hold."""
+    return {
+        "AzureWebJobsStorage": storage,
+        "DATABRICKS_WORKSPACE_URL": workspace_url,
+        "DATABRICKS_PAT_TOKEN": SIM_TOKEN,
+        "DATABRICKS_WORKSPACE_ID": WORKSPACE_ID,
+        "AGENT_MODE": "act",
+        "MAX_RETRIES": "3",
+        "POLL_SCHEDULE": "0 */5 * * * *",
+        "WEBHOOK_USERNAME": WEBHOOK_USER,
+        "WEBHOOK_PASSWORD": WEBHOOK_PASSWORD,
+        "EMAIL_ENABLED": "true",
+        "EMAIL_TRANSPORT": "file",
+        "EMAIL_FILE_DIR": str(OUT / "emails"),
+        "EMAIL_SENDER": "databricks-agent@contoso.example",
+        "EMAIL_DEFAULT_RECIPIENTS": "data-oncall@contoso.example",
+        "EMAIL_ESCALATION_RECIPIENTS": "platform-oncall@contoso.example",
+        "FEEDBACK_URL": "https://agent.contoso.example/feedback",
+        "LOG_LEVEL": "WARNING",
+    }
+
+
+def deliver(url: str, job_id: int, run_id: int, name: str) -> int:
+    """POST the documented job-level payload, as a Databricks generic webhook destination does."""
+    payload = {"event_type": "jobs.on_failure", "workspace_id": WORKSPACE_ID,
+               "run": {"run_id": str(run_id)}, "job": {"job_id": str(job_id), "name": name}}
+    answer = requests.post(url, json=payload, auth=(WEBHOOK_USER, WEBHOOK_PASSWORD), timeout=10)
+    return answer.status_code
+
+
+def decisions():
+    from shared import runtime
+    from shared.store import TableDecisionStore
+    from shared.wiring import table
+
+    settings = runtime.settings()
+    store = TableDecisionStore(table(settings, settings.decisions_table))
+    return sorted(store.recent(since=_epoch()), key=lambda r: (r.job_id or 0, r.attempt))
+
+
+def print_report(records, scenarios, sim) -> None:
+    from shared.commands.decisions import format_table
+
+    say("\nWhat the agent decided (one row per decision, from Table Storage):\n")
+    say(format_table(records))
+    say("\nWhy:")
+    for r in records:
+        evidence = (r.evidence[0] if r.evidence else "")[:110]
+        say(f"  {r.job_name:<28} {r.reason[:90]}")
+        if evidence:
+            say(f"  {'':<28} evidence: {evidence}")
+    repairs = sim.requests_to("/runs/repair", "POST")
+    updates = sim.requests_to("/jobs/update", "POST")
+    say(f"\nIn Databricks: {len(repairs)} repairs, {len(updates)} job-cluster updates (resize and its revert).")
+    emails = sorted((OUT / "emails").glob("*.html"))
+    say(f"Emails written: {len(emails)}" + "".join(f"\n  {p.name}" for p in emails[:20]))
+
+
+def check(records, scenarios) -> bool:
+    """Every failed run got exactly one first decision, and the duplicate delivery added none."""
+    first = Counter((r.run_id) for r in records if r.repair_count == 0)
+    runs = {run_id for _, run_id in scenarios.values()}
+    missing = runs - set(first)
+    doubled = [run for run, n in first.items() if n > 1]
+    if missing or doubled:
+        say(f"\nPROBLEM: runs without a decision {sorted(missing)}, runs decided twice {doubled}")
+        return False
+    say(f"\nEvery one of the {len(runs)} failed runs got exactly one decision; the duplicate webhook and the "
+        "poller's second look added none.")
+    return True
+
+
+def _epoch():
+    from datetime import datetime, timezone
+
+    return datetime(2000, 1, 1, tzinfo=timezone.utc)
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
