@@ -175,12 +175,22 @@ def job_label(record: DecisionRecord) -> str:
     return f"job {record.job_id}" if record.job_id is not None else f"run {record.run_id}"
 
 
+def _evidence_summary(evidence: list[str]) -> str:
+    """The first two distinct evidence lines, as one sentence-like line."""
+    lines: list[str] = []
+    for line in (e.strip() for e in evidence):
+        if line and not any(line in seen or seen in line for seen in lines):
+            lines.append(line)
+    return " ".join(lines[:2])
+
+
 # --- views ------------------------------------------------------------------------------------------------
 def decision_view(record: DecisionRecord, kind: NotificationKind, settings: Settings) -> dict[str, Any]:
     """Everything the templates show, already redacted and bounded (the templates add no logic of their own)."""
-    root_cause = _prose(record.analysis.root_cause)
-    fix = _prose(record.analysis.suggested_fix)
     llm = record.analysis.source in ("llm", "llm_cache")
+    # Without an AI analysis the best "what went wrong" is the error line that decided, not the decision itself.
+    root_cause = _prose(record.analysis.root_cause) or _prose(_evidence_summary(record.evidence))
+    fix = _prose(record.analysis.suggested_fix)
     excerpt, excerpt_note = _excerpt(record.excerpt)
     job = job_label(record)
     action = record.action
@@ -213,7 +223,7 @@ def decision_view(record: DecisionRecord, kind: NotificationKind, settings: Sett
         "done": _prose(record.done),
         "reason": _prose(record.reason),
         "root_cause": root_cause,
-        "root_cause_from": "AI analysis" if llm and root_cause else "",
+        "root_cause_from": "AI analysis" if llm and record.analysis.root_cause else "",
         "suggested_fix": fix or CATEGORY_HINTS.get(record.category, ""),
         "fix_from": "AI analysis" if llm and fix else "general advice for this kind of failure",
         "evidence": [one_line(_redact(e), MAX_LINE) for e in record.evidence[:MAX_EVIDENCE_LINES] if e.strip()],

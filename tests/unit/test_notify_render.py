@@ -177,3 +177,12 @@ def test_the_digest_groups_by_failure_largest_first():
     assert email.text.index("5 x ConnectException") < email.text.index("1 x PERMISSION_DENIED")
     assert "&amp; &lt;b&gt;" in email.html
     assert re.search(r"2025-11-24 09:00–10:00 UTC", email.text)
+
+
+def test_without_an_llm_answer_what_went_wrong_quotes_the_deciding_error_line():
+    email = rendered(analysis=Analysis(), reason="permission failure needs a human: a retry cannot fix it",
+                     evidence=["[PERMISSION_DENIED] User does not have USE SCHEMA on Schema 'main.sales'",
+                               "[PERMISSION_DENIED] User does not have USE SCHEMA"])
+    what_went_wrong = email.text.split("WHAT WENT WRONG", 1)[1].split("\n\n", 1)[0]
+    assert "USE SCHEMA on Schema 'main.sales'" in what_went_wrong
+    assert "a retry cannot fix it" not in what_went_wrong
