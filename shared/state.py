@@ -7,7 +7,7 @@ import json
 import threading
 from typing import Any
 
-from shared.store import _storage_errors
+from shared.tables import EntityTable
 
 
 class StateStore:
@@ -37,24 +37,14 @@ class TableStateStore(StateStore):
     """State in an Azure Table."""
 
     def __init__(self, table_client: Any) -> None:
-        self._table = table_client
+        self._table = EntityTable(table_client, "state")
 
     def _get(self, kind: str, key: str) -> dict[str, Any] | None:
-        from azure.core.exceptions import ResourceNotFoundError
-
-        try:
-            with _storage_errors("read state"):
-                entity = self._table.get_entity(kind, key)
-        except ResourceNotFoundError:
-            return None
-        return json.loads(entity.get("value") or "{}")
+        entity, _ = self._table.read(kind, key)
+        return json.loads(entity.get("value") or "{}") if entity is not None else None
 
     def _put(self, kind: str, key: str, value: dict[str, Any]) -> None:
-        from azure.data.tables import UpdateMode
-
-        entity = {"PartitionKey": kind, "RowKey": key, "value": json.dumps(value, default=str)[:30_000]}
-        with _storage_errors("write state"):
-            self._table.upsert_entity(entity, mode=UpdateMode.REPLACE)
+        self._table.upsert({"PartitionKey": kind, "RowKey": key, "value": json.dumps(value, default=str)[:30_000]})
 
 
 class MemoryStateStore(StateStore):

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
 
 from shared.decision import DecisionRecord, utcnow
-from shared.exceptions import TransientError
+from shared.tables import EntityTable, equality_filter
 
 log = logging.getLogger(__name__)
 
@@ -148,63 +148,23 @@ class TableDecisionStore(DecisionStore):
 
     def __init__(self, table_client: Any, lease: timedelta = timedelta(minutes=10)) -> None:
         super().__init__(lease)
-        self._table = table_client
+        self._table = EntityTable(table_client, "decision")
 
     def _insert(self, entity: dict[str, Any]) -> bool:
-        from azure.core.exceptions import ResourceExistsError
-
-        try:
-            with _storage_errors("insert decision"):
-                self._table.create_entity(entity)
-            return True
-        except ResourceExistsError:
-            return False
+        return self._table.insert(entity)
 
     def _read(self, key: str) -> tuple[DecisionRecord | None, Any]:
-        from azure.core.exceptions import ResourceNotFoundError
-
-        pk, rk = partition_and_row(key)
-        try:
-            with _storage_errors("read decision"):
-                entity = self._table.get_entity(pk, rk)
-        except ResourceNotFoundError:
-            return None, None
-        return from_entity(entity), entity.metadata.get("etag")
+        entity, etag = self._table.read(*partition_and_row(key))
+        return (from_entity(entity), etag) if entity is not None else (None, None)
 
     def _replace(self, entity: dict[str, Any], etag: Any) -> bool:
-        from azure.core import MatchConditions
-        from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
-        from azure.data.tables import UpdateMode
-
-        try:
-            with _storage_errors("take over claim"):
-                self._table.update_entity(
-                    entity, mode=UpdateMode.REPLACE, etag=etag, match_condition=MatchConditions.IfNotModified
-                )
-            return True
-        except (ResourceModifiedError, ResourceNotFoundError):
-            return False
+        return self._table.replace_if_unchanged(entity, etag)
 
     def _upsert(self, entity: dict[str, Any]) -> None:
-        from azure.data.tables import UpdateMode
-
-        with _storage_errors("save decision"):
-            self._table.upsert_entity(entity, mode=UpdateMode.REPLACE)
+        self._table.upsert(entity)
 
     def _query(self, partition: str | None, equals: dict[str, str]) -> list[DecisionRecord]:
-        clauses, params = [], {}
-        if partition is not None:
-            clauses.append("PartitionKey eq @pk")
-            params["pk"] = partition
-        for i, (name, value) in enumerate(equals.items()):
-            clauses.append(f"{name} eq @v{i}")
-            params[f"v{i}"] = value
-        with _storage_errors("query decisions"):
-            if clauses:
-                entities = list(self._table.query_entities(" and ".join(clauses), parameters=params))
-            else:
-                entities = list(self._table.list_entities())
-        return [from_entity(e) for e in entities]
+        return [from_entity(e) for e, _ in self._table.query(*equality_filter(partition, equals))]
 
 
 class MemoryDecisionStore(DecisionStore):
@@ -244,32 +204,6 @@ class MemoryDecisionStore(DecisionStore):
     def _query(self, partition: str | None, equals: dict[str, str]) -> list[DecisionRecord]:
         rows = [e for (pk, _), (e, _) in list(self._rows.items()) if partition is None or pk == partition]
         return [from_entity(e) for e in rows if all(e.get(n) == v for n, v in equals.items())]
-
-
-class _storage_errors:
-    """Translate Azure storage errors (other than the expected ones) into TransientError."""
-
-    def __init__(self, what: str) -> None:
-        self.what = what
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, exc_type, exc, tb) -> bool:
-        if exc is None:
-            return False
-        from azure.core.exceptions import (
-            AzureError,
-            ResourceExistsError,
-            ResourceModifiedError,
-            ResourceNotFoundError,
-        )
-
-        if isinstance(exc, (ResourceExistsError, ResourceModifiedError, ResourceNotFoundError)):
-            return False
-        if isinstance(exc, AzureError):
-            raise TransientError(f"table storage unavailable ({self.what}): {type(exc).__name__}") from exc
-        return False
 
 
 def as_utc(value: datetime) -> datetime:

@@ -23,6 +23,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from shared.decision import utcnow
+from shared.tables import EntityTable, equality_filter, storage_errors
 
 log = logging.getLogger(__name__)
 
@@ -247,91 +248,38 @@ class TableOutbox(Outbox):
     """The outbox in an Azure Table (Azurite locally)."""
 
     def __init__(self, table_client: Any) -> None:
-        self._table = table_client
+        self._table = EntityTable(table_client, "outbox row")
 
     @classmethod
     def from_service(cls, table_service_client: Any, name: str) -> "TableOutbox":
         """The outbox table `name`, created if missing."""
-        from shared.store import _storage_errors
-
-        with _storage_errors("create outbox table"):
+        with storage_errors("create outbox table"):
             table = table_service_client.create_table_if_not_exists(name)
         return cls(table)
 
     def _insert(self, entity: dict[str, Any]) -> bool:
-        from azure.core.exceptions import ResourceExistsError
-
-        from shared.store import _storage_errors
-
-        try:
-            with _storage_errors("insert outbox row"):
-                self._table.create_entity(entity)
-            return True
-        except ResourceExistsError:
-            return False
+        return self._table.insert(entity)
 
     def _read(self, partition: str, row: str) -> tuple[dict[str, Any] | None, Any]:
-        from azure.core.exceptions import ResourceNotFoundError
-
-        from shared.store import _storage_errors
-
-        try:
-            with _storage_errors("read outbox row"):
-                entity = self._table.get_entity(partition, row)
-        except ResourceNotFoundError:
-            return None, None
-        return dict(entity), entity.metadata.get("etag")
+        return self._table.read(partition, row)
 
     def _replace(self, entity: dict[str, Any], etag: Any) -> bool:
-        from azure.core import MatchConditions
-        from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
-        from azure.data.tables import UpdateMode
-
-        from shared.store import _storage_errors
-
-        try:
-            with _storage_errors("update outbox row"):
-                self._table.update_entity(
-                    entity, mode=UpdateMode.REPLACE, etag=etag, match_condition=MatchConditions.IfNotModified
-                )
-            return True
-        except (ResourceModifiedError, ResourceNotFoundError):
-            return False
+        return self._table.replace_if_unchanged(entity, etag)
 
     def _upsert(self, entity: dict[str, Any]) -> None:
-        from azure.data.tables import UpdateMode
-
-        from shared.store import _storage_errors
-
-        with _storage_errors("write outbox row"):
-            self._table.upsert_entity(entity, mode=UpdateMode.REPLACE)
+        self._table.upsert(entity)
 
     def _delete(self, partition: str, row: str) -> None:
-        from azure.core.exceptions import ResourceNotFoundError
-
-        from shared.store import _storage_errors
-
-        try:
-            with _storage_errors("delete outbox row"):
-                self._table.delete_entity(partition, row)
-        except ResourceNotFoundError:
-            pass
+        self._table.delete(partition, row)
 
     def _query(
         self, partition: str, *, equals: dict[str, str] | None = None, row_key_below: str | None = None
     ) -> list[tuple[dict[str, Any], Any]]:
-        from shared.store import _storage_errors
-
-        clauses, params = ["PartitionKey eq @pk"], {"pk": partition}
-        for i, (name, value) in enumerate((equals or {}).items()):
-            clauses.append(f"{name} eq @v{i}")
-            params[f"v{i}"] = value
+        filter_, params = equality_filter(partition, equals or {})
         if row_key_below is not None:
-            clauses.append("RowKey lt @below")
+            filter_ += " and RowKey lt @below"
             params["below"] = row_key_below
-        with _storage_errors("query outbox"):
-            rows = list(self._table.query_entities(" and ".join(clauses), parameters=params))
-        return [(dict(e), e.metadata.get("etag")) for e in rows]
+        return self._table.query(filter_, params)
 
 
 class MemoryOutbox(Outbox):
