@@ -1,0 +1,161 @@
+"""classify(): every signal of a failure, scored by the rule tables; the best-scoring root-cause signal wins.
+
+How a decision is made:
+1. The run's structured fields (result_state, termination code/type, cluster reason) are looked up.
+2. The text is parsed (signals.py): causes in depth order, codes, SQLSTATEs, states written in the text.
+3. Every rule that matches anything becomes a candidate with score = the rule's confidence, minus
+   DEPTH_STEP for each cause between where it matched and the root cause (root cause over wrapper).
+4. The highest score wins (ties: the stronger kind of signal). Close runners-up of another category lower
+   the confidence; nothing above UNKNOWN_BELOW means `unknown` (the LLM's turn, if configured).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shared.classify.excerpt import build_excerpt
+from shared.classify.model import Classification, FailureSignals
+from shared.classify.rules import SHIPPED, Rule, RuleIndex
+from shared.classify.signals import Parsed, parse, simple_name
+from shared.fingerprint import fingerprint
+from shared.taxonomy import FIRST_ACTION, Category
+
+DEPTH_STEP = 0.1  # per cause between a match and the root cause
+MAX_DEPTH_PENALTY = 0.3
+BARE_CODE_PENALTY = 0.03  # an error class written without [brackets] may be prose
+TEXT_STATE_PENALTY = 0.04  # a result_state quoted in the text rather than read from the API
+CONFLICT_MARGIN = 0.1  # a runner-up of another category this close lowers the confidence
+UNKNOWN_BELOW = 0.4  # below: no rule is sure enough to name a category
+_EVIDENCE_CHARS = 300
+_MAX_EVIDENCE = 3
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One rule that matched one signal."""
+
+    rule: Rule
+    score: float
+    evidence: str
+
+
+def classify(signals: FailureSignals) -> Classification:
+    """Classify one failure with the shipped rules."""
+    return classify_with(SHIPPED.index, signals)
+
+
+def classify_with(index: RuleIndex, signals: FailureSignals) -> Classification:
+    """Classify one failure with the given rules (tests pass their own)."""
+    parsed = parse(signals.text or "")
+    candidates = sorted(_candidates(index, signals, parsed), key=lambda c: (-c.score, c.rule.strength))
+    fp = _fingerprint(signals, parsed)
+    if not candidates or candidates[0].score < UNKNOWN_BELOW:
+        evidence = (_trim(parsed.text.split("\n", 1)[0]),) if parsed.text else ()
+        score = candidates[0].score if candidates else 0.0
+        return Classification(
+            Category.UNKNOWN, FIRST_ACTION[Category.UNKNOWN], round(score, 3), evidence,
+            build_excerpt(signals.text or "", parsed, evidence), fp, None,
+        )
+    best = candidates[0]
+    rival = next((c for c in candidates if c.rule.category is not best.rule.category), None)
+    confidence = best.score
+    if rival is not None and best.score - rival.score < CONFLICT_MARGIN:
+        confidence -= CONFLICT_MARGIN - (best.score - rival.score)
+    evidence = _evidence(best, candidates)
+    return Classification(
+        category=best.rule.category,
+        action=FIRST_ACTION[best.rule.category],
+        confidence=round(min(max(confidence, 0.0), 1.0), 3),
+        evidence=evidence,
+        excerpt=build_excerpt(signals.text or "", parsed, evidence),
+        fingerprint=fp,
+        rule_id=best.rule.id,
+    )
+
+
+def _candidates(index: RuleIndex, signals: FailureSignals, parsed: Parsed):  # noqa: ANN202 - a generator
+    fields = (
+        ("result_state", signals.result_state),
+        ("life_cycle_state", signals.life_cycle_state),
+        ("termination_code", signals.termination_code),
+        ("termination_type", signals.termination_type),
+        ("cluster_reason", signals.cluster_reason_code),
+        ("cluster_type", signals.cluster_reason_type),
+    )
+    for kind, value in fields:
+        rule = index.match(kind, value.strip().upper()) if value else None
+        if rule:
+            yield Candidate(rule, rule.confidence, f"{kind}={value}")
+    for kind, value in parsed.states:  # a state quoted in the text: {"result_state": "TIMEDOUT"}
+        rule = index.match(kind, value)
+        if rule:
+            yield Candidate(rule, rule.confidence - TEXT_STATE_PENALTY, f"{kind}={value} (in the text)")
+    root = parsed.root_rank
+
+    def penalty(offset: int) -> float:
+        return min(MAX_DEPTH_PENALTY, DEPTH_STEP * (root - parsed.rank_at(offset)))
+
+    for token in parsed.codes:
+        is_type_tag = token.offset > 1 and parsed.text[token.offset - 1] == "(" and parsed.text[token.offset - 2].isalnum()
+        kinds = ("cluster_type",) if is_type_tag else ("termination_code", "cluster_reason", "error_class")
+        for kind in kinds:
+            rule = index.match(kind, token.value)
+            if rule:
+                bare = BARE_CODE_PENALTY if kind == "error_class" and not token.bracketed else 0.0
+                yield Candidate(rule, rule.confidence - bare - penalty(token.offset), parsed.line_at(token.offset))
+    for token in parsed.sqlstates:
+        rule = index.match("sqlstate", token.value)
+        if rule:
+            yield Candidate(rule, rule.confidence - penalty(token.offset), parsed.line_at(token.offset))
+    for cause in parsed.causes:
+        rule = index.match("exception", cause.exception) if cause.exception else None
+        if rule:
+            yield Candidate(rule, rule.confidence - min(MAX_DEPTH_PENALTY, DEPTH_STEP * (root - cause.rank)),
+                            parsed.line_at(cause.offset))
+    for rule, offsets in index.search(parsed.text, parsed.lower):
+        deepest = max(offsets, key=parsed.rank_at)
+        yield Candidate(rule, rule.confidence - (0.0 if rule.anywhere else penalty(deepest)), _around(parsed, deepest))
+
+
+def _evidence(best: Candidate, candidates: list[Candidate]) -> tuple[str, ...]:
+    """The deciding line first, then up to two other lines that agree with it."""
+    lines = [best.evidence]
+    for c in candidates[1:]:
+        if len(lines) >= _MAX_EVIDENCE:
+            break
+        if c.rule.category is best.rule.category and c.evidence not in lines:
+            lines.append(c.evidence)
+    return tuple(_trim(line) for line in lines if line)
+
+
+def _around(parsed: Parsed, offset: int) -> str:
+    """The line holding `offset`, cut to a window around it when the line is long."""
+    line = parsed.line_at(offset)
+    if len(line) <= _EVIDENCE_CHARS:
+        return line
+    start = parsed.text.rfind("\n", 0, offset) + 1
+    col = offset - start
+    lo = max(0, col - _EVIDENCE_CHARS // 3)
+    return ("…" if lo else "") + line[lo: lo + _EVIDENCE_CHARS - 2] + "…"
+
+
+def _trim(line: str) -> str:
+    line = line.strip()
+    return line if len(line) <= _EVIDENCE_CHARS else line[: _EVIDENCE_CHARS - 1] + "…"
+
+
+def _fingerprint(signals: FailureSignals, parsed: Parsed) -> str:
+    root = parsed.root
+    root_rank = root.rank
+    bracketed = [t for t in parsed.codes if t.bracketed]
+    error_class = None
+    if bracketed:  # the deepest bracketed class: the one nearest the root cause
+        error_class = max(bracketed, key=lambda t: (parsed.rank_at(t.offset), t.offset)).value
+    code = signals.cluster_reason_code or signals.termination_code
+    if not code:
+        tagged = [t.value for t in parsed.codes if parsed.text[t.offset + len(t.value): t.offset + len(t.value) + 1] == "("]
+        code = tagged[-1] if tagged else None
+    if code == "RUN_EXECUTION_ERROR":  # says only "see the task output": the output is what identifies it
+        code = None
+    text = parsed.cause_text(root) if root_rank or root.exception else parsed.text[:600]
+    return fingerprint(text, exception=simple_name(root.exception), error_class=error_class, code=code)

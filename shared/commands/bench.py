@@ -1,0 +1,153 @@
+"""`python -m shared bench`: how fast the classifier is.
+
+Prints classifications per second on the dev set (repeated for a stable figure), the time for a 1 MB
+synthetic trace, and the worst time per 100 KB over adversarial inputs: some written against the parsing
+regexes (long dotted names, runs of UPPER_SNAKE, brackets, `Caused by:` storms, one 100 KB line), and one
+per search rule, built from the literals that rule needs, repeated without ever completing a match (the
+shape that makes a backtracking regex slow). Targets: >= 2,000/s, 1 MB < 100 ms, <= 50 ms per 100 KB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from shared.classify import FailureSignals, classify
+from shared.classify.rules import SHIPPED, required_literals
+from shared.commands.evaluate import DEFAULT_DATA, ROOT
+
+KB100 = 100 * 1024
+TARGET_PER_SECOND = 2000
+TARGET_1MB_MS = 100.0
+TARGET_WORST_MS_PER_100KB = 50.0
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="texts to time (default: the dev set)")
+    parser.add_argument("--seconds", type=float, default=3.0, help="how long to repeat the dev set (default 3)")
+    parser.add_argument("--show", type=int, default=5, help="list the N slowest adversarial inputs (default 5)")
+    parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+
+
+def run(args: argparse.Namespace) -> int:
+    path = args.data if args.data.is_absolute() else ROOT / args.data
+    started = time.perf_counter()
+    _ = SHIPPED.index  # load and compile the rules outside the timings
+    compile_ms = (time.perf_counter() - started) * 1000
+    signals = _load(path)
+    per_second = throughput(signals, args.seconds)
+    one_mb_ms = _best_of(3, lambda: classify(FailureSignals(text=synthetic_trace(1024 * 1024))))
+    timings = sorted(((_best_of(2, lambda t=text: classify(FailureSignals(text=t))) * KB100 / max(len(text), 1), name)
+                      for name, text in adversarial_inputs()), reverse=True)
+    worst_ms, worst_name = timings[0]
+    figures = {
+        "rules": len(SHIPPED.index.rules), "compile_ms": round(compile_ms, 1),
+        "classifications_per_second": round(per_second), "one_mb_trace_ms": round(one_mb_ms, 2),
+        "adversarial_inputs": len(timings), "worst_ms_per_100kb": round(worst_ms, 2), "worst_input": worst_name,
+    }
+    if args.json:
+        print(json.dumps(figures, indent=2))
+    else:
+        print(f"classifier speed ({figures['rules']} rules, compiled in {compile_ms:.0f} ms)")
+        print(f"  dev set            {per_second:10.0f} classifications/s  (target >= {TARGET_PER_SECOND})")
+        print(f"  1 MB trace         {one_mb_ms:10.2f} ms                 (target < {TARGET_1MB_MS:.0f})")
+        print(f"  worst adversarial  {worst_ms:10.2f} ms per 100 KB       (target <= {TARGET_WORST_MS_PER_100KB:.0f}; "
+              f"{len(timings)} inputs, worst: {worst_name})")
+        for ms, name in timings[1: args.show]:
+            print(f"                     {ms:10.2f} ms per 100 KB       {name}")
+    ok = (per_second >= TARGET_PER_SECOND and one_mb_ms < TARGET_1MB_MS and worst_ms <= TARGET_WORST_MS_PER_100KB)
+    return 0 if ok else 1
+
+
+def _load(path: Path) -> list[FailureSignals]:
+    signals = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            record = json.loads(line)
+            signals.append(FailureSignals(text=record.get("text") or "", result_state=record.get("result_state")))
+    if not signals:
+        sys.exit(f"no texts in {path}")
+    return signals
+
+
+def throughput(signals: list[FailureSignals], seconds: float) -> float:
+    """Classifications per second over repeated passes (one warm-up pass first)."""
+    for s in signals:
+        classify(s)
+    count, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        for s in signals:
+            classify(s)
+        count += len(signals)
+    return count / (time.perf_counter() - started)
+
+
+def _best_of(times: int, work: Callable[[], object]) -> float:
+    best = float("inf")
+    for _ in range(times):
+        started = time.perf_counter()
+        work()
+        best = min(best, (time.perf_counter() - started) * 1000)
+    return best
+
+
+def synthetic_trace(size: int) -> str:
+    """A realistic JVM failure of `size` characters: wrapper, thousands of frames, nested causes."""
+    head = ("Py4JJavaError: An error occurred while calling o412.saveAsTable.\n: org.apache.spark.SparkException: "
+            "Job aborted due to stage failure: Task 17 in stage 31.0 failed 4 times, most recent failure: Lost task "
+            "17.3 in stage 31.0 (TID 5521) (10.139.64.8 executor 9): org.apache.spark.SparkException: "
+            "[TASK_WRITE_FAILED] Task failed while writing rows to abfss://silver@acct.dfs.core.windows.net/orders. "
+            "SQLSTATE: 58030\n")
+    frame = "\tat org.apache.spark.sql.execution.datasources.FileFormatWriter$.executeTask(FileFormatWriter.scala:%d)\n"
+    tail = ("Caused by: java.io.IOException: Stream closed\n\tat java.io.BufferedInputStream.read(Unknown Source)\n"
+            "Caused by: java.lang.OutOfMemoryError: Java heap space\n\tat java.util.Arrays.copyOf(Arrays.java:3332)\n"
+            "\t... 42 more\n")
+    parts, length, n = [head], len(head) + len(tail), 0
+    while length < size:
+        line = frame % n
+        parts.append(line)
+        length += len(line)
+        n += 1
+        if n % 500 == 0:
+            middle = "Caused by: org.apache.spark.SparkException: Exception thrown in awaitResult: \n"
+            parts.append(middle)
+            length += len(middle)
+    parts.append(tail)
+    return "".join(parts)[:size]
+
+
+def adversarial_inputs() -> Iterator[tuple[str, str]]:
+    """(name, ~100 KB text) pairs designed to be slow for this classifier's regexes."""
+
+    def fill(unit: str) -> str:
+        return (unit * (KB100 // max(len(unit), 1) + 1))[:KB100]
+
+    yield "dotted name run", fill("a.")
+    yield "one long identifier", fill("a")
+    yield "dotted exception-like names", fill("org.apache.Spark.Error.")
+    yield "UPPER_SNAKE run", fill("A_")
+    yield "UPPER_SNAKE dotted", fill("ABC_DEF.")
+    yield "open brackets", fill("[")
+    yield "bracketed almost-class", fill("[ABC_DEF ")
+    yield "Caused by storm", fill("Caused by: ")
+    yield "Caused by names", fill("Caused by: java.lang.X")
+    yield "SQLSTATE storm", fill("SQLSTATE: 4")
+    yield "newlines only", fill("\n")
+    yield "frames only", fill("\tat a.b.C.d(C.java:1)\n")
+    yield "python frames", fill('  File "/a.py", line 1, in f\n    x()\n')
+    yield "repr nesting", fill("Error(")
+    yield "quotes", fill("'")
+    yield "digits", fill("1234567890")
+    yield "slashes", fill("/a")
+    yield "hex and dashes", fill("0123abcd-")
+    yield "unicode", fill("İß€😀")
+    yield "exception headers", fill("x.YError: \n")
+    for rule in SHIPPED.index.search_rules:  # one per search rule, built from its own required literals
+        literals = sorted(required_literals(rule.pattern.lower()) or {rule.pattern[:20]})
+        first = literals[0]
+        yield f"rule {rule.id}: its literal repeated", fill(first + " ")
+        yield f"rule {rule.id}: literal then filler", fill(first + " " + "x" * 100 + " ")

@@ -1,0 +1,109 @@
+"""`python -m shared classify`: classify failures read as JSON lines on stdin, one JSON line out per line in.
+
+Input: `{"text": "...", "id": ..., "result_state": ..., "termination_code": ..., "termination_type": ...}`
+(also life_cycle_state, cluster_reason_code, cluster_reason_type; other keys are ignored).
+Output: `{"id", "category", "action", "confidence", "evidence"}`, or `{"id", "line", "error"}` naming the
+problem with that line; every other line still comes out (exit code 0). Rules only unless `--llm`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Iterable
+from typing import Any, TextIO
+
+from shared.classify import Classification, FailureSignals, classify
+
+Classifier = Callable[[FailureSignals], Classification]
+_OPTIONAL = ("result_state", "life_cycle_state", "termination_code", "termination_type",
+             "cluster_reason_code", "cluster_reason_type")
+
+
+class RecordError(ValueError):
+    """A JSON line that cannot be classified; the message names the problem."""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--llm", action="store_true",
+                        help="let the LLM refine low-confidence answers (needs Azure OpenAI settings)")
+    parser.add_argument("--details", action="store_true",
+                        help="also print rule_id, fingerprint and excerpt for each failure")
+
+
+def run(args: argparse.Namespace) -> int:
+    classifier = build_classifier(args.llm)
+    errors = classify_stream(sys.stdin, sys.stdout, classifier, details=args.details)
+    if errors:  # reported in-band, line by line; the exit code stays 0 so a reader of stdout gets every answer
+        print(f"{errors} line(s) could not be classified; see their error lines", file=sys.stderr)
+    return 0
+
+
+def build_classifier(llm: bool) -> Classifier:
+    """The classifier the commands use: the rules, or the rules refined by the LLM analyzer.
+
+    The LLM seam: a module `shared.llm` exposing `cli_classifier(rules: Classifier) -> Classifier` is used
+    when `--llm` is given; until it exists (or when it reports it is not configured) the rules answer alone.
+    """
+    if not llm:
+        return classify
+    try:
+        from shared.llm import cli_classifier  # type: ignore[attr-defined]  # provided by the LLM analyzer
+    except ImportError:
+        print("warning: --llm given but no LLM analyzer is available; using the rules only", file=sys.stderr)
+        return classify
+    try:
+        return cli_classifier(classify)
+    except (RuntimeError, ValueError) as exc:  # not configured: no endpoint/deployment
+        print(f"warning: LLM not configured ({exc}); using the rules only", file=sys.stderr)
+        return classify
+
+
+def classify_stream(source: Iterable[str], out: TextIO, classifier: Classifier, *, details: bool = False) -> int:
+    """Classify each JSON line of `source` into `out`; returns how many lines were errors."""
+    errors = 0
+    for number, line in enumerate(source, start=1):
+        if not line.strip():
+            continue
+        record_id: Any = None
+        try:
+            record = _parse_line(line)
+            record_id = record.get("id")
+            result = classifier(signals_from_record(record))
+        except RecordError as exc:
+            errors += 1
+            out.write(json.dumps({"id": record_id, "line": number, "error": str(exc)}) + "\n")
+            continue
+        answer: dict[str, Any] = {"id": record_id, "category": result.category.value, "action": result.action.value,
+                                  "confidence": round(result.confidence, 3), "evidence": list(result.evidence)}
+        if details:
+            answer.update(rule_id=result.rule_id, fingerprint=result.fingerprint, excerpt=result.excerpt)
+        out.write(json.dumps(answer, ensure_ascii=False) + "\n")
+        out.flush()
+    return errors
+
+
+def _parse_line(line: str) -> dict[str, Any]:
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise RecordError(f"not valid JSON: {exc.msg} at column {exc.colno}") from exc
+    if not isinstance(record, dict):
+        raise RecordError(f"expected a JSON object, got {type(record).__name__}")
+    return record
+
+
+def signals_from_record(record: dict[str, Any]) -> FailureSignals:
+    """FailureSignals from a record's `text` and optional state fields; RecordError names a bad field."""
+    text = record.get("text")
+    if not isinstance(text, str):
+        raise RecordError("missing field 'text'" if text is None else
+                          f"field 'text' must be a string, got {type(text).__name__}")
+    values: dict[str, str | None] = {}
+    for key in _OPTIONAL:
+        value = record.get(key)
+        if value is not None and not isinstance(value, str):
+            raise RecordError(f"field {key!r} must be a string or null, got {type(value).__name__}")
+        values[key] = value or None
+    return FailureSignals(text=text, **values)
