@@ -4,165 +4,45 @@ Names keep the original design's where they exist (DATABRICKS_WORKSPACE_URL, MAX
 `load_settings()` validates everything at once and raises one ConfigError listing every problem, each named
 by its environment name (MAX_RETRIES, not max_retries): malformed and out-of-range values, unresolved Key
 Vault references, DATABRICKS_WORKSPACES problems, and settings a feature needs but does not have.
-`check_settings()` returns the same problems with the best settings object it could build (bad values
-replaced by their defaults), for `python -m shared doctor`.
-
-Each field's description is the documentation: docs/configuration.md and local.settings.json.example are
-checked against it by tests, so they cannot drift apart.
+Each field's description is the documentation (docs/configuration.md, local.settings.json.example: see
+settings_docs). Beside this module are the checks of one value (settings_values, settings_workspaces), of
+several (settings_problems) and of all at once (settings_check).
 """
 
 from __future__ import annotations
 
-import json
-import os
-import re
 from collections.abc import Collection, Mapping
-from contextvars import ContextVar
-from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Literal
 
-from pydantic import (
-    AliasChoices,
-    BaseModel,
-    ConfigDict,
-    Field,
-    SecretStr,
-    ValidationError,
-    ValidationInfo,
-    field_validator,
-    model_validator,
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import SettingsConfigDict
+
+from shared.settings_problems import FEATURES, InvalidSettings, SettingProblem, feature_problems
+from shared.settings_source import EnvironmentSettings
+from shared.settings_values import (
+    KEY_VAULT_REFERENCE_FIX,
+    KEY_VAULT_REFERENCE_PREFIX,
+    SECRET_NAME_PATTERN,
+    CommaList,
+    email_addresses,
+    http_url,
+    https_url,
+    ladders,
+    ncrontab,
+    no_key_vault_reference,
+    node_type_ladders,
+    split_commas,
+    upper_case,
+    workspace_id,
 )
-from pydantic_settings import (
-    BaseSettings,
-    EnvSettingsSource,
-    NoDecode,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-)
-from pydantic_settings.sources.utils import parse_env_vars
+from shared.settings_workspaces import WorkspaceConfig, configured_workspaces, workspaces_json
 
-from shared.exceptions import ConfigError
-
-KEY_VAULT_REFERENCE_PREFIX = "@Microsoft.KeyVault("
-KEY_VAULT_REFERENCE_FIX = (
-    "App Service could not read the secret: check that it exists, that the app's identity has the "
-    "Key Vault Secrets User role on the vault, and (user-assigned identity) the site's keyVaultReferenceIdentity"
-)
-# Key Vault secret names: 1-127 letters, digits and dashes.
-SECRET_NAME_PATTERN = r"^[0-9A-Za-z-]{1,127}$"
-
-CommaList = Annotated[list[str], NoDecode]
-
-# Parts of the agent whose settings can be checked on their own (`Settings.problems_for`).
-FEATURES = ("databricks", "storage", "webhook", "secrets", "llm", "email")
+# The rest of the app imports these from here, wherever they are defined.
+__all__ = ["FEATURES", "KEY_VAULT_REFERENCE_FIX", "KEY_VAULT_REFERENCE_PREFIX", "SECRET_NAME_PATTERN",
+           "InvalidSettings", "SettingProblem", "Settings", "WorkspaceConfig", "env_name", "is_secret", "load_settings"]
 
 
-def _split_commas(value: object) -> object:
-    if isinstance(value, str):
-        return [part.strip() for part in value.split(",") if part.strip()]
-    return value
-
-
-def _http_url(value: str | None, *, https_only: bool = False) -> str | None:
-    if value is None:
-        return None
-    value = value.strip()
-    schemes = ("https://",) if https_only else ("https://", "http://")
-    if not value.startswith(schemes) or len(value) <= len("https://"):
-        raise ValueError(
-            "must be an https:// URL" if https_only else "must start with https:// (http:// only for a local fake)"
-        )
-    return value.rstrip("/")
-
-
-def _workspace_id(value: object) -> str | None:
-    """Databricks workspace ids are numbers (the webhook carries one); kept as their decimal string."""
-    if value is None:
-        return None
-    if isinstance(value, bool) or not str(value).strip().isdigit():
-        raise ValueError("must be the numeric workspace id (the number after ?o= in the workspace URL)")
-    return str(int(str(value).strip()))
-
-
-class WorkspaceConfig(BaseModel):
-    """One Databricks workspace the agent serves."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    workspace_id: str | None = Field(
-        default=None, description="The webhook's workspace_id; None accepts any (single-workspace setups)."
-    )
-    url: str = Field(description="https://adb-<id>.<n>.azuredatabricks.net")
-    auth: Literal["pat", "entra"] = "pat"
-    pat_token: SecretStr | None = Field(default=None, description="A PAT given directly (local runs).")
-    pat_secret_name: str | None = Field(
-        default=None, description="Name of the secret holding the PAT (Key Vault, or the environment locally)."
-    )
-
-    @field_validator("workspace_id", mode="before")
-    @classmethod
-    def _id_as_string(cls, value: object) -> object:
-        # Ids arrive as JSON numbers or strings; the webhook's is normalised to a string, so compare strings.
-        return str(value).strip() if isinstance(value, int) and not isinstance(value, bool) else value
-
-    @field_validator("url")
-    @classmethod
-    def _url_is_http(cls, value: str) -> str:
-        if not value.startswith(("https://", "http://")):
-            raise ValueError("must start with https:// (http:// only for a local simulator)")
-        return value.rstrip("/")
-
-    @field_validator("pat_secret_name")
-    @classmethod
-    def _secret_name(cls, value: str | None) -> str | None:
-        if value is not None and not re.match(SECRET_NAME_PATTERN, value):
-            raise ValueError("must be a Key Vault secret name: 1-127 letters, digits and dashes")
-        return value
-
-    @model_validator(mode="after")
-    def _pat_has_a_source(self) -> "WorkspaceConfig":
-        if self.auth == "pat" and self.pat_token is None and not self.pat_secret_name:
-            raise ValueError('auth "pat" needs pat_secret_name (or pat_token for local runs); or use auth "entra"')
-        return self
-
-
-@dataclass(frozen=True)
-class SettingProblem:
-    """One thing wrong with the settings, named by its environment name."""
-
-    setting: str
-    message: str
-    # False for app settings the agent does not read (reported, but the agent still starts).
-    fatal: bool = True
-
-    def __str__(self) -> str:
-        return f"{self.setting}: {self.message}"
-
-
-class InvalidSettings(ConfigError):
-    """The settings have problems; `problems` lists every one (the message too)."""
-
-    def __init__(self, problems: list[SettingProblem]) -> None:
-        self.problems = problems
-        count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
-        super().__init__(f"invalid settings ({count}): " + "; ".join(str(p) for p in problems))
-
-
-# The mapping the environment source reads: os.environ unless load_settings(env) says otherwise.
-_ENVIRONMENT: ContextVar[Mapping[str, str] | None] = ContextVar("settings_environment", default=None)
-
-
-class _EnvironmentSource(EnvSettingsSource):
-    """The standard environment source, reading `load_settings(env)`'s mapping when one is given."""
-
-    def _load_env_vars(self) -> Mapping[str, str | None]:
-        env = _ENVIRONMENT.get()
-        return parse_env_vars(
-            os.environ if env is None else env, self.case_sensitive, self.env_ignore_empty, self.env_parse_none_str
-        )
-
-
-class Settings(BaseSettings):
+class Settings(EnvironmentSettings):
     """Every setting the app reads. Field descriptions are the README's configuration table."""
 
     # Empty values count as unset: App Service and local.settings.json often hold "" for "not configured".
@@ -426,89 +306,26 @@ class Settings(BaseSettings):
         default="INFO", description="DEBUG, INFO, WARNING, ERROR or CRITICAL."
     )
 
-    # --- Validation of single values ----------------------------------------------------------------
+    # --- Validation of single values (shared/settings_values.py) ------------------------------------
     # Every check below is per field, so pydantic reports all of them together. Cross-field checks are in
     # problems_for(), which load_settings() runs after these.
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # Keyword arguments, then the environment (load_settings' mapping, else os.environ); no .env files.
-        return (init_settings, _EnvironmentSource(settings_cls))
-
     _split = field_validator(
         "resize_allowed_spark_conf", "email_default_recipients", "email_escalation_recipients", mode="before"
-    )(_split_commas)
-
-    @field_validator("log_level", mode="before")
-    @classmethod
-    def _upper(cls, value: object) -> object:
-        return value.upper() if isinstance(value, str) else value
-
-    @field_validator("databricks_workspace_url", "azure_openai_endpoint", "feedback_url", "storage_queue_service_uri",
-                     "storage_table_service_uri")
-    @classmethod
-    def _url(cls, value: str | None) -> str | None:
-        return _http_url(value)
-
-    @field_validator("key_vault_url", "acs_endpoint")
-    @classmethod
-    def _https_url(cls, value: str | None) -> str | None:
-        # The Key Vault SDK refuses bearer tokens over http://, so a local fake must be HTTPS too.
-        return _http_url(value, https_only=True)
-
-    @field_validator("databricks_workspace_id", mode="before")
-    @classmethod
-    def _numeric_workspace_id(cls, value: object) -> object:
-        return _workspace_id(value)
-
-    @field_validator("databricks_workspaces")
-    @classmethod
-    def _workspaces_json(cls, value: str | None) -> str | None:
-        if value is not None:
-            _parse_workspaces(value)
-        return value
-
-    @field_validator("poll_schedule")
-    @classmethod
-    def _ncrontab(cls, value: str) -> str:
-        if not (value.startswith("%") and value.endswith("%")) and len(value.split()) != 6:
-            raise ValueError("must be an NCRONTAB expression with six fields, seconds first (e.g. 0 */5 * * * *)")
-        return value
-
-    @field_validator("resize_node_ladders")
-    @classmethod
-    def _ladders(cls, value: str) -> str:
-        families = [f for f in value.split(";") if f.strip()]
-        if not families or any(not [n for n in f.split(",") if n.strip()] for f in families):
-            raise ValueError("must list node types: ',' between sizes, ';' between families")
-        return value
-
-    @field_validator("email_default_recipients", "email_escalation_recipients")
-    @classmethod
-    def _addresses(cls, value: list[str]) -> list[str]:
-        bad = [a for a in value if "@" not in a]
-        if bad:
-            raise ValueError(f"not an email address: {', '.join(bad)}")
-        return value
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _no_unresolved_key_vault_reference(cls, value: object, info: ValidationInfo) -> object:
-        # Defined last so it runs before the other "before" validators (pydantic runs them last-defined first).
-        # App Service hands the literal "@Microsoft.KeyVault(...)" to the app when it cannot resolve a reference.
-        if isinstance(value, str) and value.strip().startswith(KEY_VAULT_REFERENCE_PREFIX):
-            raise ValueError(f"unresolved Key Vault reference {value.strip()}: {KEY_VAULT_REFERENCE_FIX}")
-        return value
+    )(split_commas)
+    _upper = field_validator("log_level", mode="before")(upper_case)
+    _url = field_validator("databricks_workspace_url", "azure_openai_endpoint", "feedback_url",
+                           "storage_queue_service_uri", "storage_table_service_uri")(http_url)
+    _https_url = field_validator("key_vault_url", "acs_endpoint")(https_url)
+    _numeric_workspace_id = field_validator("databricks_workspace_id", mode="before")(workspace_id)
+    _workspaces_json = field_validator("databricks_workspaces")(workspaces_json)
+    _ncrontab = field_validator("poll_schedule")(ncrontab)
+    _ladders = field_validator("resize_node_ladders")(node_type_ladders)
+    _addresses = field_validator("email_default_recipients", "email_escalation_recipients")(email_addresses)
+    # Defined last so it runs before the other "before" validators (pydantic runs them last-defined first).
+    _no_unresolved_key_vault_reference = field_validator("*", mode="before")(no_key_vault_reference)
 
     @model_validator(mode="after")
-    def _identity_storage_uris(self) -> "Settings":
+    def _identity_storage_uris(self) -> Settings:
         # AzureWebJobsStorage__accountName alone stands for the public-cloud endpoints (as in the Functions host).
         if self.storage_account_name:
             self.storage_queue_service_uri = (
@@ -523,115 +340,20 @@ class Settings(BaseSettings):
     @property
     def node_ladders(self) -> list[list[str]]:
         """The resize ladders, smallest node type first."""
-        return [
-            [n.strip() for n in family.split(",") if n.strip()]
-            for family in self.resize_node_ladders.split(";")
-            if family.strip()
-        ]
+        return ladders(self.resize_node_ladders)
 
     def workspaces(self) -> list[WorkspaceConfig]:
         """Every configured workspace: DATABRICKS_WORKSPACES entries, else the single DATABRICKS_* one."""
-        if self.databricks_workspaces:
-            return _parse_workspaces(self.databricks_workspaces)
-        if not self.databricks_workspace_url:
-            return []
-        auth = self.databricks_auth or ("pat" if self.databricks_pat_token else "entra")
-        return [
-            WorkspaceConfig(
-                workspace_id=self.databricks_workspace_id,
-                url=self.databricks_workspace_url,
-                auth=auth,
-                pat_token=self.databricks_pat_token,
-                pat_secret_name=self.databricks_pat_secret_name if auth == "pat" else None,
-            )
-        ]
+        return configured_workspaces(self)
 
     # --- Cross-field checks -------------------------------------------------------------------------
     def problems_for(self, feature: str) -> list[SettingProblem]:
         """What `feature` (one of FEATURES) needs and does not have, each named by its environment name."""
-        check = {
-            "databricks": self._databricks_problems,
-            "storage": self._storage_problems,
-            "webhook": self._webhook_problems,
-            "secrets": lambda: [],  # KEY_VAULT_URL and the secret names are checked per value
-            "llm": self._llm_problems,
-            "email": self._email_problems,
-        }.get(feature)
-        if check is None:
-            raise ValueError(f"unknown feature {feature!r}; one of {', '.join(FEATURES)}")
-        return check()
+        return feature_problems(self, feature)
 
     def problems(self, features: Collection[str] = FEATURES) -> list[SettingProblem]:
         """problems_for() of each feature."""
         return [problem for feature in features for problem in self.problems_for(feature)]
-
-    def _databricks_problems(self) -> list[SettingProblem]:
-        if self.databricks_workspaces:
-            out = []
-            if self.databricks_workspace_url or self.databricks_workspace_id:
-                out.append(SettingProblem(
-                    "DATABRICKS_WORKSPACES",
-                    "set either DATABRICKS_WORKSPACES or DATABRICKS_WORKSPACE_URL / DATABRICKS_WORKSPACE_ID, not both",
-                ))
-            return out
-        if not self.databricks_workspace_url:
-            return [SettingProblem(
-                "DATABRICKS_WORKSPACE_URL",
-                "not set: the agent needs a Databricks workspace (or DATABRICKS_WORKSPACES for several)",
-            )]
-        return []
-
-    def _storage_problems(self) -> list[SettingProblem]:
-        if self.storage_connection_string:
-            return []
-        missing = [
-            name for name, value in (
-                ("AzureWebJobsStorage__queueServiceUri", self.storage_queue_service_uri),
-                ("AzureWebJobsStorage__tableServiceUri", self.storage_table_service_uri),
-            ) if not value
-        ]
-        if not missing:
-            return []
-        if len(missing) == 2:
-            return [SettingProblem(
-                "AzureWebJobsStorage",
-                "not set: give a connection string (local: UseDevelopmentStorage=true), or, with an identity, "
-                "AzureWebJobsStorage__accountName or the queue and table service URIs",
-            )]
-        return [SettingProblem(missing[0], "not set, and AzureWebJobsStorage holds no connection string")]
-
-    def _webhook_problems(self) -> list[SettingProblem]:
-        if self.webhook_username and not self.webhook_password:
-            return [SettingProblem("WEBHOOK_PASSWORD", "not set, but WEBHOOK_USERNAME is: set both or neither")]
-        if self.webhook_password and not self.webhook_username:
-            return [SettingProblem("WEBHOOK_USERNAME", "not set, but WEBHOOK_PASSWORD is: set both or neither")]
-        return []
-
-    def _llm_problems(self) -> list[SettingProblem]:
-        if self.azure_openai_endpoint and not self.azure_openai_deployment:
-            return [SettingProblem("AZURE_OPENAI_DEPLOYMENT", "not set, but AZURE_OPENAI_ENDPOINT is")]
-        if self.azure_openai_deployment and not self.azure_openai_endpoint:
-            return [SettingProblem("AZURE_OPENAI_ENDPOINT", "not set, but AZURE_OPENAI_DEPLOYMENT is")]
-        return []
-
-    def _email_problems(self) -> list[SettingProblem]:
-        if not self.email_enabled:
-            return []
-        out = []
-        if self.email_transport in ("smtp", "acs") and not self.email_sender:
-            out.append(SettingProblem("EMAIL_SENDER", f"not set, but EMAIL_TRANSPORT={self.email_transport} needs it"))
-        if self.email_transport == "smtp" and not self.email_smtp_host:
-            out.append(SettingProblem("EMAIL_SMTP_HOST", "not set, but EMAIL_TRANSPORT=smtp needs it"))
-        if self.email_transport == "acs" and not (
-            self.acs_connection_string or self.acs_endpoint or self.acs_connection_string_secret_name
-        ):
-            out.append(SettingProblem(
-                "ACS_ENDPOINT", "not set, nor ACS_CONNECTION_STRING or ACS_CONNECTION_STRING_SECRET_NAME, "
-                "but EMAIL_TRANSPORT=acs needs one of them"
-            ))
-        if self.email_transport == "file" and not self.email_file_dir:
-            out.append(SettingProblem("EMAIL_FILE_DIR", "not set, but EMAIL_TRANSPORT=file needs it"))
-        return out
 
     # --- Secrets held in settings -------------------------------------------------------------------
     def secret_values(self) -> list[str]:
@@ -645,52 +367,6 @@ class Settings(BaseSettings):
         return [v for v in values if v and v.lower() != "usedevelopmentstorage=true"]
 
 
-def _parse_workspaces(raw: str) -> list[WorkspaceConfig]:
-    """DATABRICKS_WORKSPACES as WorkspaceConfig objects; ValueError lists every problem of every entry."""
-    try:
-        items = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"not JSON ({exc.msg} at character {exc.pos})") from exc
-    if not isinstance(items, list) or not items:
-        raise ValueError("must be a non-empty JSON list of workspaces")
-    problems: list[str] = []
-    workspaces: list[WorkspaceConfig] = []
-    for i, item in enumerate(items):
-        where = f"entry {i}"
-        if not isinstance(item, dict):
-            problems.append(f"{where}: must be an object with workspace_id, url, auth and pat_secret_name")
-            continue
-        references = sorted(
-            k for k, v in item.items() if isinstance(v, str) and v.startswith(KEY_VAULT_REFERENCE_PREFIX)
-        )
-        if references:
-            problems.append(f"{where}: {', '.join(references)}: a Key Vault reference is not resolved inside JSON; "
-                            "use pat_secret_name with KEY_VAULT_URL")
-            continue
-        try:
-            workspace = WorkspaceConfig.model_validate(item)
-        except ValidationError as exc:
-            problems.extend(f"{where}: {_error_text(err)}" for err in exc.errors())
-            continue
-        if len(items) > 1 and workspace.workspace_id is None:
-            problems.append(f"{where}: workspace_id is required when there are several workspaces")
-        elif workspace.workspace_id is not None:
-            try:
-                workspace.workspace_id = _workspace_id(workspace.workspace_id)
-            except ValueError as exc:
-                problems.append(f"{where}: workspace_id {exc}")
-        workspaces.append(workspace)
-    ids = [w.workspace_id for w in workspaces if w.workspace_id is not None]
-    duplicates = sorted({i for i in ids if ids.count(i) > 1})
-    if duplicates:
-        problems.append(f"workspace_id {', '.join(duplicates)} appears more than once")
-    if problems:
-        raise ValueError("; ".join(problems))
-    return workspaces
-
-
-# --- Environment names ------------------------------------------------------------------------------
-
 def env_name(field_name: str) -> str:
     """The environment (app setting) name of a field: its first alias, else its name in upper case."""
     field = Settings.model_fields[field_name]
@@ -699,93 +375,9 @@ def env_name(field_name: str) -> str:
     return field_name.upper()
 
 
-def _names_by_lower() -> dict[str, str]:
-    """Every accepted environment name (lower case) -> the field it sets."""
-    out: dict[str, str] = {}
-    for name, field in Settings.model_fields.items():
-        out[name.lower()] = name
-        if isinstance(field.validation_alias, AliasChoices):
-            out.update({str(choice).lower(): name for choice in field.validation_alias.choices})
-    return out
-
-
-def _error_text(err: Any) -> str:
-    where = ".".join(str(p) for p in err["loc"])
-    message = err["msg"].removeprefix("Value error, ")
-    return f"{where}: {message}" if where else message
-
-
-def _problem_from_error(err: Any) -> tuple[str, SettingProblem]:
-    fields = _names_by_lower()
-    loc = list(err["loc"])
-    field = fields.get(str(loc[0]).lower(), str(loc[0])) if loc else "settings"
-    setting = env_name(field) if field in Settings.model_fields else str(loc[0]).upper()
-    detail = "".join(f"[{p}]" for p in loc[1:])
-    message = err["msg"].removeprefix("Value error, ")
-    if err["type"] not in ("value_error",) and field in Settings.model_fields and not _is_secret(field):
-        given = err.get("input")
-        if isinstance(given, str):
-            message += f" (got {given[:60]!r})"
-    return field, SettingProblem(setting + detail, message)
-
-
-def _is_secret(field_name: str) -> bool:
-    annotation = str(Settings.model_fields[field_name].annotation)
-    return "SecretStr" in annotation
-
-
-def check_settings(
-    env: Mapping[str, str] | None = None, *, require: Collection[str] = FEATURES
-) -> tuple[Settings, list[SettingProblem]]:
-    """The settings from `env` (default: os.environ) and every problem with them.
-
-    The settings object is always built: a bad value is replaced by its default (and listed as a problem),
-    so a half-filled configuration can still be inspected. `require` picks the features whose missing
-    settings count as problems.
-    """
-    env = dict(os.environ if env is None else env)
-    problems: list[SettingProblem] = []
-    bad_fields: set[str] = set()
-    token = _ENVIRONMENT.set(env)
-    try:
-        try:
-            settings = Settings()
-        except ValidationError as exc:
-            for err in exc.errors():
-                field, problem = _problem_from_error(err)
-                bad_fields.add(field)
-                problems.append(problem)
-            known = _names_by_lower()
-            _ENVIRONMENT.set({k: v for k, v in env.items() if known.get(k.lower()) not in bad_fields})
-            try:
-                settings = Settings()
-            except ValidationError:  # pragma: no cover - each remaining value passed on its own above
-                settings = Settings.model_construct()
-    finally:
-        _ENVIRONMENT.reset(token)
-    # A reference in a setting the agent does not read is reported, but does not stop the agent.
-    known = _names_by_lower()
-    problems += [
-        SettingProblem(key, f"unresolved Key Vault reference {value.strip()}: {KEY_VAULT_REFERENCE_FIX}", fatal=False)
-        for key, value in sorted(env.items())
-        if key.lower() not in known and isinstance(value, str) and value.strip().startswith(KEY_VAULT_REFERENCE_PREFIX)
-    ]
-    problems += [p for p in settings.problems(require) if not _already_reported(p, problems)]
-    return settings, problems
-
-
-# A missing setting is not reported when it, or the setting that stands in for it, was rejected already.
-_STANDS_IN_FOR = {
-    "databricks_workspace_url": ("databricks_workspaces",),
-    "azurewebjobsstorage": ("azurewebjobsstorage__accountname", "azurewebjobsstorage__queueserviceuri",
-                            "azurewebjobsstorage__tableserviceuri"),
-}
-
-
-def _already_reported(problem: SettingProblem, problems: list[SettingProblem]) -> bool:
-    name = problem.setting.lower()
-    related = {name, *_STANDS_IN_FOR.get(name, ())}
-    return any(p.setting.split("[")[0].lower() in related for p in problems)
+def is_secret(field_name: str) -> bool:
+    """Whether a field holds a secret (never shown, never given a plain value in Azure)."""
+    return "SecretStr" in str(Settings.model_fields[field_name].annotation)
 
 
 def load_settings(env: Mapping[str, str] | None = None, *, require: Collection[str] = FEATURES) -> Settings:
@@ -793,6 +385,9 @@ def load_settings(env: Mapping[str, str] | None = None, *, require: Collection[s
 
     Secret values held in the settings are registered with the log redaction.
     """
+    # Imported here, not at the top: shared.settings_check imports this module (for Settings and env_name).
+    from shared.settings_check import check_settings
+
     settings, problems = check_settings(env, require=require)
     fatal = [p for p in problems if p.fatal]
     if fatal:
@@ -802,48 +397,3 @@ def load_settings(env: Mapping[str, str] | None = None, *, require: Collection[s
     for value in settings.secret_values():
         register_secret(value)
     return settings
-
-
-# --- Documentation ----------------------------------------------------------------------------------
-
-# The first field of each section, in declaration order (the table in docs/configuration.md follows it).
-_SECTIONS = (
-    ("databricks_workspace_url", "Databricks"),
-    ("agent_mode", "Decisions and actions"),
-    ("poll_schedule", "Timer (poller)"),
-    ("webhook_username", "Webhook"),
-    ("storage_connection_string", "Storage"),
-    ("key_vault_url", "Secrets"),
-    ("azure_openai_endpoint", "Azure OpenAI"),
-    ("email_enabled", "Email"),
-    ("log_level", "Logging"),
-)
-
-
-@dataclass(frozen=True)
-class SettingInfo:
-    """One row of the configuration table."""
-
-    section: str
-    name: str
-    default: str
-    description: str
-    secret: bool
-
-
-def describe_settings() -> list[SettingInfo]:
-    """Every setting with its section, environment name, default and description, in declaration order."""
-    starts = dict(_SECTIONS)
-    section = _SECTIONS[0][1]
-    rows = []
-    for name, field in Settings.model_fields.items():
-        section = starts.get(name, section)
-        default = field.get_default(call_default_factory=True)
-        if isinstance(default, list):
-            shown = ",".join(default)
-        elif isinstance(default, bool):
-            shown = str(default).lower()
-        else:
-            shown = "" if default is None else str(default)
-        rows.append(SettingInfo(section, env_name(name), shown, field.description or "", _is_secret(name)))
-    return rows

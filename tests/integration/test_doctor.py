@@ -12,7 +12,8 @@ from aiosmtpd.smtp import AuthResult
 
 from localdev.ports import free_port
 from shared.__main__ import main
-from shared.commands.doctor import NOT_READY, READY, SKIPPED, CheckResult, check_openai, doctor
+from shared.doctor import NOT_READY, READY, SKIPPED, CheckResult, doctor
+from shared.doctor.checks import check_openai
 from shared.secrets import KeyVaultSecretProvider
 from tests.fixtures.databricks import SIM_TOKEN
 from tests.fixtures.keyvault import FakeCredential

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from shared.commands.doctor import example_settings, settings_markdown
 from shared.exceptions import ConfigError
 from shared.redaction import redact
 from shared.settings import (
@@ -15,10 +14,10 @@ from shared.settings import (
     KEY_VAULT_REFERENCE_PREFIX,
     InvalidSettings,
     Settings,
-    check_settings,
-    describe_settings,
     load_settings,
 )
+from shared.settings_check import check_settings
+from shared.settings_docs import describe_settings, example_settings, settings_markdown
 
 ROOT = Path(__file__).resolve().parents[2]
 MINIMAL = {

@@ -1,0 +1,93 @@
+"""Every problem with a set of settings, each named by its environment name, for load_settings and the doctor.
+
+`check_settings()` returns the problems with the best settings object it could build (bad values replaced
+by their defaults), so `python -m shared doctor` can inspect a half-filled configuration.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Collection, Mapping
+from typing import Any
+
+from pydantic import AliasChoices, ValidationError
+
+from shared.settings import Settings, env_name, is_secret
+from shared.settings_problems import FEATURES, SettingProblem
+from shared.settings_source import reading
+from shared.settings_values import KEY_VAULT_REFERENCE_FIX, KEY_VAULT_REFERENCE_PREFIX
+
+
+def check_settings(
+    env: Mapping[str, str] | None = None, *, require: Collection[str] = FEATURES
+) -> tuple[Settings, list[SettingProblem]]:
+    """The settings from `env` (default: os.environ) and every problem with them.
+
+    The settings object is always built: a bad value is replaced by its default (and listed as a problem),
+    so a half-filled configuration can still be inspected. `require` picks the features whose missing
+    settings count as problems.
+    """
+    env = dict(os.environ if env is None else env)
+    problems: list[SettingProblem] = []
+    bad_fields: set[str] = set()
+    with reading(env):
+        try:
+            settings = Settings()
+        except ValidationError as exc:
+            for err in exc.errors():
+                field, problem = _problem_from_error(err)
+                bad_fields.add(field)
+                problems.append(problem)
+            known = _names_by_lower()
+            with reading({k: v for k, v in env.items() if known.get(k.lower()) not in bad_fields}):
+                try:
+                    settings = Settings()
+                except ValidationError:  # pragma: no cover - each remaining value passed on its own above
+                    settings = Settings.model_construct()
+    # A reference in a setting the agent does not read is reported, but does not stop the agent.
+    known = _names_by_lower()
+    problems += [
+        SettingProblem(key, f"unresolved Key Vault reference {value.strip()}: {KEY_VAULT_REFERENCE_FIX}", fatal=False)
+        for key, value in sorted(env.items())
+        if key.lower() not in known and isinstance(value, str) and value.strip().startswith(KEY_VAULT_REFERENCE_PREFIX)
+    ]
+    problems += [p for p in settings.problems(require) if not _already_reported(p, problems)]
+    return settings, problems
+
+
+def _names_by_lower() -> dict[str, str]:
+    """Every accepted environment name (lower case) -> the field it sets."""
+    out: dict[str, str] = {}
+    for name, field in Settings.model_fields.items():
+        out[name.lower()] = name
+        if isinstance(field.validation_alias, AliasChoices):
+            out.update({str(choice).lower(): name for choice in field.validation_alias.choices})
+    return out
+
+
+def _problem_from_error(err: Any) -> tuple[str, SettingProblem]:
+    fields = _names_by_lower()
+    loc = list(err["loc"])
+    field = fields.get(str(loc[0]).lower(), str(loc[0])) if loc else "settings"
+    setting = env_name(field) if field in Settings.model_fields else str(loc[0]).upper()
+    detail = "".join(f"[{p}]" for p in loc[1:])
+    message = err["msg"].removeprefix("Value error, ")
+    if err["type"] not in ("value_error",) and field in Settings.model_fields and not is_secret(field):
+        given = err.get("input")
+        if isinstance(given, str):
+            message += f" (got {given[:60]!r})"
+    return field, SettingProblem(setting + detail, message)
+
+
+# A missing setting is not reported when it, or the setting that stands in for it, was rejected already.
+_STANDS_IN_FOR = {
+    "databricks_workspace_url": ("databricks_workspaces",),
+    "azurewebjobsstorage": ("azurewebjobsstorage__accountname", "azurewebjobsstorage__queueserviceuri",
+                            "azurewebjobsstorage__tableserviceuri"),
+}
+
+
+def _already_reported(problem: SettingProblem, problems: list[SettingProblem]) -> bool:
+    name = problem.setting.lower()
+    related = {name, *_STANDS_IN_FOR.get(name, ())}
+    return any(p.setting.split("[")[0].lower() in related for p in problems)
