@@ -37,8 +37,9 @@ test-integration: setup
 test-e2e: setup
 	$(PY) -m pytest tests/e2e
 
-eval: setup  ## classifier accuracy on ../shared/eval/dev.jsonl (fails below the targets)
+eval: setup  ## classifier accuracy on ../shared/eval/dev.jsonl and our own holdout (fails below the targets)
 	$(PY) -m shared eval --fail-under-category 0.97 --fail-under-action 0.98 --max-harmful 0
+	$(PY) -m shared eval --data tests/data/holdout.jsonl --fail-under-category 0.95 --fail-under-action 0.97 --max-harmful 0
 
 bench: setup  ## classifier speed
 	$(PY) -m shared bench
