@@ -58,9 +58,14 @@ def _poll_workspace(deps: PipelineDeps, workspace_id: str | None, ws: str, now: 
     api = deps.jobs_api(workspace_id)
     checkpoint = deps.state.get("checkpoint", ws)
     now_ms = int(now.timestamp() * 1000)
-    since_ms = int(checkpoint["until_ms"]) if checkpoint else now_ms - settings.poll_lookback_minutes * 60_000
-    since_ms -= settings.poll_overlap_minutes * 60_000
-    for summary in api.list_runs(start_time_from=since_ms, completed_only=True):
+    ended_after = int(checkpoint["until_ms"]) if checkpoint else now_ms - settings.poll_lookback_minutes * 60_000
+    ended_after -= settings.poll_overlap_minutes * 60_000
+    # runs/list filters on start time: a six-hour run that failed a minute ago started long before the
+    # checkpoint. Look back by the longest run, then keep the runs that ended inside the window.
+    started_after = ended_after - settings.poll_max_run_hours * 3_600_000
+    for summary in api.list_runs(start_time_from=started_after, completed_only=True):
+        if summary.end_time and summary.end_time < ended_after:
+            continue
         failed = summary.state.result_state in _POLLED_FAILURES or summary.state.life_cycle_state == "INTERNAL_ERROR"
         if not failed or deps.store.get(f"{ws}:{summary.run_id}:0") is not None:
             continue

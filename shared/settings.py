@@ -125,6 +125,11 @@ class Settings(EnvironmentSettings):
     poll_overlap_minutes: int = Field(
         default=10, ge=0, le=24 * 60, description="Each poll re-reads this many minutes before its checkpoint."
     )
+    poll_max_run_hours: int = Field(
+        default=12, ge=1, le=24 * 7,
+        description="Longest a job run takes: runs/list filters on start time, so the poller looks this far back "
+        "for runs that ended since its checkpoint.",
+    )
     defer_seconds: int = Field(
         default=60, ge=1, le=3600, description="Delay before a deferred event (parent run still running) is re-read."
     )
