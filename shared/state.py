@@ -4,28 +4,26 @@ and the reasons of messages that ended in the poison queue."""
 from __future__ import annotations
 
 import json
-import threading
 from typing import Any
 
-from shared.tables import EntityTable
+from shared.tables import EntityTable, MemoryEntityTable
 
 
 class StateStore:
-    """JSON documents by (kind, key). Subclasses implement `_get` and `_put`."""
+    """JSON documents by (kind, key), over an EntityTable (Azure) or a MemoryEntityTable (tests)."""
+
+    def __init__(self, table: EntityTable | MemoryEntityTable) -> None:
+        self._table = table
 
     def get(self, kind: str, key: str) -> dict[str, Any] | None:
         """The document stored under (kind, key), or None."""
-        return self._get(kind, _safe_key(key))
+        entity, _ = self._table.read(kind, _safe_key(key))
+        return json.loads(entity.get("value") or "{}") if entity is not None else None
 
     def put(self, kind: str, key: str, value: dict[str, Any]) -> None:
         """Store (replace) the document under (kind, key)."""
-        self._put(kind, _safe_key(key), value)
-
-    def _get(self, kind: str, key: str) -> dict[str, Any] | None:
-        raise NotImplementedError
-
-    def _put(self, kind: str, key: str, value: dict[str, Any]) -> None:
-        raise NotImplementedError
+        self._table.upsert({"PartitionKey": kind, "RowKey": _safe_key(key),
+                            "value": json.dumps(value, default=str)[:30_000]})
 
 
 def _safe_key(key: str) -> str:
@@ -37,27 +35,11 @@ class TableStateStore(StateStore):
     """State in an Azure Table."""
 
     def __init__(self, table_client: Any) -> None:
-        self._table = EntityTable(table_client, "state")
-
-    def _get(self, kind: str, key: str) -> dict[str, Any] | None:
-        entity, _ = self._table.read(kind, key)
-        return json.loads(entity.get("value") or "{}") if entity is not None else None
-
-    def _put(self, kind: str, key: str, value: dict[str, Any]) -> None:
-        self._table.upsert({"PartitionKey": kind, "RowKey": key, "value": json.dumps(value, default=str)[:30_000]})
+        super().__init__(EntityTable(table_client, "state"))
 
 
 class MemoryStateStore(StateStore):
     """State in memory, for unit tests."""
 
     def __init__(self) -> None:
-        self._docs: dict[tuple[str, str], str] = {}
-        self._lock = threading.Lock()
-
-    def _get(self, kind: str, key: str) -> dict[str, Any] | None:
-        raw = self._docs.get((kind, key))
-        return json.loads(raw) if raw is not None else None
-
-    def _put(self, kind: str, key: str, value: dict[str, Any]) -> None:
-        with self._lock:
-            self._docs[(kind, key)] = json.dumps(value, default=str)
+        super().__init__(MemoryEntityTable())

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
 
 from shared.decision import DecisionRecord, utcnow
-from shared.tables import EntityTable, equality_filter
+from shared.tables import EntityTable, MemoryEntityTable
 
 log = logging.getLogger(__name__)
 
@@ -76,9 +75,10 @@ def from_entity(entity: dict[str, Any]) -> DecisionRecord:
 
 
 class DecisionStore:
-    """Claim, save and look up decisions. Subclasses implement the five `_` hooks."""
+    """Claim, save and look up decisions, over an EntityTable (Azure) or a MemoryEntityTable (tests)."""
 
-    def __init__(self, lease: timedelta = timedelta(minutes=10)) -> None:
+    def __init__(self, table: EntityTable | MemoryEntityTable, lease: timedelta = timedelta(minutes=10)) -> None:
+        self._table = table
         self.lease = lease
 
     # --- public API ---------------------------------------------------------------------------------
@@ -123,33 +123,7 @@ class DecisionStore:
         """Decisions received since `since` (reports, learning loop)."""
         return [r for r in self._query(None, {}) if r.received_at >= since]
 
-    # --- hooks --------------------------------------------------------------------------------------
-    def _insert(self, entity: dict[str, Any]) -> bool:
-        """Create the entity; False if it exists."""
-        raise NotImplementedError
-
-    def _read(self, key: str) -> tuple[DecisionRecord | None, Any]:
-        """The record and its ETag, or (None, None)."""
-        raise NotImplementedError
-
-    def _replace(self, entity: dict[str, Any], etag: Any) -> bool:
-        """Replace if the ETag still matches; False if someone else changed it."""
-        raise NotImplementedError
-
-    def _upsert(self, entity: dict[str, Any]) -> None:
-        raise NotImplementedError
-
-    def _query(self, partition: str | None, equals: dict[str, str]) -> list[DecisionRecord]:
-        raise NotImplementedError
-
-
-class TableDecisionStore(DecisionStore):
-    """Decisions in an Azure Table (Azurite locally). Storage errors become TransientError: the message retries."""
-
-    def __init__(self, table_client: Any, lease: timedelta = timedelta(minutes=10)) -> None:
-        super().__init__(lease)
-        self._table = EntityTable(table_client, "decision")
-
+    # --- the table -----------------------------------------------------------------------------------
     def _insert(self, entity: dict[str, Any]) -> bool:
         return self._table.insert(entity)
 
@@ -164,46 +138,21 @@ class TableDecisionStore(DecisionStore):
         self._table.upsert(entity)
 
     def _query(self, partition: str | None, equals: dict[str, str]) -> list[DecisionRecord]:
-        return [from_entity(e) for e, _ in self._table.query(*equality_filter(partition, equals))]
+        return [from_entity(e) for e, _ in self._table.query(partition, equals)]
+
+
+class TableDecisionStore(DecisionStore):
+    """Decisions in an Azure Table (Azurite locally). Storage errors become TransientError: the message retries."""
+
+    def __init__(self, table_client: Any, lease: timedelta = timedelta(minutes=10)) -> None:
+        super().__init__(EntityTable(table_client, "decision"), lease)
 
 
 class MemoryDecisionStore(DecisionStore):
     """The same store in memory, for unit tests and dry runs."""
 
     def __init__(self, lease: timedelta = timedelta(minutes=10)) -> None:
-        super().__init__(lease)
-        self._rows: dict[tuple[str, str], tuple[dict[str, Any], int]] = {}
-        self._lock = threading.Lock()
-
-    def _insert(self, entity: dict[str, Any]) -> bool:
-        with self._lock:
-            k = (entity["PartitionKey"], entity["RowKey"])
-            if k in self._rows:
-                return False
-            self._rows[k] = (dict(entity), 1)
-            return True
-
-    def _read(self, key: str) -> tuple[DecisionRecord | None, Any]:
-        row = self._rows.get(partition_and_row(key))
-        return (from_entity(row[0]), row[1]) if row else (None, None)
-
-    def _replace(self, entity: dict[str, Any], etag: Any) -> bool:
-        with self._lock:
-            k = (entity["PartitionKey"], entity["RowKey"])
-            if k not in self._rows or self._rows[k][1] != etag:
-                return False
-            self._rows[k] = (dict(entity), etag + 1)
-            return True
-
-    def _upsert(self, entity: dict[str, Any]) -> None:
-        with self._lock:
-            k = (entity["PartitionKey"], entity["RowKey"])
-            version = self._rows[k][1] + 1 if k in self._rows else 1
-            self._rows[k] = (dict(entity), version)
-
-    def _query(self, partition: str | None, equals: dict[str, str]) -> list[DecisionRecord]:
-        rows = [e for (pk, _), (e, _) in list(self._rows.items()) if partition is None or pk == partition]
-        return [from_entity(e) for e in rows if all(e.get(n) == v for n, v in equals.items())]
+        super().__init__(MemoryEntityTable(), lease)
 
 
 def as_utc(value: datetime) -> datetime:

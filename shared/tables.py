@@ -1,5 +1,8 @@
 """The few Table Storage operations the agent builds on, with its error policy in one place.
 
+`EntityTable` wraps an Azure TableClient; `MemoryEntityTable` does the same on a dict, so every store is
+written once and runs on either.
+
 Insert-if-absent, read with ETag, replace-if-unchanged, upsert, delete and filtered query. Expected outcomes
 (exists, changed, missing) come back as values; any other storage error becomes TransientError, so the queue
 message that needed the table is retried. The azure SDK is imported on first use (cold start).
@@ -7,6 +10,7 @@ message that needed the table is retried. The azure SDK is imported on first use
 
 from __future__ import annotations
 
+import threading
 from contextlib import contextmanager
 from typing import Any, Iterator
 
@@ -99,9 +103,63 @@ class EntityTable:
         except ResourceNotFoundError:
             pass
 
-    def query(self, filter_: str, params: dict[str, Any]) -> list[tuple[dict[str, Any], Any]]:
-        """Entities matching the filter (every entity for an empty filter), each with its ETag."""
+    def query(
+        self, partition: str | None = None, equals: dict[str, Any] | None = None, row_key_below: str | None = None
+    ) -> list[tuple[dict[str, Any], Any]]:
+        """Entities of `partition` (None: every partition) whose properties equal `equals`, with their ETags."""
+        filter_, params = equality_filter(partition, equals or {})
+        if row_key_below is not None:
+            filter_ = " and ".join(p for p in (filter_, "RowKey lt @below") if p)
+            params["below"] = row_key_below
         with storage_errors(f"query {self._label}"):
             rows = list(self._table.query_entities(filter_, parameters=params) if filter_
                         else self._table.list_entities())
         return [(dict(e), e.metadata.get("etag")) for e in rows]
+
+
+class MemoryEntityTable:
+    """The same operations on a dict, for unit tests and dry runs; ETags are version numbers."""
+
+    def __init__(self) -> None:
+        self._rows: dict[tuple[str, str], tuple[dict[str, Any], int]] = {}
+        self._lock = threading.Lock()
+
+    def insert(self, entity: dict[str, Any]) -> bool:
+        with self._lock:
+            key = (entity["PartitionKey"], entity["RowKey"])
+            if key in self._rows:
+                return False
+            self._rows[key] = (dict(entity), 1)
+            return True
+
+    def read(self, partition: str, row: str) -> tuple[dict[str, Any] | None, Any]:
+        found = self._rows.get((partition, row))
+        return (dict(found[0]), found[1]) if found else (None, None)
+
+    def replace_if_unchanged(self, entity: dict[str, Any], etag: Any) -> bool:
+        with self._lock:
+            key = (entity["PartitionKey"], entity["RowKey"])
+            if key not in self._rows or self._rows[key][1] != etag:
+                return False
+            self._rows[key] = (dict(entity), etag + 1)
+            return True
+
+    def upsert(self, entity: dict[str, Any]) -> None:
+        with self._lock:
+            key = (entity["PartitionKey"], entity["RowKey"])
+            self._rows[key] = (dict(entity), self._rows[key][1] + 1 if key in self._rows else 1)
+
+    def delete(self, partition: str, row: str) -> None:
+        with self._lock:
+            self._rows.pop((partition, row), None)
+
+    def query(
+        self, partition: str | None = None, equals: dict[str, Any] | None = None, row_key_below: str | None = None
+    ) -> list[tuple[dict[str, Any], Any]]:
+        out = []
+        for (pk, rk), (entity, etag) in sorted(self._rows.items()):
+            if partition is not None and pk != partition or row_key_below is not None and not rk < row_key_below:
+                continue
+            if all(entity.get(n) == v for n, v in (equals or {}).items()):
+                out.append((dict(entity), etag))
+        return out

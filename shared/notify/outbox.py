@@ -15,7 +15,6 @@ from __future__ import annotations
 import html as html_lib
 import json
 import logging
-import threading
 import zlib
 from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
@@ -23,7 +22,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from shared.decision import utcnow
-from shared.tables import EntityTable, equality_filter, storage_errors
+from shared.tables import EntityTable, MemoryEntityTable, storage_errors
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +127,10 @@ class HeldItem(BaseModel):
 
 
 class Outbox:
-    """Notifications and the counters that keep them few. Subclasses implement the six `_` hooks."""
+    """Notifications and the counters that keep them few, over an EntityTable (Azure) or a MemoryEntityTable."""
+
+    def __init__(self, table: EntityTable | MemoryEntityTable) -> None:
+        self._table = table
 
     # --- notifications ------------------------------------------------------------------------------
     def get(self, notification_id: str) -> OutboxEntry | None:
@@ -218,45 +220,7 @@ class Outbox:
                 removed += 1
         return removed
 
-    # --- hooks --------------------------------------------------------------------------------------
-    def _insert(self, entity: dict[str, Any]) -> bool:
-        """Create; False if it exists."""
-        raise NotImplementedError
-
-    def _read(self, partition: str, row: str) -> tuple[dict[str, Any] | None, Any]:
-        """The entity and its ETag, or (None, None)."""
-        raise NotImplementedError
-
-    def _replace(self, entity: dict[str, Any], etag: Any) -> bool:
-        """Replace if the ETag still matches; False otherwise."""
-        raise NotImplementedError
-
-    def _upsert(self, entity: dict[str, Any]) -> None:
-        raise NotImplementedError
-
-    def _delete(self, partition: str, row: str) -> None:
-        """Delete; no error if it is gone already."""
-        raise NotImplementedError
-
-    def _query(
-        self, partition: str, *, equals: dict[str, str] | None = None, row_key_below: str | None = None
-    ) -> list[tuple[dict[str, Any], Any]]:
-        raise NotImplementedError
-
-
-class TableOutbox(Outbox):
-    """The outbox in an Azure Table (Azurite locally)."""
-
-    def __init__(self, table_client: Any) -> None:
-        self._table = EntityTable(table_client, "outbox row")
-
-    @classmethod
-    def from_service(cls, table_service_client: Any, name: str) -> "TableOutbox":
-        """The outbox table `name`, created if missing."""
-        with storage_errors("create outbox table"):
-            table = table_service_client.create_table_if_not_exists(name)
-        return cls(table)
-
+    # --- the table -----------------------------------------------------------------------------------
     def _insert(self, entity: dict[str, Any]) -> bool:
         return self._table.insert(entity)
 
@@ -275,59 +239,28 @@ class TableOutbox(Outbox):
     def _query(
         self, partition: str, *, equals: dict[str, str] | None = None, row_key_below: str | None = None
     ) -> list[tuple[dict[str, Any], Any]]:
-        filter_, params = equality_filter(partition, equals or {})
-        if row_key_below is not None:
-            filter_ += " and RowKey lt @below"
-            params["below"] = row_key_below
-        return self._table.query(filter_, params)
+        return self._table.query(partition, equals, row_key_below)
+
+
+class TableOutbox(Outbox):
+    """The outbox in an Azure Table (Azurite locally)."""
+
+    def __init__(self, table_client: Any) -> None:
+        super().__init__(EntityTable(table_client, "outbox row"))
+
+    @classmethod
+    def from_service(cls, table_service_client: Any, name: str) -> "TableOutbox":
+        """The outbox table `name`, created if missing."""
+        with storage_errors("create outbox table"):
+            table = table_service_client.create_table_if_not_exists(name)
+        return cls(table)
 
 
 class MemoryOutbox(Outbox):
     """The same outbox in memory: unit tests and dry runs."""
 
     def __init__(self) -> None:
-        self._rows: dict[tuple[str, str], tuple[dict[str, Any], int]] = {}
-        self._lock = threading.Lock()
-
-    def _insert(self, entity: dict[str, Any]) -> bool:
-        with self._lock:
-            k = (entity["PartitionKey"], entity["RowKey"])
-            if k in self._rows:
-                return False
-            self._rows[k] = (dict(entity), 1)
-            return True
-
-    def _read(self, partition: str, row: str) -> tuple[dict[str, Any] | None, Any]:
-        found = self._rows.get((partition, row))
-        return (dict(found[0]), found[1]) if found else (None, None)
-
-    def _replace(self, entity: dict[str, Any], etag: Any) -> bool:
-        with self._lock:
-            k = (entity["PartitionKey"], entity["RowKey"])
-            if k not in self._rows or self._rows[k][1] != etag:
-                return False
-            self._rows[k] = (dict(entity), etag + 1)
-            return True
-
-    def _upsert(self, entity: dict[str, Any]) -> None:
-        with self._lock:
-            k = (entity["PartitionKey"], entity["RowKey"])
-            self._rows[k] = (dict(entity), self._rows[k][1] + 1 if k in self._rows else 1)
-
-    def _delete(self, partition: str, row: str) -> None:
-        with self._lock:
-            self._rows.pop((partition, row), None)
-
-    def _query(
-        self, partition: str, *, equals: dict[str, str] | None = None, row_key_below: str | None = None
-    ) -> list[tuple[dict[str, Any], Any]]:
-        out = []
-        for (pk, rk), (entity, etag) in sorted(self._rows.items()):
-            if pk != partition or (row_key_below is not None and not rk < row_key_below):
-                continue
-            if all(entity.get(n) == v for n, v in (equals or {}).items()):
-                out.append((dict(entity), etag))
-        return out
+        super().__init__(MemoryEntityTable())
 
 
 # --- helpers ----------------------------------------------------------------------------------------------

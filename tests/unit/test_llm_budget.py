@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 from shared.llm.budget import DailyBudget
 from shared.llm.cost import Prices, cost_usd
 from shared.state import MemoryStateStore, StateStore
+from shared.tables import MemoryEntityTable
 
 
 class Clock:
@@ -18,12 +19,16 @@ class Clock:
         return self.now
 
 
-class BrokenStore(StateStore):
-    def _get(self, kind, key):
+class _BrokenTable(MemoryEntityTable):
+    def read(self, partition, row):
         raise OSError("table unreachable")
 
-    def _put(self, kind, key, value):
+    def upsert(self, entity):
         raise OSError("table unreachable")
+
+
+def BrokenStore():
+    return StateStore(_BrokenTable())
 
 
 def test_cost_is_tokens_times_the_prices_per_thousand():

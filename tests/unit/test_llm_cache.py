@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 from shared.llm.cache import AnswerCache, cache_key, detail_digest
 from shared.llm.schema import FailureAnalysis
 from shared.state import MemoryStateStore, StateStore
+from shared.tables import MemoryEntityTable
 from tests.fixtures.openai import ANSWER_CODE
 
 ANSWER = FailureAnalysis.model_validate(ANSWER_CODE)
@@ -22,12 +23,16 @@ class Clock:
         return self.now
 
 
-class BrokenStore(StateStore):
-    def _get(self, kind, key):
+class _BrokenTable(MemoryEntityTable):
+    def read(self, partition, row):
         raise OSError("table unreachable")
 
-    def _put(self, kind, key, value):
+    def upsert(self, entity):
         raise OSError("table unreachable")
+
+
+def BrokenStore():
+    return StateStore(_BrokenTable())
 
 
 def test_the_key_changes_with_the_model_the_prompt_and_the_fingerprint():
