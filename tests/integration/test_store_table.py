@@ -22,22 +22,27 @@ class TestTableStore(StoreContract):
         return TableDecisionStore(table_client)
 
 
-def test_two_workers_racing_for_one_run_get_exactly_one_claim(table_client):
-    stores = [TableDecisionStore(table_client) for _ in range(8)]
-    barrier = threading.Barrier(len(stores))
+def race_for_claim(table_client, workers: int) -> list[int]:
+    """Let `workers` stores claim the same run at the same moment; the indexes of those granted."""
+    stores = [TableDecisionStore(table_client) for _ in range(workers)]
+    barrier = threading.Barrier(workers)
     granted = []
 
-    def race(i):
+    def claim(i):
         barrier.wait()
         if stores[i].claim(record(), f"msg-{i}").granted:
             granted.append(i)
 
-    threads = [threading.Thread(target=race, args=(i,)) for i in range(len(stores))]
+    threads = [threading.Thread(target=claim, args=(i,)) for i in range(workers)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert len(granted) == 1
+    return granted
+
+
+def test_two_workers_racing_for_one_run_get_exactly_one_claim(table_client):
+    assert len(race_for_claim(table_client, 8)) == 1
 
 
 def test_two_workers_racing_to_take_over_a_stale_claim_get_one(table_client):
@@ -46,21 +51,7 @@ def test_two_workers_racing_to_take_over_a_stale_claim_get_one(table_client):
     from shared.decision import utcnow
 
     TableDecisionStore(table_client).claim(record(), "dead-worker", now=utcnow() - timedelta(hours=2))
-    stores = [TableDecisionStore(table_client) for _ in range(6)]
-    barrier = threading.Barrier(len(stores))
-    granted = []
-
-    def race(i):
-        barrier.wait()
-        if stores[i].claim(record(), f"msg-{i}").granted:
-            granted.append(i)
-
-    threads = [threading.Thread(target=race, args=(i,)) for i in range(len(stores))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert len(granted) == 1
+    assert len(race_for_claim(table_client, 6)) == 1
 
 
 def test_unreachable_storage_is_a_transient_error():
