@@ -98,13 +98,18 @@ def process(event: FailureEvent, deps: PipelineDeps, *, owner: str) -> Result:
         repair_count=run.repair_count, chain_id=chain_id, attempt=attempt, run_page_url=run.run_page_url,
         source=event.source,
     )
-    claim = deps.store.claim(record, owner, now=deps.clock())
+    claimed_at = deps.clock()
+    claim = deps.store.claim(record, owner, now=claimed_at)
     if not claim.granted:
         return _log(Result("duplicate" if claim.reason == "duplicate" else "in_progress",
                            f"already {claim.reason.replace('_', ' ')}", key), ctx)
+    # Every later save replaces the whole row: it must carry the claim, or a retry of this very message
+    # would find the run "in progress" by nobody and drop it.
+    ours = {"claim_owner": owner, "claimed_at": claimed_at}
+    record = record.model_copy(update=ours)
 
     job = _job(api, run.job_id)
-    resumed = claim.existing if claim.existing and claim.existing.status == "acted" else None
+    resumed = claim.existing.model_copy(update=ours) if claim.existing and claim.existing.status == "acted" else None
     if resumed is None:
         record, resize_request = _diagnose_and_decide(record, run, job, api, deps, ws)
         deps.store.save(record)  # the decision is on record before anything changes in Databricks
@@ -162,8 +167,18 @@ def _diagnose_and_decide(
 
 def _act(record: DecisionRecord, run: Run, api: JobsApi, deps: PipelineDeps, ws: str,
          resize_request: actions.ResizeRequest | None) -> DecisionRecord:
-    result = actions.act(record.action, run, api, workspace_key=ws, observe=record.mode == "observe",
-                         resize=resize_request)
+    try:
+        result = actions.act(record.action, run, api, workspace_key=ws, observe=record.mode == "observe",
+                             resize=resize_request)
+    except PermanentError as exc:
+        # Databricks refused the action (no CAN_MANAGE for a resize, a run that cannot be repaired ...):
+        # a person has to take over, so tell them instead of dropping the failure in the poison queue.
+        log.warning("action refused, emailing instead: %s", exc, extra={"run_id": run.run_id})
+        return record.model_copy(update={
+            "action": Action.SEND_EMAIL, "status": "acted", "error": f"{type(exc).__name__}: {exc}",
+            "reason": f"{record.reason}; but Databricks refused the {record.action.value}: {exc}",
+            "done": "nothing changed in Databricks: the rerun was refused, so the owners were emailed",
+        })
     for new_run_id in result.rerun_links:
         deps.state.put("rerun", f"{ws}:{new_run_id}", {"chain_id": record.chain_id, "attempt": record.attempt + 1})
     return record.model_copy(update={

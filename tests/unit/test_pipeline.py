@@ -158,3 +158,44 @@ def test_observe_mode_sends_no_repair():
     process(FailureEvent(run_id=111), deps, owner="m1")
 
     assert not api.repairs and "would have repaired" in deps.store.get("ws:111:0").done
+
+
+def test_a_retry_after_a_transient_error_in_the_repair_still_repairs():
+    from shared.exceptions import TransientError
+
+    class FlakyRepair(MemoryJobsApi):
+        def repair_run(self, run_id, *, latest_repair_id, job_parameters=None):
+            if not getattr(self, "failed_once", False):
+                self.failed_once = True
+                raise TransientError("503 from runs/repair")
+            return super().repair_run(run_id, latest_repair_id=latest_repair_id, job_parameters=job_parameters)
+
+    api = FlakyRepair({111: run_json()})
+    deps, _ = deps_for(api)
+    try:
+        process(FailureEvent(run_id=111), deps, owner="m1")
+    except TransientError:
+        pass
+
+    result = process(FailureEvent(run_id=111), deps, owner="m1")  # the queue redelivers the same message
+
+    assert result.status == "decided" and api.repairs == [111]
+    assert deps.store.get("ws:111:0").status == "done" and deps.notifier.sent
+
+
+def test_an_action_databricks_refuses_becomes_an_email_not_a_lost_failure():
+    from shared.databricks.errors import PermissionDenied
+
+    class NoRepairRight(MemoryJobsApi):
+        def repair_run(self, run_id, *, latest_repair_id, job_parameters=None):
+            raise PermissionDenied("User does not have CAN_MANAGE_RUN on job 42", status=403,
+                                   error_code="PERMISSION_DENIED")
+
+    api = NoRepairRight({111: run_json()})
+    deps, _ = deps_for(api)
+
+    result = process(FailureEvent(run_id=111), deps, owner="m1")
+
+    record = deps.store.get("ws:111:0")
+    assert result.action is Action.SEND_EMAIL and record.status == "done"
+    assert "CAN_MANAGE_RUN" in record.reason and deps.notifier.sent
