@@ -13,7 +13,7 @@ from typing import Any
 from shared.databricks.api import JobsApi
 from shared.databricks.models import Run
 from shared.decision import Outcome, ResizeChange
-from shared.exceptions import PermanentError
+from shared.exceptions import PermanentError, TransientError
 from shared.taxonomy import Action
 
 log = logging.getLogger(__name__)
@@ -97,15 +97,20 @@ def _rerun(run: Run, api: JobsApi, workspace_key: str) -> ActionResult:
     try:
         repair_id = api.repair_run(run.run_id, latest_repair_id=run.latest_repair_id, job_parameters=params)
         return ActionResult(f"repaired run {run.run_id} (repair {repair_id})", outcome="pending", repair_id=repair_id)
+    except TransientError:
+        # A timeout or 5xx may hide a repair Databricks did start (the client never re-sends a repair).
+        started = _repair_started(api, run)
+        if started is None:
+            raise
+        return started
     except PermanentError as exc:
         if getattr(exc, "error_code", None) != "INVALID_STATE" or run.job_id is None:
             raise
         # INVALID_STATE also means "in progress": a repair sent before (its answer lost to a timeout) may be
         # running. Only a run that is still terminal really cannot be repaired.
-        current = api.get_run(run.run_id)
-        if not current.terminal or current.repair_count > run.repair_count:
-            return ActionResult(f"run {run.run_id} is being repaired already (repair {current.latest_repair_id})",
-                                outcome="pending", repair_id=current.latest_repair_id)
+        started = _repair_started(api, run)
+        if started is not None:
+            return started
         log.warning("run cannot be repaired, starting a new run instead", extra={"run_id": run.run_id, "error": str(exc)})
     token = idempotency_token(workspace_key, run.run_id, run.repair_count)
     new_run_id = api.run_now(run.job_id, idempotency_token=token, job_parameters=params)
@@ -115,6 +120,15 @@ def _rerun(run: Run, api: JobsApi, workspace_key: str) -> ActionResult:
         new_run_id=new_run_id,
         rerun_links=[new_run_id],
     )
+
+
+def _repair_started(api: JobsApi, run: Run) -> ActionResult | None:
+    """If the run was repaired since `run` was read (our answer lost on the way), that repair's result."""
+    current = api.get_run(run.run_id)
+    if current.terminal and current.repair_count <= run.repair_count:
+        return None
+    return ActionResult(f"repaired run {run.run_id} (repair {current.latest_repair_id}; its answer was lost on the way)",
+                        outcome="pending", repair_id=current.latest_repair_id)
 
 
 def revert_resize(api: JobsApi, job_id: int, change: ResizeChange, current: dict[str, Any] | None) -> str:
