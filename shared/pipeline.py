@@ -90,6 +90,10 @@ def process(event: FailureEvent, deps: PipelineDeps, *, owner: str) -> Result:
         return _log(Result("deferred", f"parent run {run.run_id} is {run.state.life_cycle_state}; looking again later"), ctx)
     if run.state.result_state in ("SUCCESS", "SUCCESS_WITH_FAILURES"):
         return _log(Result("skipped", f"run {run.run_id} ended {run.state.result_state}"), ctx)
+    if run.run_type not in (None, "JOB_RUN"):
+        # One-time runs (runs/submit from ADF or Airflow, notebook workflows) belong to their orchestrator,
+        # which retries them itself; a repair here would run beside its retry.
+        return _log(Result("skipped", f"run {run.run_id} is a {run.run_type}, left to its orchestrator"), ctx)
 
     key = f"{ws}:{run.run_id}:{run.repair_count}"
     chain_id, attempt = _chain_position(run, ws, deps.state)

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 
 from shared import actions
-from shared.databricks.models import Run
+from shared.databricks.models import Run, RunSummary
 from shared.decision import DecisionRecord
 from shared.events import FailureEvent
 from shared.exceptions import AgentError
 from shared.pipeline import PipelineDeps
+from shared.store import as_utc
 
 log = logging.getLogger(__name__)
 
@@ -67,12 +68,21 @@ def _poll_workspace(deps: PipelineDeps, workspace_id: str | None, ws: str, now: 
         if summary.end_time and summary.end_time < ended_after:
             continue
         failed = summary.state.result_state in _POLLED_FAILURES or summary.state.life_cycle_state == "INTERNAL_ERROR"
-        if not failed or deps.store.get(f"{ws}:{summary.run_id}:0") is not None:
+        if not failed or summary.run_type not in (None, "JOB_RUN") or _decided_since(deps, ws, summary):
             continue
         deps.enqueue(FailureEvent(workspace_id=workspace_id, job_id=summary.job_id, run_id=summary.run_id,
                                   job_name=summary.run_name, source="poller"), 0)
         report.enqueued.append(summary.run_id)
     deps.state.put("checkpoint", ws, {"until_ms": now_ms})
+
+
+def _decided_since(deps: PipelineDeps, ws: str, summary: RunSummary) -> bool:
+    """A decision on this run was made after it last ended (a run repaired and failed again was not)."""
+    first = deps.store.get(f"{ws}:{summary.run_id}:0")
+    if first is None:
+        return False
+    ended = datetime.fromtimestamp((summary.end_time or 0) / 1000, tz=timezone.utc)
+    return as_utc(first.received_at) >= ended or summary.end_time is None
 
 
 def _follow_up(deps: PipelineDeps, report: PollReport) -> None:
@@ -97,11 +107,12 @@ def _follow_one(deps: PipelineDeps, record: DecisionRecord, report: PollReport) 
         record.resize.reverted = note.startswith("reverted")
         record.done += f"; {note}"
         report.reverted.append(record.key)
+    if not succeeded:
+        # Before the save: if enqueueing fails, the record stays pending and the next tick tries again.
+        _enqueue_if_unannounced(deps, record, run)
     deps.store.save(record)
     report.followed.append(record.key)
     log.info("rerun ended %s", record.outcome, extra={"key": record.key, "run_id": run.run_id})
-    if not succeeded:
-        _enqueue_if_unannounced(deps, record, run)
 
 
 def _enqueue_if_unannounced(deps: PipelineDeps, record: DecisionRecord, run: Run) -> None:

@@ -134,7 +134,9 @@ class Settings(EnvironmentSettings):
         default=60, ge=1, le=3600, description="Delay before a deferred event (parent run still running) is re-read."
     )
     claim_lease_seconds: int = Field(
-        default=600, ge=30, le=86400, description="After this many seconds a stuck claim on a run can be taken over."
+        default=600, ge=600, le=86400,
+        description="After this many seconds a stuck claim on a run can be taken over; at least host.json's "
+        "functionTimeout (10 min), or a live worker's claim could be taken and the run acted on twice.",
     )
 
     # --- Webhook ------------------------------------------------------------------------------------

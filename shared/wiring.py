@@ -7,6 +7,7 @@ function_app stays cheap (cold start): the webhook path never loads them.
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
 
 from shared.events import FailureEvent
@@ -102,13 +103,17 @@ def build_deps(settings: Settings) -> PipelineDeps:
         pass
 
     def enqueue(event: FailureEvent, delay_seconds: int) -> None:
-        queue.send_message(event.to_message(), visibility_timeout=delay_seconds or None)
+        from shared.tables import storage_errors
+
+        with storage_errors("enqueue a failure"):
+            queue.send_message(event.to_message(), visibility_timeout=delay_seconds or None)
 
     return PipelineDeps(
         settings=settings,
         jobs_api=jobs_api,
         workspace_key=workspace_key,
-        store=TableDecisionStore(table(settings, settings.decisions_table)),
+        store=TableDecisionStore(table(settings, settings.decisions_table),
+                                 lease=timedelta(seconds=settings.claim_lease_seconds)),
         state=TableStateStore(table(settings, settings.state_table)),
         notifier=build_notifier(settings, table_service_client=table_service(settings), secrets=secrets),
         classify=classify,

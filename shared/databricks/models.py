@@ -209,6 +209,7 @@ class RunSummary(_Model):
     run_id: int
     job_id: int | None = None
     run_name: str | None = None
+    run_type: str | None = None  # JOB_RUN | SUBMIT_RUN | WORKFLOW_RUN
     state: RunState = Field(default_factory=RunState)
     start_time: int | None = None
     end_time: int | None = None

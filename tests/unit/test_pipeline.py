@@ -199,3 +199,12 @@ def test_an_action_databricks_refuses_becomes_an_email_not_a_lost_failure():
     record = deps.store.get("ws:111:0")
     assert result.action is Action.SEND_EMAIL and record.status == "done"
     assert "CAN_MANAGE_RUN" in record.reason and deps.notifier.sent
+
+
+def test_a_one_time_submitted_run_is_left_to_its_orchestrator():
+    api = MemoryJobsApi({111: {**run_json(), "run_type": "SUBMIT_RUN"}})
+    deps, _ = deps_for(api)
+
+    result = process(FailureEvent(run_id=111), deps, owner="m1")
+
+    assert result.status == "skipped" and "SUBMIT_RUN" in result.detail and not api.repairs

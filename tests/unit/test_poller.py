@@ -66,7 +66,8 @@ def test_successful_and_already_decided_runs_are_left_alone():
 
     api = ListingApi([summary(9, 1, 1, result="SUCCESS"), summary(10, 1, 1)])
     deps, queued = deps_for(api)
-    deps.store.save(DecisionRecord(key="default:10:0", workspace_id="default", run_id=10, chain_id="default:10"))
+    deps.store.save(DecisionRecord(key="default:10:0", workspace_id="default", run_id=10, chain_id="default:10",
+                                   received_at=NOW))
 
     poll(deps, now=NOW)
 
@@ -79,3 +80,27 @@ def test_the_checkpoint_moves_to_this_poll():
     poll(deps, now=NOW)
 
     assert deps.state.get("checkpoint", "default") == {"until_ms": NOW_MS}
+
+
+def test_a_decided_run_that_was_repaired_and_failed_again_is_enqueued():
+    from datetime import timedelta
+
+    from shared.decision import DecisionRecord
+
+    api = ListingApi([summary(11, started_h_ago=2, ended_min_ago=1)])
+    deps, queued = deps_for(api)
+    deps.store.save(DecisionRecord(key="default:11:0", workspace_id="default", run_id=11, chain_id="default:11",
+                                   received_at=NOW - timedelta(hours=1)))
+
+    poll(deps, now=NOW)
+
+    assert [e.run_id for e in queued] == [11]
+
+
+def test_one_time_runs_of_an_orchestrator_are_left_to_it():
+    submitted = summary(12, 1, 1).model_copy(update={"run_type": "SUBMIT_RUN"})
+    deps, queued = deps_for(ListingApi([submitted]))
+
+    poll(deps, now=NOW)
+
+    assert queued == []
