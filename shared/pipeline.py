@@ -147,6 +147,8 @@ def _diagnose_and_decide(
         suggested = analysis.suggested_parameters.get("spark_conf") if analysis.suggested_parameters else None
         resize_request, blocker = _plan_resize(run, job, settings, spark_conf=suggested)
     chain = deps.store.chain(ws, record.chain_id)
+    if resize_request is not None:
+        resize_request = _from_chain_original(resize_request, chain, record.key)
     verdict = decide(DecisionInput(
         category=classification.category,
         proposed=classification.action,
@@ -171,6 +173,7 @@ def _diagnose_and_decide(
 
 def _act(record: DecisionRecord, run: Run, api: JobsApi, deps: PipelineDeps, ws: str,
          resize_request: actions.ResizeRequest | None) -> DecisionRecord:
+    _settle_earlier_resizes(record, api, deps, ws, superseded=resize_request is not None)
     try:
         result = actions.act(record.action, run, api, workspace_key=ws, observe=record.mode == "observe",
                              resize=resize_request)
@@ -195,6 +198,39 @@ def _notify(record: DecisionRecord, job: Job | None, deps: PipelineDeps) -> Deci
     # A job whose tag turns the agent off gets no email either: its owners asked to be left alone.
     ids = deps.notifier.notify(record, job) if record.agent_enabled else []
     return record.model_copy(update={"notifications": ids, "status": "done", "finished_at": deps.clock()})
+
+
+def _from_chain_original(
+    request: actions.ResizeRequest, chain: list[DecisionRecord], key: str
+) -> actions.ResizeRequest:
+    """A resize on top of an earlier one in the chain remembers the chain's original spec, to revert to it."""
+    earlier = [r for r in chain if r.key != key and r.resize and not r.resize.reverted
+               and r.resize.job_cluster_key == request.job_cluster_key]
+    if not earlier:
+        return request
+    return actions.ResizeRequest(request.job_id, request.job_cluster_key, earlier[0].resize.before, request.after,
+                                 request.summary)
+
+
+def _settle_earlier_resizes(record: DecisionRecord, api: JobsApi, deps: PipelineDeps, ws: str, *,
+                            superseded: bool) -> None:
+    """Resizes earlier in the chain: handed over to this one's resize, or put back when the chain stops rerunning."""
+    if record.mode == "observe":
+        return
+    earlier = [r for r in deps.store.chain(ws, record.chain_id)
+               if r.key != record.key and r.resize and not r.resize.reverted and r.job_id is not None]
+    stops = record.action not in (Action.RETRY, Action.RETRY_WITH_NEW_PARAMS)
+    for previous in earlier:
+        if superseded:
+            note = f"superseded by the resize of attempt {record.attempt}, which reverts to the original size"
+        elif stops and deps.settings.resize_revert:
+            current = api.get_job(previous.job_id).job_cluster(previous.resize.job_cluster_key)
+            note = actions.revert_resize(api, previous.job_id, previous.resize, current)
+        else:
+            continue
+        previous.resize.reverted = superseded or note.startswith("reverted")
+        previous.done += f"; {note}"
+        deps.store.save(previous)
 
 
 def _chain_position(run: Run, ws: str, state: StateStore) -> tuple[str, int]:

@@ -99,9 +99,12 @@ def _follow_one(deps: PipelineDeps, record: DecisionRecord, report: PollReport) 
     run = api.get_run(record.new_run_id or record.run_id)
     if not run.terminal:
         return
-    succeeded = run.state.result_state in ("SUCCESS", "SUCCESS_WITH_FAILURES")
+    succeeded = _rerun_succeeded(run, record.repair_id if record.new_run_id is None else None)
     record.outcome = "succeeded" if succeeded else "failed"
-    if record.resize and not record.resize.reverted and deps.settings.resize_revert and record.job_id is not None:
+    # Only a rerun that worked ends the chain here. One that failed again is the chain's next attempt: its
+    # decision builds on the larger cluster, and puts the original back when the chain ends (pipeline).
+    if (succeeded and record.resize and not record.resize.reverted and deps.settings.resize_revert
+            and record.job_id is not None):
         current = api.get_job(record.job_id).job_cluster(record.resize.job_cluster_key)
         note = actions.revert_resize(api, record.job_id, record.resize, current)
         record.resize.reverted = note.startswith("reverted")
@@ -113,6 +116,14 @@ def _follow_one(deps: PipelineDeps, record: DecisionRecord, report: PollReport) 
     deps.store.save(record)
     report.followed.append(record.key)
     log.info("rerun ended %s", record.outcome, extra={"key": record.key, "run_id": run.run_id})
+
+
+def _rerun_succeeded(run: Run, repair_id: int | None) -> bool:
+    """How this repair ended (its repair_history item), else how the run ended."""
+    for item in run.repair_history:
+        if repair_id is not None and item.id == repair_id and item.state and item.state.result_state:
+            return item.state.result_state in ("SUCCESS", "SUCCESS_WITH_FAILURES")
+    return run.state.result_state in ("SUCCESS", "SUCCESS_WITH_FAILURES")
 
 
 def _enqueue_if_unannounced(deps: PipelineDeps, record: DecisionRecord, run: Run) -> None:

@@ -196,3 +196,49 @@ def test_wrong_webhook_password_is_refused_and_nothing_is_queued(agent, sim):
 
     assert answer.status_code == 401
     assert not agent.decisions()
+
+
+def test_a_chain_of_resizes_ends_back_at_the_original_size(agent, sim):
+    job = job_on_cluster(sim)
+    failure = TaskFailure(error=OOM)
+    run = sim.fail_run(job, {"main": failure})
+    sim.script_repair(run, failure)            # the first rerun, one size larger, runs out of memory again
+    sim.script_repair(run, "success", times=1)
+
+    agent.deliver(job, run)
+    agent.settle()
+    sim.finish_runs()
+    agent.poll()                                # the follow-up sees the rerun fail: no revert, next decision
+    agent.deliver(job, run)
+    agent.settle()
+    sim.finish_runs()
+    agent.poll()
+
+    records = sorted(agent.decisions(), key=lambda r: r.attempt)
+    assert [r.action for r in records] == [Action.RETRY_WITH_NEW_PARAMS, Action.RETRY_WITH_NEW_PARAMS]
+    nodes = [u.body["new_settings"]["job_clusters"][0]["new_cluster"]["node_type_id"]
+             for u in sim.requests_to("/jobs/update", "POST")]
+    assert nodes == ["Standard_DS4_v2", "Standard_DS5_v2", "Standard_DS3_v2"]
+    assert records[-1].outcome == "succeeded" and records[-1].resize.reverted
+
+
+def test_a_resize_chain_that_is_escalated_puts_the_original_size_back(agent, sim, monkeypatch):
+    from shared import runtime
+
+    monkeypatch.setenv("MAX_RETRIES", "1")
+    runtime.reset()
+    job = job_on_cluster(sim)
+    failure = TaskFailure(error=OOM)
+    run = sim.fail_run(job, {"main": failure})
+    sim.script_repair(run, failure, times=3)
+
+    agent.deliver(job, run)
+    agent.settle()
+    sim.finish_runs()
+    agent.poll()
+    agent.deliver(job, run)
+    agent.settle()
+
+    records = sorted(agent.decisions(), key=lambda r: r.attempt)
+    assert [r.action for r in records] == [Action.RETRY_WITH_NEW_PARAMS, Action.ESCALATE]
+    assert sim.job(job)["settings"]["job_clusters"][0]["new_cluster"]["node_type_id"] == "Standard_DS3_v2"
