@@ -52,6 +52,7 @@ class DecisionInput:
     max_retries: int  # reruns the agent may start for one chain
     already_escalated: bool = False
     agent_enabled: bool = True
+    settings_unreadable: bool = False  # jobs/get failed: the job's tags (ai_agent=off ...) are unknown
     termination_code: str | None = None
     resize_blocker: str | None = None  # why a resize is impossible, when it is
 
@@ -74,6 +75,9 @@ def decide(facts: DecisionInput) -> Verdict:
         why = "no rule recognised the failure" if facts.category is Category.UNKNOWN else "a retry cannot fix it"
         return Verdict(facts.proposed, f"{facts.category.value} failure needs a human: {why}")
 
+    if facts.settings_unreadable:
+        return Verdict(Action.SEND_EMAIL, f"{facts.category.value} failure, but the job's settings could not be read "
+                       "(its tags may turn the agent off), so nothing was rerun")
     retries_so_far = facts.attempt - 1
     if retries_so_far >= facts.max_retries:
         if facts.already_escalated:

@@ -90,7 +90,8 @@ def _task_signals(run: Run, task: RunTask, api: JobsApi) -> FailureSignals:
     text = "\n".join(p for p in parts if p)
     return FailureSignals(
         text=text,
-        result_state=task.state.result_state or run.state.result_state,
+        # A run that hit its timeout shows its cut-off tasks as CANCELED: the run's TIMEDOUT is the truth.
+        result_state="TIMEDOUT" if run.state.result_state == "TIMEDOUT" else task.state.result_state or run.state.result_state,
         life_cycle_state=task.state.life_cycle_state,
         termination_code=termination.code,
         termination_type=termination.type,

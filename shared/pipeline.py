@@ -22,6 +22,7 @@ from shared.decision import Analysis, DecisionRecord, utcnow
 from shared.diagnose import Classifier, diagnose
 from shared.events import FailureEvent
 from shared.exceptions import PermanentError
+from shared.notify.kinds import NotificationKind
 from shared.resize import ResizeBounds, plan_resize
 from shared.settings import Settings
 from shared.state import StateStore
@@ -34,7 +35,8 @@ MAX_DEFERS = 30  # task-level events waiting for their parent run; after that th
 
 
 class Notifier(Protocol):
-    def notify(self, record: DecisionRecord, job: Job | None) -> list[str]: ...
+    # kind None: the decision's own email; the timer passes NotificationKind.OUTCOME when a resized rerun ends.
+    def notify(self, record: DecisionRecord, job: Job | None, kind: NotificationKind | None = None) -> list[str]: ...
 
 
 class Analyzer(Protocol):
@@ -81,8 +83,8 @@ def process(event: FailureEvent, deps: PipelineDeps, *, owner: str) -> Result:
     ctx = {"job_id": run.job_id, "run_id": run.run_id, "source": event.source}
 
     if not run.terminal:
-        if event.task_run_id is None:
-            return _log(Result("skipped", f"run {run.run_id} is {run.state.life_cycle_state} again (a repair is running)"), ctx)
+        # Still running (a task-level event, the parent's own retries, a repair in progress, or TERMINATING
+        # right after a job-level event): look again later; whatever it ends as gets its own decision.
         if event.defer_count >= MAX_DEFERS:
             return _log(Result("skipped", "parent still running after every deferral; the poller will pick it up"), ctx)
         deps.enqueue(event.model_copy(update={"defer_count": event.defer_count + 1, "source": "deferred"}),
@@ -156,6 +158,7 @@ def _diagnose_and_decide(
         max_retries=max_retries,
         already_escalated=any(r.action is Action.ESCALATE for r in chain if r.key != record.key),
         agent_enabled=controls.enabled,
+        settings_unreadable=job is None and run.job_id is not None,
         termination_code=run.termination.code,
         resize_blocker=blocker,
     ))

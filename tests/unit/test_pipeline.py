@@ -80,12 +80,39 @@ def test_task_level_event_with_a_running_parent_is_deferred_not_decided():
     assert deps.store.get("ws:111:0") is None
 
 
-def test_job_level_event_for_a_run_that_is_running_again_is_skipped():
+def test_job_level_event_for_a_run_that_is_running_again_is_looked_at_later():
     api = MemoryJobsApi({111: run_json(life="RUNNING", result=None, repairs=1)})
     deps, queued = deps_for(api)
 
-    assert process(FailureEvent(run_id=111), deps, owner="m1").status == "skipped"
-    assert not queued and not api.repairs
+    assert process(FailureEvent(run_id=111), deps, owner="m1").status == "deferred"
+    assert len(queued) == 1 and not api.repairs
+
+
+def test_a_job_whose_settings_cannot_be_read_is_not_rerun():
+    from shared.databricks.errors import PermissionDenied
+
+    class NoJobRead(MemoryJobsApi):
+        def get_job(self, job_id):
+            raise PermissionDenied("no CAN_VIEW on job 42", status=403, error_code="PERMISSION_DENIED")
+
+    api = NoJobRead({111: run_json()})
+    deps, _ = deps_for(api)
+
+    result = process(FailureEvent(run_id=111), deps, owner="m1")
+
+    assert result.action is Action.SEND_EMAIL and not api.repairs
+
+
+def test_a_run_that_timed_out_is_a_timeout_even_when_its_tasks_read_cancelled():
+    timed_out = run_json(result="TIMEDOUT")
+    timed_out["tasks"][0]["state"]["result_state"] = "CANCELED"
+    api = MemoryJobsApi({111: timed_out}, error="")
+    deps, _ = deps_for(api)
+
+    process(FailureEvent(run_id=111), deps, owner="m1")
+
+    record = deps.store.get("ws:111:0")
+    assert record.category.value == "timeout" and record.action is Action.RETRY
 
 
 def test_a_run_that_ended_in_success_is_skipped():
