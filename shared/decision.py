@@ -42,6 +42,11 @@ class ResizeChange(BaseModel):
     after: dict[str, Any]
     summary: str = Field(description="What changed, for people: 'node Standard_DS3_v2 → Standard_DS4_v2; workers 4 → 8'")
     reverted: bool = False
+    kept: Literal["setting", "changed"] | None = Field(
+        default=None,
+        description="Why it was not reverted once its rerun ended: 'setting' (RESIZE_REVERT=false) or 'changed' "
+        "(someone edited the job cluster after the resize, so the agent left it alone).",
+    )
 
 
 class Analysis(BaseModel):

@@ -4,7 +4,8 @@
    order), enqueueing failed runs with no decision yet. The pipeline's claim makes a run announced by both the
    webhook and the poller produce one decision.
 2. For each decision whose rerun is pending: record how it ended, revert a resize once its rerun is over,
-   and enqueue the rerun's failure if no webhook announced it.
+   email how a resized rerun ended (which size worked, whether it was reverted), and enqueue the rerun's
+   failure if no webhook announced it.
 """
 
 from __future__ import annotations
@@ -14,10 +15,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from shared import actions
-from shared.databricks.models import Run, RunSummary
+from shared.databricks.api import JobsApi
+from shared.databricks.models import Job, Run, RunSummary
 from shared.decision import DecisionRecord
 from shared.events import FailureEvent
-from shared.exceptions import AgentError
+from shared.exceptions import AgentError, PermanentError
+from shared.notify.kinds import outcome_kind
 from shared.pipeline import PipelineDeps
 from shared.store import as_utc
 
@@ -103,19 +106,62 @@ def _follow_one(deps: PipelineDeps, record: DecisionRecord, report: PollReport) 
     record.outcome = "succeeded" if succeeded else "failed"
     # Only a rerun that worked ends the chain here. One that failed again is the chain's next attempt: its
     # decision builds on the larger cluster, and puts the original back when the chain ends (pipeline).
-    if (succeeded and record.resize and not record.resize.reverted and deps.settings.resize_revert
-            and record.job_id is not None):
-        current = api.get_job(record.job_id).job_cluster(record.resize.job_cluster_key)
+    job: Job | None = None  # read once: for the revert, and for the outcome email's recipients
+    if (succeeded and record.resize and not record.resize.reverted and record.resize.kept is None
+            and deps.settings.resize_revert and record.job_id is not None):
+        job = api.get_job(record.job_id)
+        current = job.job_cluster(record.resize.job_cluster_key)
         note = actions.revert_resize(api, record.job_id, record.resize, current)
         record.resize.reverted = note.startswith("reverted")
         record.done += f"; {note}"
         report.reverted.append(record.key)
+    _note_why_kept(record, succeeded, deps.settings.resize_revert)
     if not succeeded:
         # Before the save: if enqueueing fails, the record stays pending and the next tick tries again.
         _enqueue_if_unannounced(deps, record, run)
+    _email_outcome(deps, api, record, job)
     deps.store.save(record)
     report.followed.append(record.key)
     log.info("rerun ended %s", record.outcome, extra={"key": record.key, "run_id": run.run_id})
+
+
+def _note_why_kept(record: DecisionRecord, succeeded: bool, revert: bool) -> None:
+    """Record why a resize is still in place after its rerun ended (the outcome email says so)."""
+    resize = record.resize
+    if resize is None or resize.reverted or resize.kept is not None:
+        return
+    if not revert:
+        resize.kept = "setting"
+    elif succeeded:
+        resize.kept = "changed"  # revert_resize left it: someone edited the job cluster after the resize
+
+
+def _email_outcome(deps: PipelineDeps, api: JobsApi, record: DecisionRecord, job: Job | None) -> None:
+    """Tell the job's people how the rerun of a resize ended; a plain rerun's end needs no email.
+
+    A job whose tag turns the agent off gets none (as in the pipeline). The revert is saved first, outcome still
+    pending: should the outbox be unreachable (TransientError), the next tick emails without reverting again,
+    which would find the original size and take it for someone else's change.
+    """
+    kind = outcome_kind(record) if record.agent_enabled else None
+    if kind is None:
+        return
+    deps.store.save(record.model_copy(update={"outcome": "pending"}))
+    if job is None:
+        job = _job(api, record.job_id)
+    sent = deps.notifier.notify(record, job, kind=kind)
+    record.notifications += [nid for nid in sent if nid not in record.notifications]
+
+
+def _job(api: JobsApi, job_id: int | None) -> Job | None:
+    """The job's settings, for the email's recipients; None when they cannot be read (default recipients)."""
+    if job_id is None:
+        return None
+    try:
+        return api.get_job(job_id)
+    except PermanentError as exc:
+        log.warning("job settings not readable for the outcome email", extra={"job_id": job_id, "error": str(exc)})
+        return None
 
 
 def _rerun_succeeded(run: Run, repair_id: int | None) -> bool:

@@ -16,7 +16,7 @@ from typing import Any
 
 from shared.exceptions import AgentError, ConfigError
 from shared.notify.exceptions import EmailError, SendRejected
-from shared.notify.kinds import NotificationKind, kind_for
+from shared.notify.kinds import NotificationKind, kind_for, outcome_kind
 from shared.notify.recipients import clean
 from shared.taxonomy import Action
 
@@ -47,7 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from shared.notify.build import MisconfiguredTransport, build_transport, sender_for
     from shared.notify.render import render
-    from shared.notify.sample import sample_record
+    from shared.notify.sample import sample_outcome_record, sample_record
     from shared.notify.transports.base import OutgoingEmail
     from shared.settings import load_settings
 
@@ -71,9 +71,13 @@ def run(args: argparse.Namespace) -> int:
               "this test sends anyway")
 
     kind = NotificationKind(args.kind)
-    action, mode = _SAMPLE_ACTION[kind]
-    record = sample_record(action, mode=mode)
-    assert kind_for(record) is kind
+    if kind is NotificationKind.OUTCOME:  # not a decision's own email: how its resized rerun ended
+        record = sample_outcome_record()
+        assert outcome_kind(record) is kind
+    else:
+        action, mode = _SAMPLE_ACTION[kind]
+        record = sample_record(action, mode=mode)
+        assert kind_for(record) is kind
     email = render(record, kind, settings)
     print(f"subject:   {email.subject}")
     if args.dry_run:

@@ -6,7 +6,7 @@ call and azure.communication.email on the first ACS send.
 """
 
 from shared.notify.build import build_notifier, build_transport
-from shared.notify.kinds import NotificationKind, kind_for, notification_id
+from shared.notify.kinds import NotificationKind, kind_for, notification_id, outcome_kind
 from shared.notify.notifier import FlushReport, Notifier
 
 __all__ = [
@@ -17,4 +17,5 @@ __all__ = [
     "build_transport",
     "kind_for",
     "notification_id",
+    "outcome_kind",
 ]

@@ -15,6 +15,7 @@ class NotificationKind(str, Enum):
     ESCALATION = "escalation"  # ESCALATE: the retry budget is spent (or the failure is critical)
     RETRY = "retry"  # RETRY / RETRY_WITH_NEW_PARAMS: what the agent started, and what it changed
     OBSERVE = "observe"  # observe mode: what the agent would have done
+    OUTCOME = "outcome"  # a rerun on a resized cluster ended: which size worked, and whether it was reverted
 
 
 _BY_ACTION: dict[Action, NotificationKind] = {
@@ -31,6 +32,18 @@ def kind_for(record: DecisionRecord) -> NotificationKind | None:
     if kind is None:
         return None
     return NotificationKind.OBSERVE if record.mode == "observe" else kind
+
+
+def outcome_kind(record: DecisionRecord) -> NotificationKind | None:
+    """OUTCOME once the rerun of a resize has succeeded; None otherwise.
+
+    Sent by the timer when it sees the rerun end, on top of the decision's own email (which kind_for names).
+    A rerun that failed again gets no email of its own: the chain's next decision (a larger size, or the
+    escalation) is announced anyway, and two emails for one failure is the noise this agent should not make.
+    """
+    if record.resize is None or record.mode != "act" or record.outcome != "succeeded":
+        return None
+    return NotificationKind.OUTCOME
 
 
 def acted_kind(record: DecisionRecord) -> NotificationKind | None:

@@ -67,13 +67,14 @@ class Notifier:
         self.clock = clock
 
     # --- the pipeline's call ------------------------------------------------------------------------
-    def notify(self, record: DecisionRecord, job: Job | None) -> list[str]:
+    def notify(self, record: DecisionRecord, job: Job | None, kind: NotificationKind | None = None) -> list[str]:
         """Queue or send the email `record` deserves; the ids of its notifications ([] for IGNORE).
 
-        Idempotent per (record.key, kind), and per chain for escalations. Raises TransientError only when the
-        outbox itself cannot be reached; send failures are kept in the outbox for flush.
+        `kind` None means the decision's own email (kind_for); the timer passes OUTCOME when a resized rerun
+        has ended. Idempotent per (record.key, kind), and per chain for escalations. Raises TransientError only
+        when the outbox itself cannot be reached; send failures are kept in the outbox for flush.
         """
-        kind = kind_for(record)
+        kind = kind_for(record) if kind is None else kind
         if kind is None:
             return []
         nid = notification_id(record, kind)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
-from shared.decision import DecisionRecord
+from shared.decision import DecisionRecord, ResizeChange
 from shared.notify.kinds import NotificationKind, acted_kind
 from shared.redaction import redact as _redact  # every run text passes through it: no secret in an email
 from shared.settings import Settings
@@ -94,7 +94,17 @@ _ACCENT = {
     NotificationKind.ESCALATION: "#b45309",
     NotificationKind.RETRY: "#1d4ed8",
     NotificationKind.OBSERVE: "#4b5563",
+    NotificationKind.OUTCOME: "#15803d",  # green when the rerun succeeded; red (_OUTCOME_FAILED_ACCENT) if not
     "digest": "#374151",
+}
+_OUTCOME_FAILED_ACCENT = "#b91c1c"
+# The subject's last words: what became of the job cluster once the rerun had ended.
+_CLUSTER_NOW = {
+    "reverted": "job cluster reverted",
+    "setting": "larger size kept",
+    "changed": "job cluster changed by someone else, left as is",
+    "kept": "larger size kept",
+    "next": "the agent decides next",
 }
 
 _ERROR_CLASS = re.compile(r"\[([A-Z][A-Z0-9_]{2,}(?:\.[A-Z0-9_]+)*)\]")
@@ -140,6 +150,11 @@ def subject(record: DecisionRecord, kind: NotificationKind) -> str:
     elif kind is NotificationKind.RETRY:
         where = " on a larger cluster" if record.action is Action.RETRY_WITH_NEW_PARAMS else ""
         text = f"[RETRIED · {cat}] {job} — rerun {record.attempt} of {_reruns(record)}{where}: {head}"
+    elif kind is NotificationKind.OUTCOME:
+        ok = record.outcome == "succeeded"
+        ended = f"{'succeeded' if ok else 'failed again'} {_worked_on(record.resize)}".rstrip()
+        state = f" ({_CLUSTER_NOW[cluster_state(record)]})" if record.resize else ""
+        text = f"[{'RESOLVED' if ok else 'FAILED AGAIN'} · {cat}] {job} — {ended}{state}"
     else:
         would = _WOULD.get(record.action, "would act") if record.action else "would act"
         text = f"[OBSERVE · {would} · {cat}] {job} — {head}"
@@ -197,8 +212,9 @@ def decision_view(record: DecisionRecord, kind: NotificationKind, settings: Sett
     view: dict[str, Any] = {
         "kind": kind.value,
         "acted_kind": (acted_kind(record) or kind).value,
-        "accent": _ACCENT[kind],
-        "label": _LABEL[kind],
+        "accent": _OUTCOME_FAILED_ACCENT if kind is NotificationKind.OUTCOME and record.outcome != "succeeded"
+        else _ACCENT[kind],
+        "label": _label(record, kind),
         "title": _title(record, kind, job),
         "preheader": one_line(root_cause or _redact(record.reason) or headline(record), 140),
         "job": job,
@@ -239,13 +255,130 @@ def decision_view(record: DecisionRecord, kind: NotificationKind, settings: Sett
         "cluster": record.resize.job_cluster_key if record.resize else "",
         "observe": record.mode == "observe",
         "budget_spent": budget_spent(record),
-        "done_in_box": kind in (NotificationKind.RETRY, NotificationKind.OBSERVE),
+        "done_in_box": kind in (NotificationKind.RETRY, NotificationKind.OBSERVE, NotificationKind.OUTCOME),
         "confidence": f"{record.confidence:.0%}" if record.confidence else "",
         "feedback": feedback_links(settings.feedback_url, record.key),
         "key": record.key,
         "fingerprint": record.fingerprint[:16],
     }
+    if kind is NotificationKind.OUTCOME:
+        view.update(outcome_view(record))
     return view
+
+
+def outcome_view(record: DecisionRecord) -> dict[str, Any]:
+    """What the outcome email adds: how the rerun ended, on which size, and what became of the job cluster.
+
+    The error excerpt is left out: the retry notice carried it, and this email is about how it ended.
+    """
+    resize = record.resize
+    ok = record.outcome == "succeeded"
+    before = cluster_size(resize.before) if resize else ""
+    after = cluster_size(resize.after) if resize else ""
+    name = f"'{_spec_text(resize.job_cluster_key)}'" if resize else ""
+    if ok:
+        intro = (f"The rerun on the larger cluster succeeded: job cluster {name} worked at {after or 'its new size'}"
+                 + (f" (its original size: {before})." if before else "."))
+    else:
+        intro = (f"The rerun on the larger cluster failed as well: {after or 'the new size'} was not enough, or the "
+                 "job failed for another reason. The agent decides about this new failure as about any other "
+                 "(another rerun while the budget lasts, else an escalation); you will hear about it separately.")
+    state = cluster_state(record)
+    return {
+        "outcome": record.outcome,
+        "succeeded": ok,
+        "outcome_intro": intro,
+        "size_before": before,
+        "size_after": after,
+        "cluster_state": state,
+        "cluster_note": _cluster_note(state, ok, name, before),
+        "preheader": one_line(intro, 140),
+        "excerpt": "",
+        "excerpt_note": "",
+    }
+
+
+def cluster_state(record: DecisionRecord) -> str:
+    """What became of the resized job cluster once the rerun ended.
+
+    'setting' (RESIZE_REVERT=false) and 'changed' (someone edited it since) are recorded by the timer. A rerun
+    that failed again hands its resize to the chain's next decision ('next'), which may size it up again or put
+    the original back; `reverted` on such a record can mean superseded, so it says nothing here.
+    """
+    resize = record.resize
+    if resize is not None and resize.kept:
+        return resize.kept
+    if record.outcome != "succeeded":
+        return "next"
+    return "reverted" if resize is not None and resize.reverted else "kept"
+
+
+def _cluster_note(state: str, ok: bool, name: str, before: str) -> str:
+    """What became of job cluster `name` once the rerun ended, and what (if anything) a person should do."""
+    if state == "reverted":
+        original = f" ({before})" if before else ""
+        note = (f"The agent reverted job cluster {name} to its original size{original}: a resize changes the job's "
+                "future runs too.")
+        if ok:
+            note += (" The next scheduled run will use the old size and may fail the same way: make the change "
+                     "permanent in the job's settings.")
+        return note
+    if state == "next":
+        return (f"Job cluster {name} stays at its larger size until the agent's next decision on this chain: another "
+                "step up while the budget lasts, or the original size back once it stops rerunning.")
+    if state == "changed":
+        note = (f"The agent left job cluster {name} as it is: someone changed it after the resize, so the original "
+                "size was not put back.")
+        return note + (" Check that its settings still give it at least the size that worked." if ok else "")
+    why = " (RESIZE_REVERT is false)" if state == "setting" else ""
+    if ok:
+        return (f"Job cluster {name} keeps the larger size{why}: the job's next runs use it too, and cost more. "
+                "Change it back in the job's settings when it is no longer needed.")
+    return (f"Job cluster {name} keeps the larger size{why} although it did not help: change it back in the job's "
+            "settings.")
+
+
+def cluster_size(spec: dict[str, Any]) -> str:
+    """'Standard_DS4_v2, 8 workers', 'instance pool p-1, autoscale 2–8 workers', 'Standard_DS3_v2, single node'."""
+    node = _spec_text(spec.get("node_type_id"))
+    pool = _spec_text(spec.get("instance_pool_id"))
+    driver = _spec_text(spec.get("driver_node_type_id"))
+    parts = [node or (f"instance pool {pool}" if pool else "")]
+    if driver and driver != node:
+        parts.append(f"driver {driver}")
+    parts.append(_workers(spec))
+    return ", ".join(p for p in parts if p)
+
+
+def _worked_on(resize: ResizeChange | None) -> str:
+    """'on Standard_DS4_v2' (a new node type), 'on 8 workers' (more workers), else 'with <what changed>'."""
+    if resize is None:
+        return ""
+    node = _spec_text(resize.after.get("node_type_id"))
+    if node and node != _spec_text(resize.before.get("node_type_id")):
+        return f"on {node}"
+    workers = _workers(resize.after)
+    if workers and workers != _workers(resize.before):
+        return f"on {workers}"
+    return f"with {one_line(_redact(resize.summary), 80)}"
+
+
+def _workers(spec: dict[str, Any]) -> str:
+    scale = spec.get("autoscale")
+    if isinstance(scale, dict):
+        low, high = _spec_text(scale.get("min_workers")) or "?", _spec_text(scale.get("max_workers")) or "?"
+        return f"autoscale {low}–{high} workers"
+    count = _spec_text(spec.get("num_workers"))
+    if not count:
+        return ""
+    if count == "0":
+        return "single node"
+    return "1 worker" if count == "1" else f"{count} workers"
+
+
+def _spec_text(value: Any) -> str:
+    """A value of a cluster spec (job settings: anyone who can edit the job wrote it), as one short line."""
+    return one_line(_redact(str(value)), 80) if value is not None and not isinstance(value, (dict, list)) else ""
 
 
 def digest_view(
@@ -307,7 +440,14 @@ _LABEL = {
     NotificationKind.ESCALATION: "Escalated",
     NotificationKind.RETRY: "Retried by the agent",
     NotificationKind.OBSERVE: "Observe mode",
+    NotificationKind.OUTCOME: "Rerun succeeded",
 }
+
+
+def _label(record: DecisionRecord, kind: NotificationKind) -> str:
+    if kind is NotificationKind.OUTCOME and record.outcome != "succeeded":
+        return "Failed again"
+    return _LABEL[kind]
 
 
 def _title(record: DecisionRecord, kind: NotificationKind, job: str) -> str:
@@ -317,6 +457,10 @@ def _title(record: DecisionRecord, kind: NotificationKind, job: str) -> str:
         if budget_spent(record):
             return f"{job} is still failing after {record.attempt} attempts"
         return f"{job} failed and was escalated"
+    if kind is NotificationKind.OUTCOME:
+        if record.outcome == "succeeded":
+            return f"{job} succeeded on the larger cluster"
+        return f"{job} failed again on the larger cluster"
     if kind is NotificationKind.RETRY:
         if record.action is Action.RETRY_WITH_NEW_PARAMS:
             return f"{job} failed; the agent reran it on a larger cluster"

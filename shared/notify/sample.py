@@ -119,3 +119,16 @@ def sample_record(
         record.reason = "permission failure needs a human: a retry cannot fix it"
         record.done = "emailed the job's owners; nothing changed in Databricks"
     return record
+
+
+def sample_outcome_record(outcome: str = "succeeded", *, kept: str | None = None,
+                          key_suffix: str = "sample") -> DecisionRecord:
+    """The resized rerun of the out-of-memory sample, ended: reverted by default, or kept ('setting', 'changed')."""
+    record = sample_record(Action.RETRY_WITH_NEW_PARAMS, key_suffix=key_suffix)
+    record.outcome = outcome  # type: ignore[assignment]
+    assert record.resize is not None
+    if kept is None and outcome == "succeeded":
+        record.resize.reverted = True
+        record.done += "; reverted job cluster 'etl_cluster' to its original size"
+    record.resize.kept = kept  # type: ignore[assignment]
+    return record

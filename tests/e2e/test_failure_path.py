@@ -64,6 +64,36 @@ def test_out_of_memory_reruns_one_size_larger_and_reverts_after(agent, sim):
     assert sim.job(job)["settings"]["job_clusters"][0]["new_cluster"]["node_type_id"] == "Standard_DS3_v2"
 
 
+def test_the_end_of_a_resized_rerun_is_emailed_once_naming_the_size_that_worked(agent, sim):
+    job = job_on_cluster(sim)
+    failure = TaskFailure(error=OOM)
+    run = sim.fail_run(job, {"main": failure})
+    sim.script_repair(run, succeed_if_resized(failure))
+    agent.deliver(job, run)
+    agent.settle()
+    assert not list(agent.email_dir.glob("*outcome*")), "nothing to say about the outcome before the rerun ends"
+
+    sim.finish_runs()
+    agent.poll()
+
+    [outcome] = agent.email_dir.glob("*outcome*.txt")
+    text = outcome.read_text(encoding="utf-8")
+    subject = text.splitlines()[0]
+    assert subject == (
+        "Subject: [RESOLVED · resource] nightly_etl — succeeded on Standard_DS4_v2 (job cluster reverted)"
+    )
+    assert "To: owner@contoso.example" in text
+    assert "Worked:     Standard_DS4_v2, 2 workers" in text and "Original:   Standard_DS3_v2, 2 workers" in text
+    assert "make the change permanent in the job's settings" in " ".join(text.split())
+    record = only(agent.decisions())
+    assert [n.rsplit(":", 1)[1] for n in record.notifications] == ["retry", "outcome"]
+
+    for written in agent.email_dir.glob("*outcome*"):
+        written.unlink()
+    agent.poll()
+    assert not list(agent.email_dir.glob("*outcome*")), "a second poll sends nothing again"
+
+
 def test_permission_failure_is_emailed_never_retried(agent, sim):
     job = job_on_cluster(sim)
     run = sim.fail_run(job, {"main": TaskFailure(error=PERMISSION)})

@@ -96,3 +96,11 @@ def test_dry_run_prints_the_email_and_sends_nothing(monkeypatch, capsys):
     assert main(["email-test", "--to", "ops@example.com", "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert "WHAT TO DO" in out and "SENT" not in out
+
+
+def test_the_outcome_sample_says_which_size_worked(monkeypatch, capsys):
+    monkeypatch.setenv("EMAIL_TRANSPORT", "smtp")
+    assert main(["email-test", "--to", "ops@example.com", "--kind", "outcome", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "[RESOLVED · resource] nightly_etl — succeeded on Standard_DS4_v2 (job cluster reverted)" in out
+    assert "make the change permanent" in " ".join(out.split())

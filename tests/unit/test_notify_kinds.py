@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from shared.notify import NotificationKind, kind_for, notification_id
-from shared.notify.sample import sample_record
+from shared.notify import NotificationKind, kind_for, notification_id, outcome_kind
+from shared.notify.sample import sample_outcome_record, sample_record
 from shared.taxonomy import Action
 
 
@@ -55,3 +55,34 @@ def test_escalations_of_one_chain_share_one_id_whatever_the_attempt():
     later = first.model_copy(update={"key": "default:999:2", "run_id": 999, "attempt": 5})
     assert notification_id(first, NotificationKind.ESCALATION) == notification_id(later, NotificationKind.ESCALATION)
     assert notification_id(first, NotificationKind.ESCALATION) == f"{first.chain_id}:escalation"
+
+
+# --- how a resized rerun ended ----------------------------------------------------------------------------
+def test_a_fresh_resize_decision_still_gets_its_retry_email_not_an_outcome():
+    record = sample_record(Action.RETRY_WITH_NEW_PARAMS)
+    record.outcome = "pending"
+    assert kind_for(record) is NotificationKind.RETRY
+    assert outcome_kind(record) is None
+
+
+def test_a_resized_rerun_that_succeeded_deserves_an_outcome_email():
+    record = sample_outcome_record("succeeded")
+    assert outcome_kind(record) is NotificationKind.OUTCOME
+    assert kind_for(record) is NotificationKind.RETRY, "the decision's own email does not change"
+    assert notification_id(record, NotificationKind.OUTCOME) == f"{record.key}:outcome"
+
+
+def test_a_plain_reruns_end_needs_no_email():
+    record = sample_record(Action.RETRY)
+    record.outcome = "succeeded"
+    assert outcome_kind(record) is None
+
+
+def test_observe_mode_never_gets_an_outcome_email():
+    record = sample_record(Action.RETRY_WITH_NEW_PARAMS, mode="observe")
+    record.outcome = "succeeded"
+    assert outcome_kind(record) is None
+
+
+def test_a_resized_rerun_that_failed_again_leaves_the_email_to_the_next_decision():
+    assert outcome_kind(sample_outcome_record("failed")) is None

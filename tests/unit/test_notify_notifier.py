@@ -11,7 +11,8 @@ from shared.exceptions import TransientError
 from shared.notify import Notifier
 from shared.notify.exceptions import SendFailed, SendRejected
 from shared.notify.outbox import MemoryOutbox
-from shared.notify.sample import sample_record
+from shared.notify.kinds import NotificationKind
+from shared.notify.sample import sample_outcome_record, sample_record
 from shared.notify.transports.base import EmailTransport, OutgoingEmail, SendResult
 from shared.notify.transports.table import TableTransport
 from shared.settings import Settings
@@ -281,3 +282,29 @@ def test_an_unreachable_outbox_raises_transient_so_the_message_is_retried(transp
 def test_flush_reports_an_unreachable_outbox_instead_of_raising(transport, clock):
     report = make(BrokenOutbox(), transport, clock).flush(clock.now)
     assert report.errors
+
+
+# --- the outcome of a resized rerun ---------------------------------------------------------------------------
+def test_the_outcome_of_a_resize_is_sent_besides_the_retry_notice_once_each(outbox, transport, clock):
+    notifier = make(outbox, transport, clock)
+    ended = sample_outcome_record()
+    job = owners_job("owner@example.com")
+
+    retry = notifier.notify(ended, job)  # no kind: the decision's own email, as every existing caller does
+    outcome = notifier.notify(ended, job, kind=NotificationKind.OUTCOME)
+    again = notifier.notify(ended, job, kind=NotificationKind.OUTCOME)
+
+    assert retry == [f"{ended.key}:retry"]
+    assert outcome == again == [f"{ended.key}:outcome"]
+    assert [m.subject.split(" ")[0] for m in transport.sent] == ["[RETRIED", "[RESOLVED"]
+    assert transport.sent[1].to == ("owner@example.com",), "the retry notice's people hear how it ended"
+    assert outbox.get(outcome[0]).kind == "outcome"
+
+
+def test_an_outcome_is_not_held_back_as_a_repeat_of_the_retry_notice(outbox, transport, clock):
+    notifier = make(outbox, transport, clock, email_repeat_window_minutes=60)
+    ended = sample_outcome_record()
+    notifier.notify(ended, None)
+    notifier.notify(ended, None, kind=NotificationKind.OUTCOME)
+    assert len(transport.sent) == 2
+

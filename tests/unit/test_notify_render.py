@@ -10,7 +10,7 @@ import pytest
 from shared.decision import Analysis, FailedTask
 from shared.notify import NotificationKind, kind_for
 from shared.notify.render import MAX_SUBJECT, feedback_links, headline, render, render_digest, subject
-from shared.notify.sample import sample_record
+from shared.notify.sample import sample_outcome_record, sample_record
 from shared.settings import Settings
 from shared.taxonomy import Action, Category
 
@@ -186,3 +186,97 @@ def test_without_an_llm_answer_what_went_wrong_quotes_the_deciding_error_line():
     what_went_wrong = email.text.split("WHAT WENT WRONG", 1)[1].split("\n\n", 1)[0]
     assert "USE SCHEMA on Schema 'main.sales'" in what_went_wrong
     assert "a retry cannot fix it" not in what_went_wrong
+
+
+# --- the outcome of a resized rerun -------------------------------------------------------------------------
+def outcome_email(outcome="succeeded", kept=None, **resize_changes):
+    record = sample_outcome_record(outcome, kept=kept)
+    for name, value in resize_changes.items():
+        setattr(record.resize, name, value)
+    return render(record, NotificationKind.OUTCOME, SETTINGS)
+
+
+def flat(text):
+    return " ".join(text.split())
+
+
+def test_the_outcome_subject_says_which_size_worked_and_that_it_was_reverted():
+    assert outcome_email().subject == (
+        "[RESOLVED · resource] nightly_etl — succeeded on Standard_DS4_v2 (job cluster reverted)"
+    )
+
+
+def test_a_reverted_outcome_names_both_sizes_and_asks_to_make_the_change_permanent():
+    email = outcome_email()
+    text = flat(email.text)
+    assert "Worked: Standard_DS4_v2, 8 workers" in text
+    assert "Original: Standard_DS3_v2, 4 workers" in text
+    assert "node Standard_DS3_v2 → Standard_DS4_v2" in text
+    assert ("The next scheduled run will use the old size and may fail the same way: make the change permanent "
+            "in the job's settings.") in text
+    assert "Standard_DS4_v2, 8 workers" in email.html
+    assert "make the change permanent in the job&#39;s settings" in email.html
+    assert "Rerun succeeded" in email.html
+
+
+def test_a_kept_outcome_says_the_larger_size_stays_and_why():
+    email = outcome_email(kept="setting")
+    assert email.subject.endswith("succeeded on Standard_DS4_v2 (larger size kept)")
+    text = flat(email.text)
+    assert "keeps the larger size (RESIZE_REVERT is false)" in text
+    assert "the job's next runs use it too" in text
+    assert "will use the old size" not in text
+
+
+def test_a_cluster_someone_changed_since_is_reported_as_left_alone():
+    email = outcome_email(kept="changed")
+    assert "(job cluster changed by someone else, left as is)" in email.subject
+    assert "someone changed it after the resize" in flat(email.text)
+    assert "reverted" not in flat(email.text).split("THE JOB CLUSTER NOW")[1].split("WHAT THE AGENT DID")[0]
+
+
+def test_a_rerun_that_failed_again_says_so_and_leaves_the_cluster_to_the_next_decision():
+    email = outcome_email("failed")
+    assert email.subject == (
+        "[FAILED AGAIN · resource] nightly_etl — failed again on Standard_DS4_v2 (the agent decides next)"
+    )
+    text = flat(email.text)
+    assert "Tried: Standard_DS4_v2, 8 workers" in text and "Worked:" not in text
+    assert "until the agent's next decision on this chain" in text
+    assert "make the change permanent" not in text
+    assert "Failed again" in email.html
+
+
+def test_a_rerun_that_failed_again_reads_as_superseded_not_reverted_even_if_the_record_says_reverted():
+    email = outcome_email("failed", reverted=True)  # a later resize of the chain took over this one
+    assert "(the agent decides next)" in email.subject
+
+
+def test_more_workers_without_a_new_node_type_is_named_by_its_worker_count():
+    email = outcome_email(before={"node_type_id": "Standard_E32ds_v5", "num_workers": 4},
+                          after={"node_type_id": "Standard_E32ds_v5", "num_workers": 8}, summary="workers 4 → 8")
+    assert "succeeded on 8 workers (job cluster reverted)" in email.subject
+
+
+def test_autoscale_and_single_node_sizes_read_plainly():
+    email = outcome_email(before={"node_type_id": "Standard_DS3_v2", "num_workers": 0},
+                          after={"node_type_id": "Standard_DS4_v2", "autoscale": {"min_workers": 2, "max_workers": 8}})
+    text = flat(email.text)
+    assert "Original: Standard_DS3_v2, single node" in text
+    assert "Worked: Standard_DS4_v2, autoscale 2–8 workers" in text
+
+
+def test_the_outcome_escapes_what_the_job_settings_hold():
+    email = outcome_email(job_cluster_key="<b>etl</b>",
+                          after={"node_type_id": "<script>x()</script>", "num_workers": 8})
+    assert "<script>" not in email.html and "<b>etl</b>" not in email.html
+    assert "&lt;script&gt;x()&lt;/script&gt;" in email.html and "&lt;b&gt;etl&lt;/b&gt;" in email.html
+    assert "<script>x()</script>" in email.text
+    assert "\n" not in email.subject and len(email.subject) <= MAX_SUBJECT
+
+
+def test_the_outcome_leaves_the_excerpt_to_the_retry_notice():
+    email = outcome_email()
+    assert "ERROR EXCERPT" not in email.text
+    assert "HashedRelation.scala" not in email.html
+
