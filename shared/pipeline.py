@@ -114,7 +114,7 @@ def process(event: FailureEvent, deps: PipelineDeps, *, owner: str) -> Result:
     ours = {"claim_owner": owner, "claimed_at": claimed_at}
     record = record.model_copy(update=ours)
 
-    job = _job(api, run.job_id)
+    job = read_job(api, run.job_id)
     resumed = claim.existing.model_copy(update=ours) if claim.existing and claim.existing.status == "acted" else None
     if resumed is None:
         record, resize_request = _diagnose_and_decide(record, run, job, api, deps, ws)
@@ -248,13 +248,17 @@ def _chain_position(run: Run, ws: str, state: StateStore) -> tuple[str, int]:
     return chain_id, base + run.repair_count + platform_retries
 
 
-def _job(api: JobsApi, job_id: int | None) -> Job | None:
+def read_job(api: JobsApi, job_id: int | None) -> Job | None:
+    """The job's settings (tags, owners' addresses, clusters); None when they cannot be read.
+
+    Callers treat None carefully: the decision then reruns nothing (the tags are unknown), and emails go to
+    the default recipients.
+    """
     if job_id is None:
         return None
     try:
         return api.get_job(job_id)
     except PermanentError as exc:
-        # Without jobs/get the agent still decides (no tags, no owners' addresses): say so and go on.
         log.warning("job settings not readable", extra={"job_id": job_id, "error": str(exc)})
         return None
 

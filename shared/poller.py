@@ -19,9 +19,9 @@ from shared.databricks.api import JobsApi
 from shared.databricks.models import Job, Run, RunSummary
 from shared.decision import DecisionRecord
 from shared.events import FailureEvent
-from shared.exceptions import AgentError, PermanentError
+from shared.exceptions import AgentError
 from shared.notify.kinds import outcome_kind
-from shared.pipeline import PipelineDeps
+from shared.pipeline import PipelineDeps, read_job
 from shared.store import as_utc
 
 log = logging.getLogger(__name__)
@@ -148,20 +148,9 @@ def _email_outcome(deps: PipelineDeps, api: JobsApi, record: DecisionRecord, job
         return
     deps.store.save(record.model_copy(update={"outcome": "pending"}))
     if job is None:
-        job = _job(api, record.job_id)
+        job = read_job(api, record.job_id)
     sent = deps.notifier.notify(record, job, kind=kind)
     record.notifications += [nid for nid in sent if nid not in record.notifications]
-
-
-def _job(api: JobsApi, job_id: int | None) -> Job | None:
-    """The job's settings, for the email's recipients; None when they cannot be read (default recipients)."""
-    if job_id is None:
-        return None
-    try:
-        return api.get_job(job_id)
-    except PermanentError as exc:
-        log.warning("job settings not readable for the outcome email", extra={"job_id": job_id, "error": str(exc)})
-        return None
 
 
 def _rerun_succeeded(run: Run, repair_id: int | None) -> bool:
