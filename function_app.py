@@ -9,11 +9,11 @@ import json
 import azure.functions as func
 
 from shared import runtime
+from shared.queues import JOB_FAILURES as QUEUE
+from shared.queues import JOB_FAILURES_POISON as POISON_QUEUE
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 
-QUEUE = "job-failures"
-POISON_QUEUE = "job-failures-poison"
 STORAGE = "AzureWebJobsStorage"
 
 

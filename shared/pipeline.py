@@ -16,7 +16,7 @@ from typing import Any, Literal, Protocol
 from shared import actions
 from shared.classify import Classification, FailureSignals
 from shared.databricks.api import JobsApi
-from shared.databricks.models import Job, Run
+from shared.databricks.models import SUCCEEDED_RESULT_STATES, Job, Run
 from shared.decide import DecisionInput, decide, job_controls
 from shared.decision import Analysis, DecisionRecord, utcnow
 from shared.diagnose import Classifier, diagnose
@@ -90,7 +90,7 @@ def process(event: FailureEvent, deps: PipelineDeps, *, owner: str) -> Result:
         deps.enqueue(event.model_copy(update={"defer_count": event.defer_count + 1, "source": "deferred"}),
                    deps.settings.defer_seconds)
         return _log(Result("deferred", f"parent run {run.run_id} is {run.state.life_cycle_state}; looking again later"), ctx)
-    if run.state.result_state in ("SUCCESS", "SUCCESS_WITH_FAILURES"):
+    if run.state.result_state in SUCCEEDED_RESULT_STATES:
         return _log(Result("skipped", f"run {run.run_id} ended {run.state.result_state}"), ctx)
     if run.run_type not in (None, "JOB_RUN"):
         # One-time runs (runs/submit from ADF or Airflow, notebook workflows) belong to their orchestrator,

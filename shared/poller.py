@@ -16,13 +16,14 @@ from datetime import datetime, timezone
 
 from shared import actions
 from shared.databricks.api import JobsApi
-from shared.databricks.models import Job, Run, RunSummary
+from shared.databricks.models import SUCCEEDED_RESULT_STATES, Job, Run, RunSummary
 from shared.decision import DecisionRecord
 from shared.events import FailureEvent
 from shared.exceptions import AgentError
 from shared.notify.kinds import outcome_kind
 from shared.pipeline import PipelineDeps, read_job
 from shared.store import as_utc
+from shared.workspaces import workspace_id_of, workspace_key
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ def poll(deps: PipelineDeps, now: datetime | None = None) -> PollReport:
     now = now or deps.clock()
     report = PollReport()
     for workspace in deps.settings.workspaces():
-        ws = workspace.workspace_id or "default"
+        ws = workspace_key(workspace)
         try:
             _poll_workspace(deps, workspace.workspace_id, ws, now, report)
         except AgentError as exc:
@@ -97,7 +98,7 @@ def _follow_up(deps: PipelineDeps, report: PollReport) -> None:
 
 
 def _follow_one(deps: PipelineDeps, record: DecisionRecord, report: PollReport) -> None:
-    workspace_id = None if record.workspace_id == "default" else record.workspace_id
+    workspace_id = workspace_id_of(record.workspace_id)
     api = deps.jobs_api(workspace_id)
     run = api.get_run(record.new_run_id or record.run_id)
     if not run.terminal:
@@ -157,13 +158,13 @@ def _rerun_succeeded(run: Run, repair_id: int | None) -> bool:
     """How this repair ended (its repair_history item), else how the run ended."""
     for item in run.repair_history:
         if repair_id is not None and item.id == repair_id and item.state and item.state.result_state:
-            return item.state.result_state in ("SUCCESS", "SUCCESS_WITH_FAILURES")
-    return run.state.result_state in ("SUCCESS", "SUCCESS_WITH_FAILURES")
+            return item.state.result_state in SUCCEEDED_RESULT_STATES
+    return run.state.result_state in SUCCEEDED_RESULT_STATES
 
 
 def _enqueue_if_unannounced(deps: PipelineDeps, record: DecisionRecord, run: Run) -> None:
     """A failed rerun is the chain's next attempt; make sure it gets decided even if its webhook was lost."""
     if deps.store.get(f"{record.workspace_id}:{run.run_id}:{run.repair_count}") is None:
-        workspace_id = None if record.workspace_id == "default" else record.workspace_id
+        workspace_id = workspace_id_of(record.workspace_id)
         deps.enqueue(FailureEvent(workspace_id=workspace_id, job_id=run.job_id, run_id=run.run_id,
                                   job_name=record.job_name, source="poller"), 0)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from functools import partial
 from typing import TYPE_CHECKING
 
 from shared.redaction import install_redaction, uninstall_redaction
@@ -76,7 +77,7 @@ def webhook(body: bytes, headers: dict[str, str]) -> WebhookAnswer:
     password = current.webhook_password.get_secret_value() if current.webhook_password else None
     return handle_webhook(
         body, headers, username=current.webhook_username, password=password,
-        check_workspace=lambda workspace_id: resolve_workspace(current, workspace_id) and None,
+        check_workspace=partial(resolve_workspace, current),
     )
 
 

@@ -6,17 +6,16 @@ function_app stays cheap (cold start): the webhook path never loads them.
 
 from __future__ import annotations
 
-import logging
 from datetime import timedelta
 from typing import Any
 
 from shared.events import FailureEvent
+from shared.exceptions import ConfigError
 from shared.pipeline import PipelineDeps
+from shared.queues import JOB_FAILURES
 from shared.settings import Settings
 
-log = logging.getLogger(__name__)
 
-QUEUE_NAME = "job-failures"
 
 
 def storage_credential(settings: Settings) -> Any:
@@ -35,11 +34,11 @@ def table_service(settings: Settings) -> Any:
     if settings.storage_connection_string:
         return TableServiceClient.from_connection_string(_connection_string(settings))
     if not settings.storage_table_service_uri:
-        raise_config("AzureWebJobsStorage or AzureWebJobsStorage__tableServiceUri must be set")
+        raise ConfigError("AzureWebJobsStorage or AzureWebJobsStorage__tableServiceUri must be set")
     return TableServiceClient(endpoint=settings.storage_table_service_uri, credential=storage_credential(settings))
 
 
-def queue_client(settings: Settings, name: str = QUEUE_NAME) -> Any:
+def queue_client(settings: Settings, name: str = JOB_FAILURES) -> Any:
     """A QueueClient that writes base64 messages, as the Functions queue trigger expects by default."""
     from azure.storage.queue import QueueClient, TextBase64DecodePolicy, TextBase64EncodePolicy
 
@@ -47,13 +46,13 @@ def queue_client(settings: Settings, name: str = QUEUE_NAME) -> Any:
     if settings.storage_connection_string:
         return QueueClient.from_connection_string(_connection_string(settings), name, **policies)
     if not settings.storage_queue_service_uri:
-        raise_config("AzureWebJobsStorage or AzureWebJobsStorage__queueServiceUri must be set")
+        raise ConfigError("AzureWebJobsStorage or AzureWebJobsStorage__queueServiceUri must be set")
     return QueueClient(settings.storage_queue_service_uri, name, credential=storage_credential(settings), **policies)
 
 
-def table(settings: Settings, name: str) -> Any:
-    """A TableClient for `name`, created on first use."""
-    service = table_service(settings)
+def table(settings: Settings, name: str, service: Any = None) -> Any:
+    """A TableClient for `name` (on `service`, or a new TableServiceClient), created on first use."""
+    service = service or table_service(settings)
     service.create_table_if_not_exists(name)
     return service.get_table_client(name)
 
@@ -64,12 +63,6 @@ def _connection_string(settings: Settings) -> str:
     return settings.storage_connection_string.get_secret_value()
 
 
-def raise_config(message: str) -> None:
-    from shared.exceptions import ConfigError
-
-    raise ConfigError(message)
-
-
 def build_deps(settings: Settings) -> PipelineDeps:
     """Every dependency of the pipeline and the poller, for this settings object."""
     from shared.classify import classify
@@ -78,14 +71,14 @@ def build_deps(settings: Settings) -> PipelineDeps:
     from shared.secrets import build_secret_provider
     from shared.store import TableDecisionStore
     from shared.state import TableStateStore
-    from shared.workspaces import resolve_workspace, workspace_pat
+    from shared.workspaces import resolve_workspace, workspace_key, workspace_pat
 
     secrets = build_secret_provider(settings)
     clients: dict[str, Any] = {}
 
     def jobs_api(workspace_id: str | None):
         workspace = resolve_workspace(settings, workspace_id)
-        key = workspace.workspace_id or "default"
+        key = workspace_key(workspace)
         if key not in clients:
             clients[key] = build_jobs_api(
                 workspace, timeout=settings.databricks_http_timeout_seconds,
@@ -93,8 +86,8 @@ def build_deps(settings: Settings) -> PipelineDeps:
             )
         return clients[key]
 
-    def workspace_key(workspace_id: str | None) -> str:
-        return resolve_workspace(settings, workspace_id).workspace_id or "default"
+    def key_of(workspace_id: str | None) -> str:
+        return workspace_key(resolve_workspace(settings, workspace_id))
 
     queue = queue_client(settings)
     try:
@@ -108,27 +101,25 @@ def build_deps(settings: Settings) -> PipelineDeps:
         with storage_errors("enqueue a failure"):
             queue.send_message(event.to_message(), visibility_timeout=delay_seconds or None)
 
+    tables = table_service(settings)
     return PipelineDeps(
         settings=settings,
         jobs_api=jobs_api,
-        workspace_key=workspace_key,
-        store=TableDecisionStore(table(settings, settings.decisions_table),
+        workspace_key=key_of,
+        store=TableDecisionStore(table(settings, settings.decisions_table, tables),
                                  lease=timedelta(seconds=settings.claim_lease_seconds)),
-        state=TableStateStore(table(settings, settings.state_table)),
-        notifier=build_notifier(settings, table_service_client=table_service(settings), secrets=secrets),
+        state=TableStateStore(table(settings, settings.state_table, tables)),
+        notifier=build_notifier(settings, table_service_client=tables, secrets=secrets),
         classify=classify,
         enqueue=enqueue,
-        analyzer=build_analyzer(settings, secrets),
+        analyzer=build_analyzer(settings, secrets, tables),
     )
 
 
-def build_analyzer(settings: Settings, secrets: Any) -> Any:
+def build_analyzer(settings: Settings, secrets: Any, tables: Any) -> Any:
     """The LLM analyzer when Azure OpenAI is configured, else None (rules only)."""
     if not (settings.azure_openai_endpoint and settings.azure_openai_deployment):
         return None
-    try:
-        from shared.llm import build_analyzer as build
-    except ImportError:
-        log.warning("Azure OpenAI is configured but this build has no LLM analyzer; rules only")
-        return None
-    return build(settings, secrets=secrets, table_service_client=table_service(settings))
+    from shared.llm import build_analyzer as build
+
+    return build(settings, secrets=secrets, table_service_client=tables)

@@ -31,6 +31,20 @@ def resolve_workspace(settings: Settings, workspace_id: str | int | None) -> Wor
     raise BadRequest(f"unknown workspace_id {wanted}: this agent serves {served}", field="workspace_id")
 
 
+# The key of a workspace configured without an id (single-workspace setups): decision keys, checkpoints.
+DEFAULT_KEY = "default"
+
+
+def workspace_key(workspace: WorkspaceConfig) -> str:
+    """The workspace's key in the agent's records: its id, or DEFAULT_KEY when it has none."""
+    return workspace.workspace_id or DEFAULT_KEY
+
+
+def workspace_id_of(key: str) -> str | None:
+    """The workspace id to resolve a record's key by (None for DEFAULT_KEY)."""
+    return None if key == DEFAULT_KEY else key
+
+
 def workspace_pat(workspace: WorkspaceConfig, secrets: SecretProvider) -> str | None:
     """The workspace's personal access token (given directly, or read from its secret); None for Entra auth.
 

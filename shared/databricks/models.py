@@ -13,6 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 # Terminal life-cycle states; anything else means "not finished yet".
 TERMINAL_LIFE_CYCLE = frozenset({"TERMINATED", "SKIPPED", "INTERNAL_ERROR"})
+# Result states of a run (or a repair) that worked; SUCCESS_WITH_FAILURES means every leaf task succeeded.
+SUCCEEDED_RESULT_STATES = frozenset({"SUCCESS", "SUCCESS_WITH_FAILURES"})
 # Task result states that count as a failure the agent should look at.
 FAILED_RESULT_STATES = frozenset({"FAILED", "TIMEDOUT", "CANCELED", "MAXIMUM_CONCURRENT_RUNS_REACHED"})
 # Result states of tasks that never ran because of another task: not a cause, never re-classified.

@@ -58,7 +58,7 @@ def test_without_an_endpoint_there_is_no_analyzer_and_the_rules_decide_alone():
     assert build_analyzer(Settings(azure_openai_endpoint=None, azure_openai_deployment=None)) is None
     from shared.wiring import build_analyzer as wiring_build
 
-    assert wiring_build(Settings(azure_openai_endpoint=None, azure_openai_deployment=None), None) is None
+    assert wiring_build(Settings(azure_openai_endpoint=None, azure_openai_deployment=None), None, None) is None
 
 
 def test_rules_above_the_threshold_are_not_sent_to_the_llm():

@@ -7,9 +7,9 @@ from typing import Any
 
 from shared.doctor.context import NOT_READY, READY, CheckResult, DoctorContext, azure_credential, first_line, host
 
-# The queue names of function_app.py (QUEUE, POISON_QUEUE).
-QUEUE_NAME = "job-failures"
-POISON_QUEUE_NAME = "job-failures-poison"
+from shared.queues import JOB_FAILURES as QUEUE_NAME
+from shared.queues import JOB_FAILURES_POISON as POISON_QUEUE_NAME
+
 QUEUE_ROLE, TABLE_ROLE = "Storage Queue Data Contributor", "Storage Table Data Contributor"
 
 
