@@ -42,11 +42,17 @@ def test_transient_failure_is_repaired_and_recorded(agent, sim):
     assert len(repairs) == 1 and repairs[0].body["rerun_all_failed_tasks"] is True
 
 
-def test_out_of_memory_reruns_one_size_larger_and_reverts_after(agent, sim):
+def out_of_memory_that_a_larger_cluster_fixes(sim) -> tuple[int, int]:
+    """A job whose run ran out of memory, and whose rerun succeeds only on a larger cluster: (job, run)."""
     job = job_on_cluster(sim)
     failure = TaskFailure(error=OOM)
     run = sim.fail_run(job, {"main": failure})
     sim.script_repair(run, succeed_if_resized(failure))
+    return job, run
+
+
+def test_out_of_memory_reruns_one_size_larger_and_reverts_after(agent, sim):
+    job, run = out_of_memory_that_a_larger_cluster_fixes(sim)
 
     agent.deliver(job, run)
     agent.settle()
@@ -65,10 +71,7 @@ def test_out_of_memory_reruns_one_size_larger_and_reverts_after(agent, sim):
 
 
 def test_the_end_of_a_resized_rerun_is_emailed_once_naming_the_size_that_worked(agent, sim):
-    job = job_on_cluster(sim)
-    failure = TaskFailure(error=OOM)
-    run = sim.fail_run(job, {"main": failure})
-    sim.script_repair(run, succeed_if_resized(failure))
+    job, run = out_of_memory_that_a_larger_cluster_fixes(sim)
     agent.deliver(job, run)
     agent.settle()
     assert not list(agent.email_dir.glob("*outcome*")), "nothing to say about the outcome before the rerun ends"

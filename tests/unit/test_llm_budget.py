@@ -7,28 +7,12 @@ from datetime import datetime, timedelta, timezone
 
 from shared.llm.budget import DailyBudget
 from shared.llm.cost import Prices, cost_usd
-from shared.state import MemoryStateStore, StateStore
-from shared.tables import MemoryEntityTable
+from shared.state import MemoryStateStore
+from tests.doubles import FixedClock, unreachable_state_store
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2025, 11, 24, 23, 0, tzinfo=timezone.utc)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-class _BrokenTable(MemoryEntityTable):
-    def read(self, partition, row):
-        raise OSError("table unreachable")
-
-    def upsert(self, entity):
-        raise OSError("table unreachable")
-
-
-def BrokenStore():
-    return StateStore(_BrokenTable())
+def Clock() -> FixedClock:
+    return FixedClock(datetime(2025, 11, 24, 23, 0, tzinfo=timezone.utc))
 
 
 def test_cost_is_tokens_times_the_prices_per_thousand():
@@ -78,7 +62,7 @@ def test_the_warning_is_logged_once_a_day(caplog):
 
 
 def test_a_storage_outage_neither_stops_a_decision_nor_lifts_the_cap(caplog):
-    budget = DailyBudget(BrokenStore(), max_calls=1, max_cost_usd=0, clock=Clock())
+    budget = DailyBudget(unreachable_state_store(), max_calls=1, max_cost_usd=0, clock=Clock())
     with caplog.at_level(logging.WARNING):
         budget.charge(0.0)
         assert budget.spent()

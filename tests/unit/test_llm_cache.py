@@ -7,32 +7,16 @@ from datetime import datetime, timedelta, timezone
 
 from shared.llm.cache import AnswerCache, cache_key, detail_digest
 from shared.llm.schema import FailureAnalysis
-from shared.state import MemoryStateStore, StateStore
-from shared.tables import MemoryEntityTable
+from shared.state import MemoryStateStore
+from tests.doubles import FixedClock, unreachable_state_store
 from tests.fixtures.openai import ANSWER_CODE
 
 ANSWER = FailureAnalysis.model_validate(ANSWER_CODE)
 KEY = dict(model="gpt-4o-2024-08-06", prompt_version="analyze_v1-abc", fingerprint="fp1", rules_category="unknown")
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2025, 11, 24, 9, 0, tzinfo=timezone.utc)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-class _BrokenTable(MemoryEntityTable):
-    def read(self, partition, row):
-        raise OSError("table unreachable")
-
-    def upsert(self, entity):
-        raise OSError("table unreachable")
-
-
-def BrokenStore():
-    return StateStore(_BrokenTable())
+def Clock() -> FixedClock:
+    return FixedClock(datetime(2025, 11, 24, 9, 0, tzinfo=timezone.utc))
 
 
 def test_the_key_changes_with_the_model_the_prompt_and_the_fingerprint():
@@ -70,7 +54,7 @@ def test_another_worker_finds_the_answer_in_the_state_table():
 
 
 def test_a_failed_cache_write_only_warns_and_the_answer_stays_in_memory(caplog):
-    cache = AnswerCache(BrokenStore(), ttl=timedelta(hours=1), clock=Clock())
+    cache = AnswerCache(unreachable_state_store(), ttl=timedelta(hours=1), clock=Clock())
     with caplog.at_level(logging.WARNING, logger="shared.llm.cache"):
         cache.put("k", ANSWER, model="m", prompt_version="v")
     assert "could not store" in caplog.text
@@ -79,7 +63,7 @@ def test_a_failed_cache_write_only_warns_and_the_answer_stays_in_memory(caplog):
 
 def test_an_unreadable_cache_is_a_miss(caplog):
     with caplog.at_level(logging.WARNING, logger="shared.llm.cache"):
-        assert AnswerCache(BrokenStore(), ttl=timedelta(hours=1), clock=Clock()).get("k") is None
+        assert AnswerCache(unreachable_state_store(), ttl=timedelta(hours=1), clock=Clock()).get("k") is None
     assert "could not read" in caplog.text
 
 
