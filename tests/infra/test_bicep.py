@@ -508,8 +508,14 @@ def test_binding_expressions_in_function_app_are_always_set(function_app_source,
 
 
 def test_the_queues_function_app_uses_are_the_ones_deployed(function_app_source, main):
-    constants = dict(re.findall(r'^(\w+)\s*=\s*"([^"]+)"', function_app_source, re.MULTILINE))
-    used = {constants.get(ref, ref.strip('"')) for ref in re.findall(r'queue_name=(\w+|"[^"]+")', function_app_source)}
+    # The bindings as the Functions host indexes them (a fresh app object: get_functions() works once per app).
+    import importlib
+
+    import function_app
+
+    app = importlib.reload(function_app).app
+    used = {b["queueName"] for f in app.get_functions() for b in json.loads(f.get_function_json())["bindings"]
+            if "queueName" in b}
     queue = main["variables"]["jobQueueName"]["value"]
     assert used and used <= {queue, f"{queue}-poison"}, used
 
