@@ -1,7 +1,7 @@
 """`python -m shared doctor`: is this configuration ready? Checks the settings and every connection it can.
 
 The command line only: the checks and their output are in shared/doctor/, the generated settings docs
-(--list-settings, --example-settings) in shared/settings_docs.py.
+(--list-settings, --example-settings) in shared/settings/docs.py.
 
 Exit code: 1 when any required check is NOT READY, 2 when the settings file cannot be read, else 0.
 """
@@ -16,7 +16,7 @@ from pathlib import Path
 
 from shared.doctor import doctor
 from shared.exceptions import ConfigError
-from shared.settings_docs import DOCS, example_settings, settings_markdown
+from shared.settings.docs import DOCS, example_settings, settings_markdown
 
 
 def read_settings_file(path: str | Path) -> dict[str, str]:

@@ -13,7 +13,7 @@ from shared.doctor.report import exit_code, render_json, render_table
 from shared.redaction import redact, register_secret
 from shared.secrets import SecretProvider
 from shared.settings import FEATURES
-from shared.settings_check import check_settings
+from shared.settings.check import check_settings
 
 
 def run_checks(ctx: DoctorContext, checks: Iterable[Check] = CHECKS) -> list[CheckResult]:

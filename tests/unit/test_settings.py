@@ -16,8 +16,8 @@ from shared.settings import (
     Settings,
     load_settings,
 )
-from shared.settings_check import check_settings
-from shared.settings_docs import describe_settings, example_settings, settings_markdown
+from shared.settings.check import check_settings
+from shared.settings.docs import describe_settings, example_settings, settings_markdown
 
 ROOT = Path(__file__).resolve().parents[2]
 MINIMAL = {

@@ -8,7 +8,7 @@ from typing import Any
 
 from shared.doctor.context import NOT_READY, READY, CheckResult, DoctorContext, host, shown
 from shared.exceptions import ConfigError, SecretError
-from shared.settings_docs import DOCS
+from shared.settings.docs import DOCS
 from shared.workspaces import workspace_pat
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from shared.doctor.context import NOT_READY, READY, SKIPPED, CheckResult, DoctorContext, first_line
 from shared.exceptions import ConfigError, SecretError
 from shared.secrets import resolve_secret
-from shared.settings_docs import DOCS
+from shared.settings.docs import DOCS
 
 
 def check_email(ctx: DoctorContext) -> Iterable[CheckResult]:

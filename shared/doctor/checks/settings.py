@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from shared.doctor.context import NOT_READY, READY, CheckResult, DoctorContext
-from shared.settings_docs import DOCS, describe_settings
+from shared.settings.docs import DOCS, describe_settings
 
 
 def check_settings_values(ctx: DoctorContext) -> Iterable[CheckResult]:

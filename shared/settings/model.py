@@ -5,21 +5,21 @@ Names keep the original design's where they exist (DATABRICKS_WORKSPACE_URL, MAX
 by its environment name (MAX_RETRIES, not max_retries): malformed and out-of-range values, unresolved Key
 Vault references, DATABRICKS_WORKSPACES problems, and settings a feature needs but does not have.
 Each field's description is the documentation (docs/configuration.md, local.settings.json.example: see
-settings_docs). Beside this module are the checks of one value (settings_values, settings_workspaces), of
-several (settings_problems) and of all at once (settings_check).
+docs). Beside this module are the checks of one value (values, workspaces), of several (problems) and of all
+at once (check, which also holds load_settings).
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection
 from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from shared.settings_problems import FEATURES, InvalidSettings, SettingProblem, feature_problems
-from shared.settings_source import EnvironmentSettings
-from shared.settings_values import (
+from shared.settings.problems import FEATURES, InvalidSettings, SettingProblem, feature_problems
+from shared.settings.source import EnvironmentSettings
+from shared.settings.values import (
     KEY_VAULT_REFERENCE_FIX,
     KEY_VAULT_REFERENCE_PREFIX,
     SECRET_NAME_PATTERN,
@@ -35,11 +35,8 @@ from shared.settings_values import (
     upper_case,
     workspace_id,
 )
-from shared.settings_workspaces import WorkspaceConfig, configured_workspaces, workspaces_json
+from shared.settings.workspaces import WorkspaceConfig, configured_workspaces, workspaces_json
 
-# The rest of the app imports these from here, wherever they are defined.
-__all__ = ["FEATURES", "KEY_VAULT_REFERENCE_FIX", "KEY_VAULT_REFERENCE_PREFIX", "SECRET_NAME_PATTERN",
-           "InvalidSettings", "SettingProblem", "Settings", "WorkspaceConfig", "env_name", "is_secret", "load_settings"]
 
 
 class Settings(EnvironmentSettings):
@@ -313,7 +310,7 @@ class Settings(EnvironmentSettings):
         default="INFO", description="DEBUG, INFO, WARNING, ERROR or CRITICAL."
     )
 
-    # --- Validation of single values (shared/settings_values.py) ------------------------------------
+    # --- Validation of single values (shared/settings/values.py) ------------------------------------
     # Every check below is per field, so pydantic reports all of them together. Cross-field checks are in
     # problems_for(), which load_settings() runs after these.
     _split = field_validator(
@@ -385,22 +382,3 @@ def env_name(field_name: str) -> str:
 def is_secret(field_name: str) -> bool:
     """Whether a field holds a secret (never shown, never given a plain value in Azure)."""
     return "SecretStr" in str(Settings.model_fields[field_name].annotation)
-
-
-def load_settings(env: Mapping[str, str] | None = None, *, require: Collection[str] = FEATURES) -> Settings:
-    """Build the settings from `env` (default: os.environ); raise ConfigError (InvalidSettings) listing every problem.
-
-    Secret values held in the settings are registered with the log redaction.
-    """
-    # Imported here, not at the top: shared.settings_check imports this module (for Settings and env_name).
-    from shared.settings_check import check_settings
-
-    settings, problems = check_settings(env, require=require)
-    fatal = [p for p in problems if p.fatal]
-    if fatal:
-        raise InvalidSettings(fatal)
-    from shared.redaction import register_secret
-
-    for value in settings.secret_values():
-        register_secret(value)
-    return settings

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from shared.exceptions import ConfigError
 
 if TYPE_CHECKING:  # shared.settings imports this module
-    from shared.settings import Settings
+    from shared.settings.model import Settings
 
 # Parts of the agent whose settings can be checked on their own (`Settings.problems_for`).
 FEATURES = ("databricks", "storage", "webhook", "secrets", "llm", "email")

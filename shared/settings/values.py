@@ -1,7 +1,7 @@
 """What a valid value of one setting is: the checks `Settings` runs per field.
 
 Every function here looks at one value only, so pydantic reports all bad values together; checks that
-compare settings are in shared/settings_problems.py, and DATABRICKS_WORKSPACES in shared/settings_workspaces.py.
+compare settings are in problems.py, and DATABRICKS_WORKSPACES in workspaces.py, beside this module.
 """
 
 from __future__ import annotations

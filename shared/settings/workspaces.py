@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
-from shared.settings_values import KEY_VAULT_REFERENCE_PREFIX, SECRET_NAME_PATTERN, workspace_id
+from shared.settings.values import KEY_VAULT_REFERENCE_PREFIX, SECRET_NAME_PATTERN, workspace_id
 
 if TYPE_CHECKING:  # shared.settings imports this module
-    from shared.settings import Settings
+    from shared.settings.model import Settings
 
 
 class WorkspaceConfig(BaseModel):

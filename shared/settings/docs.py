@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from shared.settings import Settings, env_name, is_secret
+from shared.settings.model import Settings, env_name, is_secret
 
 DOCS = "docs/configuration.md"
 

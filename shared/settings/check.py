@@ -12,10 +12,10 @@ from typing import Any
 
 from pydantic import AliasChoices, ValidationError
 
-from shared.settings import Settings, env_name, is_secret
-from shared.settings_problems import FEATURES, SettingProblem
-from shared.settings_source import reading
-from shared.settings_values import KEY_VAULT_REFERENCE_FIX, KEY_VAULT_REFERENCE_PREFIX
+from shared.settings.model import Settings, env_name, is_secret
+from shared.settings.problems import FEATURES, InvalidSettings, SettingProblem
+from shared.settings.source import reading
+from shared.settings.values import KEY_VAULT_REFERENCE_FIX, KEY_VAULT_REFERENCE_PREFIX
 
 
 def check_settings(
@@ -91,3 +91,22 @@ def _already_reported(problem: SettingProblem, problems: list[SettingProblem]) -
     name = problem.setting.lower()
     related = {name, *_STANDS_IN_FOR.get(name, ())}
     return any(p.setting.split("[")[0].lower() in related for p in problems)
+
+
+def load_settings(env: Mapping[str, str] | None = None, *, require: Collection[str] = FEATURES) -> Settings:
+    """Build the settings from `env` (default: os.environ); raise ConfigError (InvalidSettings) listing every problem.
+
+    Secret values held in the settings are registered with the log redaction.
+    """
+    # Imported here, not at the top: shared.settings.check imports this module (for Settings and env_name).
+    from shared.settings.check import check_settings
+
+    settings, problems = check_settings(env, require=require)
+    fatal = [p for p in problems if p.fatal]
+    if fatal:
+        raise InvalidSettings(fatal)
+    from shared.redaction import register_secret
+
+    for value in settings.secret_values():
+        register_secret(value)
+    return settings
