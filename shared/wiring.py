@@ -71,7 +71,7 @@ def build_deps(settings: Settings) -> PipelineDeps:
     from shared.secrets import build_secret_provider
     from shared.store import TableDecisionStore
     from shared.state import TableStateStore
-    from shared.workspaces import resolve_workspace, workspace_key, workspace_pat
+    from shared.workspaces import resolve_workspace, workspace_client_secret, workspace_key, workspace_pat
 
     secrets = build_secret_provider(settings)
     clients: dict[str, Any] = {}
@@ -83,6 +83,7 @@ def build_deps(settings: Settings) -> PipelineDeps:
             clients[key] = build_jobs_api(
                 workspace, timeout=settings.databricks_http_timeout_seconds,
                 pat_token=workspace_pat(workspace, secrets), azure_client_id=settings.azure_client_id,
+                client_secret=workspace_client_secret(workspace, secrets),
             )
         return clients[key]
 

@@ -16,7 +16,7 @@ def resolve_workspace(settings: Settings, workspace_id: str | int | None) -> Wor
     ConfigError when no workspace is configured at all."""
     workspaces = settings.workspaces()
     if not workspaces:
-        raise ConfigError("no Databricks workspace configured: set DATABRICKS_WORKSPACE_URL (or DATABRICKS_WORKSPACES)")
+        raise ConfigError("no Databricks workspace configured: set DATABRICKS_HOST (or DATABRICKS_WORKSPACES)")
     wanted = _normalise(workspace_id)
     if len(workspaces) == 1 and workspaces[0].workspace_id is None:
         return workspaces[0]
@@ -46,17 +46,31 @@ def workspace_id_of(key: str) -> str | None:
 
 
 def workspace_pat(workspace: WorkspaceConfig, secrets: SecretProvider) -> str | None:
-    """The workspace's personal access token (given directly, or read from its secret); None for Entra auth.
+    """The workspace's personal access token (given directly, or read from its secret); None for other auth.
 
     SecretError (retried) when the secret cannot be read.
     """
-    if workspace.auth == "entra":
+    if workspace.auth != "pat":
         return None
     if workspace.pat_token is not None and workspace.pat_token.get_secret_value():
         return workspace.pat_token.get_secret_value()
     if workspace.pat_secret_name:
         return secrets.get(workspace.pat_secret_name)
     raise ConfigError(f"workspace {workspace.workspace_id or workspace.url} uses a PAT but names no secret for it")
+
+
+def workspace_client_secret(workspace: WorkspaceConfig, secrets: SecretProvider) -> str | None:
+    """The workspace's OAuth M2M secret (given directly, or read from its secret); None for other auth.
+
+    SecretError (retried) when the secret cannot be read.
+    """
+    if workspace.auth != "oauth-m2m":
+        return None
+    if workspace.client_secret is not None and workspace.client_secret.get_secret_value():
+        return workspace.client_secret.get_secret_value()
+    if workspace.client_secret_name:
+        return secrets.get(workspace.client_secret_name)
+    raise ConfigError(f"workspace {workspace.workspace_id or workspace.url} uses OAuth M2M but names no secret")
 
 
 def _normalise(workspace_id: str | int | None) -> str | None:

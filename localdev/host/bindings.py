@@ -13,8 +13,9 @@ from typing import Any
 import azure.functions as func
 from azure.functions import _abc as functions_abc
 
-from localdev.host.exceptions import UnsupportedFunctionError
+from localdev.host.exceptions import InvalidScheduleError, UnsupportedFunctionError
 from localdev.host.settings import resolve_settings
+from shared.settings.values import ncrontab
 
 HOST_STORAGE = "AzureWebJobsStorage"
 _TRIGGERS = {"httpTrigger": "http", "queueTrigger": "queue", "timerTrigger": "timer"}
@@ -81,8 +82,12 @@ class FunctionSpec:
         if kind == "queue":
             return replace(spec, queue_name=resolve_settings(trigger["queueName"], env),
                             connection=trigger.get("connection") or HOST_STORAGE)
-        return replace(spec, schedule=resolve_settings(trigger["schedule"], env),
-                        run_on_startup=bool(trigger.get("runOnStartup", False)))
+        schedule = resolve_settings(trigger["schedule"], env)
+        try:  # the host refuses to index a timer whose schedule it cannot read; so does the harness
+            ncrontab(schedule)
+        except ValueError as exc:
+            raise InvalidScheduleError(f"function {name}: schedule {schedule!r}: {exc}") from exc
+        return replace(spec, schedule=schedule, run_on_startup=bool(trigger.get("runOnStartup", False)))
 
 
 class OutValue(func.Out):

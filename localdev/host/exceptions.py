@@ -17,3 +17,7 @@ class SettingNotFoundError(LocalHostError):
 
 class AppAlreadyIndexedError(LocalHostError):
     """`get_functions()` was already called on this FunctionApp object; azure-functions allows it only once."""
+
+
+class InvalidScheduleError(LocalHostError):
+    """A timer trigger's schedule is not an NCRONTAB expression the Functions host accepts."""

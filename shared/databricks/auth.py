@@ -1,4 +1,5 @@
-"""Access tokens for the Databricks REST API: a personal access token, or Microsoft Entra ID (managed identity).
+"""Access tokens for the Databricks REST API: a personal access token, OAuth M2M for a Databricks service
+principal (client id + OAuth secret), or Microsoft Entra ID (managed identity).
 
 A provider hands out the Authorization header value. Tokens never appear in repr, str or logs.
 azure.identity is imported only when an Entra token is first needed (it costs cold-start time).
@@ -115,6 +116,88 @@ class EntraToken:
 
     def __repr__(self) -> str:
         return f"EntraToken(scope={self._scope!r}, client_id={self._client_id!r})"
+
+    __str__ = __repr__
+
+
+class OAuthM2MToken:
+    """A workspace OAuth token for a service principal (client credentials), cached until `refresh_margin` s
+    before it expires. As Databricks unified authentication does: POST <host>/oidc/v1/token with HTTP Basic
+    client_id:secret, grant_type=client_credentials, scope=all-apis; the answer lasts about an hour."""
+
+    def __init__(
+        self,
+        host: str,
+        client_id: str,
+        client_secret: str | SecretStr,
+        *,
+        scope: str = "all-apis",
+        timeout: float = 30.0,
+        refresh_margin: float = 300.0,
+        clock: Callable[[], float] = time.time,
+        session: Any | None = None,
+    ) -> None:
+        secret = client_secret.get_secret_value() if isinstance(client_secret, SecretStr) else client_secret
+        if not client_id or not secret or not secret.strip():
+            raise ConfigError("OAuth M2M needs the service principal's client id and OAuth secret")
+        from shared.redaction import register_secret  # the secret must never reach a log line
+
+        register_secret(secret.strip())
+        self._token_url = host.rstrip("/") + "/oidc/v1/token"
+        self._client_id = client_id
+        self._secret = secret.strip()
+        self._scope = scope
+        self._timeout = timeout
+        self._margin = refresh_margin
+        self._clock = clock
+        self._session = session
+        self._token: str | None = None
+        self._expires_on = 0.0
+        self._lock = threading.Lock()
+
+    def authorization(self) -> str:
+        """`Bearer <token>`; one token request per token lifetime, shared by every thread."""
+        with self._lock:
+            now = self._clock()
+            if self._token is None or now >= self._expires_on - self._margin:
+                self._refresh(now)
+            return f"Bearer {self._token}"
+
+    def invalidate(self) -> None:
+        """Forget the cached token (after a 401), so the next call fetches a new one."""
+        with self._lock:
+            self._token, self._expires_on = None, 0.0
+
+    def _refresh(self, now: float) -> None:
+        import requests
+
+        session = self._session or requests
+        try:
+            response = session.post(
+                self._token_url, auth=(self._client_id, self._secret), timeout=self._timeout,
+                data={"grant_type": "client_credentials", "scope": self._scope},
+                headers={"Accept": "application/json"},
+            )
+            body = response.json() if response.content else {}
+            if response.status_code != 200 or not body.get("access_token"):
+                reason = body.get("error_description") or body.get("error") or f"HTTP {response.status_code}"
+                raise TokenUnavailable(f"{self._token_url} refused client {self._client_id}: {reason}")
+            lifetime = float(body.get("expires_in") or 3600)
+        except (requests.RequestException, ValueError, TokenUnavailable) as exc:
+            if self._token is not None and now < self._expires_on:
+                log.warning("OAuth token refresh failed; using the cached token until it expires",
+                            extra={"expires_in_s": int(self._expires_on - now), "error": type(exc).__name__})
+                return
+            if isinstance(exc, TokenUnavailable):
+                raise
+            raise TokenUnavailable(f"could not get an OAuth token from {self._token_url}: "
+                                   f"{type(exc).__name__}") from exc
+        self._token, self._expires_on = str(body["access_token"]), now + lifetime
+        log.info("fetched an OAuth M2M token for Databricks",
+                 extra={"client_id": self._client_id, "expires_in_s": int(lifetime)})
+
+    def __repr__(self) -> str:
+        return f"OAuthM2MToken(token_url={self._token_url!r}, client_id={self._client_id!r})"
 
     __str__ = __repr__
 

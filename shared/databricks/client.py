@@ -29,7 +29,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import MaxRetryError, ResponseError
 from urllib3.util.retry import Retry
 
-from shared.databricks.auth import EntraToken, PatToken, TokenProvider
+from shared.databricks.auth import EntraToken, OAuthM2MToken, PatToken, TokenProvider
 from shared.databricks.errors import (
     DatabricksConnectionError,
     DatabricksError,
@@ -346,14 +346,21 @@ def build_jobs_api(
     pat_token: str | None = None,
     azure_client_id: str | None = None,
     retry: RetryPolicy = RetryPolicy(),
+    client_secret: str | None = None,
 ) -> DatabricksClient:
-    """A client for `workspace`: PAT (given here, e.g. from Key Vault, or in the config) or Entra ID."""
+    """A client for `workspace`: PAT or OAuth M2M secret (given here, e.g. from Key Vault, or in the config),
+    or Entra ID."""
     auth: TokenProvider
     if workspace.auth == "pat":
         token = pat_token or (workspace.pat_token.get_secret_value() if workspace.pat_token else None)
         if not token:
             raise ConfigError(f"workspace {workspace.url} uses PAT auth but no token was given")
         auth = PatToken(token)
+    elif workspace.auth == "oauth-m2m":
+        secret = client_secret or (workspace.client_secret.get_secret_value() if workspace.client_secret else None)
+        if not secret or not workspace.client_id:
+            raise ConfigError(f"workspace {workspace.url} uses OAuth M2M but no client id and secret were given")
+        auth = OAuthM2MToken(workspace.url, workspace.client_id, secret, timeout=timeout)
     else:
         auth = EntraToken(client_id=azure_client_id)
     return DatabricksClient(workspace.url, auth, timeout=timeout, retry=retry)

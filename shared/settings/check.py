@@ -35,7 +35,7 @@ def check_settings(
             settings = Settings()
         except ValidationError as exc:
             for err in exc.errors():
-                field, problem = _problem_from_error(err)
+                field, problem = _problem_from_error(err, env)
                 bad_fields.add(field)
                 problems.append(problem)
             known = _names_by_lower()
@@ -51,6 +51,7 @@ def check_settings(
         for key, value in sorted(env.items())
         if key.lower() not in known and isinstance(value, str) and value.strip().startswith(KEY_VAULT_REFERENCE_PREFIX)
     ]
+    problems += _alias_conflicts(env)
     problems += [p for p in settings.problems(require) if not _already_reported(p, problems)]
     return settings, problems
 
@@ -65,11 +66,11 @@ def _names_by_lower() -> dict[str, str]:
     return out
 
 
-def _problem_from_error(err: Any) -> tuple[str, SettingProblem]:
+def _problem_from_error(err: Any, env: Mapping[str, str]) -> tuple[str, SettingProblem]:
     fields = _names_by_lower()
     loc = list(err["loc"])
     field = fields.get(str(loc[0]).lower(), str(loc[0])) if loc else "settings"
-    setting = env_name(field) if field in Settings.model_fields else str(loc[0]).upper()
+    setting = _name_given(field, env) if field in Settings.model_fields else str(loc[0]).upper()
     detail = "".join(f"[{p}]" for p in loc[1:])
     message = err["msg"].removeprefix("Value error, ")
     if err["type"] not in ("value_error",) and field in Settings.model_fields and not is_secret(field):
@@ -79,9 +80,34 @@ def _problem_from_error(err: Any) -> tuple[str, SettingProblem]:
     return field, SettingProblem(setting + detail, message)
 
 
+def _name_given(field: str, env: Mapping[str, str]) -> str:
+    """The name the user set a field by (an alias such as DATABRICKS_WORKSPACE_URL), else its documented name."""
+    choices = Settings.model_fields[field].validation_alias
+    if isinstance(choices, AliasChoices):
+        given = {k.lower(): k for k, v in env.items() if v != ""}
+        for choice in choices.choices:
+            if str(choice).lower() in given:
+                return str(choice)
+    return env_name(field)
+
+
+def _alias_conflicts(env: Mapping[str, str]) -> list[SettingProblem]:
+    """A setting given under two of its names with different values: which one wins would be a surprise."""
+    given = {k.lower(): (k, v.strip()) for k, v in env.items() if isinstance(v, str) and v.strip()}
+    problems = []
+    for field in Settings.model_fields.values():
+        if not isinstance(field.validation_alias, AliasChoices):
+            continue
+        named = [given[str(c).lower()] for c in field.validation_alias.choices if str(c).lower() in given]
+        if len({value for _, value in named}) > 1:
+            names = " and ".join(name for name, _ in named)
+            problems.append(SettingProblem(named[0][0], f"{names} are both set, to different values: keep one"))
+    return problems
+
+
 # A missing setting is not reported when it, or the setting that stands in for it, was rejected already.
 _STANDS_IN_FOR = {
-    "databricks_workspace_url": ("databricks_workspaces",),
+    "databricks_host": ("databricks_workspaces", "databricks_workspace_url"),
     "azurewebjobsstorage": ("azurewebjobsstorage__accountname", "azurewebjobsstorage__queueserviceuri",
                             "azurewebjobsstorage__tableserviceuri"),
 }

@@ -1,6 +1,8 @@
 """The agent's settings: one typed object read from the environment (app settings / local.settings.json).
 
-Names keep the original design's where they exist (DATABRICKS_WORKSPACE_URL, MAX_RETRIES, EMAIL_* ...).
+Names follow Databricks unified authentication where it has them (DATABRICKS_HOST, DATABRICKS_TOKEN,
+DATABRICKS_CLIENT_ID; the original design's DATABRICKS_WORKSPACE_URL and DATABRICKS_PAT_TOKEN stay as
+aliases), else the original design's (MAX_RETRIES, EMAIL_* ...).
 `load_settings()` validates everything at once and raises one ConfigError listing every problem, each named
 by its environment name (MAX_RETRIES, not max_retries): malformed and out-of-range values, unresolved Key
 Vault references, DATABRICKS_WORKSPACES problems, and settings a feature needs but does not have.
@@ -24,6 +26,8 @@ from shared.settings.values import (
     KEY_VAULT_REFERENCE_PREFIX,
     SECRET_NAME_PATTERN,
     CommaList,
+    databricks_auth_type,
+    databricks_host,
     email_addresses,
     http_url,
     https_url,
@@ -49,17 +53,27 @@ class Settings(EnvironmentSettings):
 
     # --- Databricks ---------------------------------------------------------------------------------
     databricks_workspace_url: str | None = Field(
-        default=None, description="URL of the one Databricks workspace, https://adb-<id>.<n>.azuredatabricks.net."
+        default=None,
+        validation_alias=AliasChoices("DATABRICKS_HOST", "DATABRICKS_WORKSPACE_URL"),
+        description="URL of the one Databricks workspace, https://adb-<id>.<n>.azuredatabricks.net (https:// is "
+        "added when left out). DATABRICKS_HOST as in Databricks unified authentication (CLI, SDKs, Terraform); "
+        "DATABRICKS_WORKSPACE_URL is accepted as an alias.",
     )
     databricks_pat_token: SecretStr | None = Field(
         default=None,
-        description="Personal access token for that workspace (in Azure: a Key Vault reference). Unset with "
-        "DATABRICKS_AUTH=pat: read from the secret named by DATABRICKS_PAT_SECRET_NAME.",
+        validation_alias=AliasChoices("DATABRICKS_TOKEN", "DATABRICKS_PAT_TOKEN"),
+        description="Personal access token for that workspace (in Azure: a Key Vault reference); "
+        "DATABRICKS_PAT_TOKEN is accepted as an alias. Unset with DATABRICKS_AUTH=pat: read from the secret "
+        "named by DATABRICKS_PAT_SECRET_NAME. For automation Databricks recommends OAuth M2M (below) over a PAT.",
     )
-    databricks_auth: Literal["pat", "entra"] | None = Field(
+    databricks_auth: Literal["pat", "entra", "oauth-m2m"] | None = Field(
         default=None,
-        description="pat (a personal access token) or entra (the app's managed identity, added to the workspace "
-        "as a service principal). Unset: pat when DATABRICKS_PAT_TOKEN is set, else entra.",
+        validation_alias=AliasChoices("DATABRICKS_AUTH", "DATABRICKS_AUTH_TYPE"),
+        description="pat (a personal access token), oauth-m2m (a service principal's OAuth secret: "
+        "DATABRICKS_CLIENT_ID / DATABRICKS_CLIENT_SECRET) or entra (the app's managed identity, added to the "
+        "workspace as a service principal). Unset: pat when DATABRICKS_TOKEN is set, else oauth-m2m when "
+        "DATABRICKS_CLIENT_ID is set, else entra. DATABRICKS_AUTH_TYPE is accepted as an alias (azure-msi and "
+        "azure-cli mean entra).",
     )
     databricks_workspace_id: str | None = Field(
         default=None,
@@ -76,6 +90,22 @@ class Settings(EnvironmentSettings):
         pattern=SECRET_NAME_PATTERN,
         description="Secret (Key Vault, or the environment locally) holding the PAT when DATABRICKS_AUTH=pat and "
         "DATABRICKS_PAT_TOKEN is not set.",
+    )
+    databricks_client_id: str | None = Field(
+        default=None,
+        description="OAuth M2M: the Databricks service principal's client (application) id. The agent gets a "
+        "token from <host>/oidc/v1/token with it and DATABRICKS_CLIENT_SECRET, and renews it before it expires.",
+    )
+    databricks_client_secret: SecretStr | None = Field(
+        default=None,
+        description="OAuth M2M: the service principal's OAuth secret (in Azure: a Key Vault reference). Unset: "
+        "read from the secret named by DATABRICKS_CLIENT_SECRET_NAME.",
+    )
+    databricks_client_secret_name: str = Field(
+        default="databricks-client-secret",
+        pattern=SECRET_NAME_PATTERN,
+        description="Secret (Key Vault, or the environment locally) holding the OAuth secret when "
+        "DATABRICKS_AUTH=oauth-m2m and DATABRICKS_CLIENT_SECRET is not set.",
     )
     databricks_http_timeout_seconds: float = Field(
         default=30.0, gt=0, le=300, description="Timeout of each Jobs API call, in seconds."
@@ -317,6 +347,8 @@ class Settings(EnvironmentSettings):
         "resize_allowed_spark_conf", "email_default_recipients", "email_escalation_recipients", mode="before"
     )(split_commas)
     _upper = field_validator("log_level", mode="before")(upper_case)
+    _databricks_auth = field_validator("databricks_auth", mode="before")(databricks_auth_type)
+    _host = field_validator("databricks_workspace_url", mode="before")(databricks_host)
     _url = field_validator("databricks_workspace_url", "azure_openai_endpoint", "feedback_url",
                            "storage_queue_service_uri", "storage_table_service_uri")(http_url)
     _https_url = field_validator("key_vault_url", "acs_endpoint")(https_url)
@@ -368,6 +400,7 @@ class Settings(EnvironmentSettings):
             if isinstance(getattr(self, name), SecretStr)
         ]
         values += [w.pat_token.get_secret_value() for w in self.workspaces() if w.pat_token is not None]
+        values += [w.client_secret.get_secret_value() for w in self.workspaces() if w.client_secret is not None]
         return [v for v in values if v and v.lower() != "usedevelopmentstorage=true"]
 
 

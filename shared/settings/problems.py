@@ -56,14 +56,20 @@ def _databricks(s: Settings) -> list[SettingProblem]:
         if s.databricks_workspace_url or s.databricks_workspace_id:
             out.append(SettingProblem(
                 "DATABRICKS_WORKSPACES",
-                "set either DATABRICKS_WORKSPACES or DATABRICKS_WORKSPACE_URL / DATABRICKS_WORKSPACE_ID, not both",
+                "set either DATABRICKS_WORKSPACES or DATABRICKS_HOST / DATABRICKS_WORKSPACE_ID, not both",
             ))
         return out
     if not s.databricks_workspace_url:
         return [SettingProblem(
-            "DATABRICKS_WORKSPACE_URL",
-            "not set: the agent needs a Databricks workspace (or DATABRICKS_WORKSPACES for several)",
+            "DATABRICKS_HOST",
+            "not set: the agent needs a Databricks workspace URL (DATABRICKS_HOST, or its alias "
+            "DATABRICKS_WORKSPACE_URL; DATABRICKS_WORKSPACES for several)",
         )]
+    if s.databricks_auth == "oauth-m2m" and not s.databricks_client_id:
+        return [SettingProblem("DATABRICKS_CLIENT_ID", "not set, but DATABRICKS_AUTH=oauth-m2m needs the service "
+                               "principal's client id (and DATABRICKS_CLIENT_SECRET or its Key Vault secret)")]
+    if s.databricks_client_secret and not s.databricks_client_id:
+        return [SettingProblem("DATABRICKS_CLIENT_ID", "not set, but DATABRICKS_CLIENT_SECRET is: set both")]
     return []
 
 

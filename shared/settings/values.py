@@ -6,6 +6,7 @@ compare settings are in problems.py, and DATABRICKS_WORKSPACES in workspaces.py,
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from pydantic_settings import NoDecode
@@ -49,6 +50,26 @@ def https_url(value: str | None) -> str | None:
     return http_url(value, https_only=True)
 
 
+def databricks_host(value: object) -> object:
+    """A workspace host given without a scheme gets https://, as the Databricks SDKs and CLI do."""
+    if isinstance(value, str) and value.strip() and "://" not in value:
+        return "https://" + value.strip()
+    return value
+
+
+# DATABRICKS_AUTH_TYPE values of Databricks unified authentication -> the agent's DATABRICKS_AUTH.
+_AUTH_TYPES = {"pat": "pat", "oauth-m2m": "oauth-m2m", "entra": "entra", "azure-msi": "entra", "azure-cli": "entra"}
+
+
+def databricks_auth_type(value: object) -> object:
+    if isinstance(value, str):
+        key = value.strip().lower()
+        if key and key not in _AUTH_TYPES:
+            raise ValueError(f"must be pat, oauth-m2m or entra (azure-msi and azure-cli mean entra), not {value!r}")
+        return _AUTH_TYPES.get(key, value)
+    return value
+
+
 def workspace_id(value: object) -> str | None:
     """Databricks workspace ids are numbers (the webhook carries one); kept as their decimal string."""
     if value is None:
@@ -58,9 +79,37 @@ def workspace_id(value: object) -> str | None:
     return str(int(str(value).strip()))
 
 
+# NCRONTAB as the Functions host reads it: six fields, seconds first; numbers, names (Jan, Mon), `*`, ranges,
+# lists and steps; day of week 0-6 (Sunday 0). croniter checks the ranges; it also knows extensions the host
+# refuses (L, W, #, ?, H, day of week 7), which are turned away here first.
+_NCRONTAB_FIELDS = (("second", "0-59"), ("minute", "0-59"), ("hour", "0-23"), ("day", "1-31"),
+                    ("month", "1-12 or Jan-Dec"), ("day of week", "0-6 or Sun-Sat"))
+_NCRONTAB_CHARACTERS = re.compile(r"^[0-9A-Za-z*,/-]+$")
+_NCRONTAB_NAMES = {"jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+                   "sun", "mon", "tue", "wed", "thu", "fri", "sat"}
+
+
 def ncrontab(value: str) -> str:
-    if not (value.startswith("%") and value.endswith("%")) and len(value.split()) != 6:
-        raise ValueError("must be an NCRONTAB expression with six fields, seconds first (e.g. 0 */5 * * * *)")
+    """The timer schedule as the host accepts it (or a %SETTING% reference, which the host resolves)."""
+    from croniter import croniter  # imported on use: only the settings check needs it
+
+    value = value.strip()
+    if len(value) > 2 and value.startswith("%") and value.endswith("%"):
+        return value
+    fields = value.split()
+    if len(fields) != 6:
+        raise ValueError("must be an NCRONTAB expression with six fields, seconds first (e.g. 0 */5 * * * *); "
+                         f"got {len(fields)} field(s)")
+    for i, ((name, allowed), field) in enumerate(zip(_NCRONTAB_FIELDS, fields)):
+        words = {w.lower() for w in re.split(r"[^A-Za-z]+", field) if w}
+        if not _NCRONTAB_CHARACTERS.match(field) or words - _NCRONTAB_NAMES:
+            raise ValueError(f"{name} field {field!r} is not NCRONTAB: use numbers or names, *, ranges (a-b), "
+                             "lists (a,b) and steps (*/n)")
+        probe = ["0", "0", "0", "*", "*", "*"]  # one field at a time, so the message names the bad one
+        probe[i] = field
+        too_big = i == 5 and any(n.isdigit() and int(n) > 6 for n in re.split(r"[^0-9]+", field))
+        if too_big or not croniter.is_valid(" ".join(probe), second_at_beginning=True):
+            raise ValueError(f"{name} field {field!r} is out of range or malformed (allowed: {allowed})")
     return value
 
 

@@ -26,10 +26,15 @@ class WorkspaceConfig(BaseModel):
         default=None, description="The webhook's workspace_id; None accepts any (single-workspace setups)."
     )
     url: str = Field(description="https://adb-<id>.<n>.azuredatabricks.net")
-    auth: Literal["pat", "entra"] = "pat"
+    auth: Literal["pat", "entra", "oauth-m2m"] = "pat"
     pat_token: SecretStr | None = Field(default=None, description="A PAT given directly (local runs).")
     pat_secret_name: str | None = Field(
         default=None, description="Name of the secret holding the PAT (Key Vault, or the environment locally)."
+    )
+    client_id: str | None = Field(default=None, description="OAuth M2M: the service principal's client id.")
+    client_secret: SecretStr | None = Field(default=None, description="OAuth M2M: its secret, given directly.")
+    client_secret_name: str | None = Field(
+        default=None, description="OAuth M2M: name of the secret holding the OAuth secret."
     )
 
     @field_validator("workspace_id", mode="before")
@@ -45,7 +50,7 @@ class WorkspaceConfig(BaseModel):
             raise ValueError("must start with https:// (http:// only for a local simulator)")
         return value.rstrip("/")
 
-    @field_validator("pat_secret_name")
+    @field_validator("pat_secret_name", "client_secret_name")
     @classmethod
     def _secret_name(cls, value: str | None) -> str | None:
         if value is not None and not re.match(SECRET_NAME_PATTERN, value):
@@ -56,6 +61,9 @@ class WorkspaceConfig(BaseModel):
     def _pat_has_a_source(self) -> WorkspaceConfig:
         if self.auth == "pat" and self.pat_token is None and not self.pat_secret_name:
             raise ValueError('auth "pat" needs pat_secret_name (or pat_token for local runs); or use auth "entra"')
+        if self.auth == "oauth-m2m" and not (self.client_id and (self.client_secret or self.client_secret_name)):
+            raise ValueError('auth "oauth-m2m" needs client_id and client_secret_name (or client_secret for local '
+                             "runs)")
         return self
 
 
@@ -116,16 +124,30 @@ def configured_workspaces(settings: Settings) -> list[WorkspaceConfig]:
         return parse_workspaces(settings.databricks_workspaces)
     if not settings.databricks_workspace_url:
         return []
-    auth = settings.databricks_auth or ("pat" if settings.databricks_pat_token else "entra")
-    return [
-        WorkspaceConfig(
+    auth = single_workspace_auth(settings)
+    try:
+        workspace = WorkspaceConfig(
             workspace_id=settings.databricks_workspace_id,
             url=settings.databricks_workspace_url,
             auth=auth,
-            pat_token=settings.databricks_pat_token,
+            pat_token=settings.databricks_pat_token if auth == "pat" else None,
             pat_secret_name=settings.databricks_pat_secret_name if auth == "pat" else None,
+            client_id=settings.databricks_client_id if auth == "oauth-m2m" else None,
+            client_secret=settings.databricks_client_secret if auth == "oauth-m2m" else None,
+            client_secret_name=settings.databricks_client_secret_name if auth == "oauth-m2m" else None,
         )
-    ]
+    except ValidationError:  # reported by the settings' own checks (problems.py), which run first
+        return []
+    return [workspace]
+
+
+def single_workspace_auth(settings: Settings) -> str:
+    """DATABRICKS_AUTH, else what the DATABRICKS_* credentials given imply (as unified authentication picks)."""
+    if settings.databricks_auth:
+        return settings.databricks_auth
+    if settings.databricks_pat_token:
+        return "pat"
+    return "oauth-m2m" if settings.databricks_client_id else "entra"
 
 
 def _error_text(err: Any) -> str:

@@ -113,7 +113,7 @@ def test_a_half_filled_configuration_prints_the_table_and_exits_non_zero():
     assert output.splitlines()[0].split() == ["CHECK", "STATUS", "DETAIL"]
     table = rows(output)
     assert table["setting MAX_RETRIES"] == NOT_READY
-    assert table["setting DATABRICKS_WORKSPACE_URL"] == NOT_READY
+    assert table["setting DATABRICKS_HOST"] == NOT_READY
     assert table["storage queue job-failures"] == NOT_READY
     assert table["Databricks"] == NOT_READY
     assert table["Key Vault"] == SKIPPED
@@ -127,7 +127,7 @@ def test_an_empty_configuration_still_runs_every_check():
     code, output = run_doctor({})
     assert code == 1
     table = rows(output)
-    for check in ("setting DATABRICKS_WORKSPACE_URL", "setting AzureWebJobsStorage", "webhook auth", "storage",
+    for check in ("setting DATABRICKS_HOST", "setting AzureWebJobsStorage", "webhook auth", "storage",
                   "Key Vault", "Databricks", "Azure OpenAI", "email"):
         assert check in table, output
 

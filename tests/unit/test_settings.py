@@ -92,7 +92,8 @@ def test_a_malformed_value_shows_what_was_given():
     ("env", "expected"),
     [
         ({"POLL_SCHEDULE": "*/5 * * * *"}, "POLL_SCHEDULE: must be an NCRONTAB expression with six fields"),
-        ({"DATABRICKS_WORKSPACE_URL": "adb-1.azuredatabricks.net"}, "DATABRICKS_WORKSPACE_URL: must start with"),
+        ({"DATABRICKS_WORKSPACE_URL": "ftp://adb-1.azuredatabricks.net"}, "DATABRICKS_WORKSPACE_URL: must start with"),
+        ({"DATABRICKS_HOST": "ftp://adb-1.azuredatabricks.net"}, "DATABRICKS_HOST: must start with"),
         ({"DATABRICKS_WORKSPACE_ID": "prod"}, "DATABRICKS_WORKSPACE_ID: must be the numeric workspace id"),
         ({"DECISIONS_TABLE": "my-table"}, "DECISIONS_TABLE: String should match pattern"),
         ({"EMAIL_ESCALATION_RECIPIENTS": "oncall@example.com,oncall"},
@@ -173,7 +174,7 @@ def test_several_workspaces_are_read_from_the_list():
 def test_the_list_and_the_single_workspace_settings_together_are_a_problem():
     workspaces = json.dumps([{"workspace_id": "1", "url": "https://a", "auth": "entra"}])
     (problem,) = problems_of({**MINIMAL, "DATABRICKS_WORKSPACES": workspaces})
-    assert problem.startswith("DATABRICKS_WORKSPACES: set either DATABRICKS_WORKSPACES or DATABRICKS_WORKSPACE_URL")
+    assert problem.startswith("DATABRICKS_WORKSPACES: set either DATABRICKS_WORKSPACES or DATABRICKS_HOST")
 
 
 def test_the_single_workspace_reads_its_pat_from_the_named_secret_when_no_token_is_given():
@@ -196,7 +197,7 @@ def test_the_single_workspace_uses_its_token_when_given():
 @pytest.mark.parametrize(
     ("env", "expected"),
     [
-        ({"AzureWebJobsStorage": "x"}, "DATABRICKS_WORKSPACE_URL: not set"),
+        ({"AzureWebJobsStorage": "x"}, "DATABRICKS_HOST: not set"),
         ({"DATABRICKS_WORKSPACE_URL": "https://a"}, "AzureWebJobsStorage: not set"),
         ({**MINIMAL, "WEBHOOK_PASSWORD": "pw-123456"}, "WEBHOOK_USERNAME: not set, but WEBHOOK_PASSWORD is"),
         ({**MINIMAL, "AZURE_OPENAI_ENDPOINT": "https://oai"},
@@ -245,7 +246,7 @@ def test_the_process_environment_is_read_by_default(monkeypatch):
 def test_check_settings_replaces_bad_values_by_defaults_so_a_half_filled_config_can_be_inspected():
     settings, problems = check_settings({"MAX_RETRIES": "x", "AGENT_MODE": "observe"})
     assert (settings.max_retries, settings.agent_mode) == (3, "observe")
-    assert {p.setting for p in problems} == {"MAX_RETRIES", "DATABRICKS_WORKSPACE_URL", "AzureWebJobsStorage"}
+    assert {p.setting for p in problems} == {"MAX_RETRIES", "DATABRICKS_HOST", "AzureWebJobsStorage"}
 
 
 def test_required_features_can_be_narrowed():
@@ -310,7 +311,7 @@ def test_the_example_local_settings_describe_every_setting_in_the_functions_form
 def test_the_example_local_settings_only_lack_a_workspace():
     document = json.loads((ROOT / "local.settings.json.example").read_text(encoding="utf-8"))
     _, problems = check_settings(document["Values"])
-    assert [p.setting for p in problems] == ["DATABRICKS_WORKSPACE_URL"]
+    assert [p.setting for p in problems] == ["DATABRICKS_HOST"]
 
 
 def test_no_example_value_is_an_unresolved_reference():

@@ -9,7 +9,7 @@ from typing import Any
 from shared.doctor.context import NOT_READY, READY, CheckResult, DoctorContext, host, shown
 from shared.exceptions import ConfigError, SecretError
 from shared.settings.docs import DOCS
-from shared.workspaces import workspace_pat
+from shared.workspaces import workspace_client_secret, workspace_pat
 
 
 def check_databricks(ctx: DoctorContext) -> Iterable[CheckResult]:
@@ -18,7 +18,7 @@ def check_databricks(ctx: DoctorContext) -> Iterable[CheckResult]:
     workspaces = s.workspaces()
     if problems or not workspaces:
         yield CheckResult("Databricks", NOT_READY, "; ".join(map(str, problems)) or "no workspace configured",
-                          f"set DATABRICKS_WORKSPACE_URL (or DATABRICKS_WORKSPACES), see {DOCS}")
+                          f"set DATABRICKS_HOST (or DATABRICKS_WORKSPACES), see {DOCS}")
         if not workspaces:
             return
     for workspace in workspaces:
@@ -38,14 +38,19 @@ def _check_workspace(ctx: DoctorContext, workspace: Any) -> CheckResult:
     name = f"Databricks {workspace.workspace_id or host(workspace.url)}"
     try:
         pat = workspace_pat(workspace, ctx.secret_provider())
+        client_secret = workspace_client_secret(workspace, ctx.secret_provider())
     except (SecretError, ConfigError) as exc:
-        return CheckResult(name, NOT_READY, f"no PAT: {exc}",
-                           "store the PAT in the secret it names (Key Vault, or the environment locally), or use "
-                           "DATABRICKS_AUTH=entra")
-    how = f"PAT {shown(pat)}" if pat else "Entra ID (managed identity)"
+        what = "OAuth secret" if workspace.auth == "oauth-m2m" else "PAT"
+        return CheckResult(name, NOT_READY, f"no {what}: {exc}",
+                           f"store the {what} in the secret it names (Key Vault, or the environment locally), "
+                           "or use DATABRICKS_AUTH=entra")
+    how = {
+        "pat": f"PAT {shown(pat)}",
+        "oauth-m2m": f"OAuth M2M, client {workspace.client_id}, secret {shown(client_secret)}",
+    }.get(workspace.auth, "Entra ID (managed identity)")
     retry = RetryPolicy(retries=0, budget=ctx.timeout)
     try:
-        client = build_jobs_api(workspace, timeout=ctx.timeout, pat_token=pat,
+        client = build_jobs_api(workspace, timeout=ctx.timeout, pat_token=pat, client_secret=client_secret,
                                 azure_client_id=ctx.settings.azure_client_id, retry=retry)
         try:
             # runs/list from now on: one cheap authenticated GET that returns nothing.
@@ -55,14 +60,18 @@ def _check_workspace(ctx: DoctorContext, workspace: Any) -> CheckResult:
     except (Unauthenticated, PermissionDenied) as exc:
         # runs/list needs no permission beyond being a workspace user: a refusal here is about the credential.
         return CheckResult(name, NOT_READY, f"{workspace.url} refused the credentials ({how}): {exc}",
-                           "use a valid, unexpired PAT, or add the managed identity to the workspace as a service "
-                           "principal")
+                           "use a valid, unexpired PAT; for OAuth M2M or Entra, add the service principal (or the "
+                           "managed identity) to the workspace")
     except TokenUnavailable as exc:
+        if workspace.auth == "oauth-m2m":
+            return CheckResult(name, NOT_READY, f"no OAuth token ({how}): {exc}",
+                               "check DATABRICKS_CLIENT_ID and the OAuth secret (Databricks: the service principal "
+                               "→ Secrets; each secret expires), and that the principal is in this workspace")
         return CheckResult(name, NOT_READY, f"no Entra ID token for Databricks: {exc}",
                            "check AZURE_CLIENT_ID and the managed identity (locally: az login)")
     except DatabricksConnectionError as exc:
         return CheckResult(name, NOT_READY, f"cannot reach {workspace.url} ({how}): {exc}",
-                           "check DATABRICKS_WORKSPACE_URL and the network path to the workspace")
+                           "check DATABRICKS_HOST and the network path to the workspace")
     except (DatabricksError, ConfigError) as exc:
         return CheckResult(name, NOT_READY, f"{workspace.url} ({how}): {exc}",
                            "check the workspace URL and credentials")

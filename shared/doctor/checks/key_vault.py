@@ -48,6 +48,9 @@ def _needed_secrets(s: Settings) -> list[tuple[str, str, bool]]:
     for workspace in s.workspaces():
         if workspace.auth == "pat" and workspace.pat_token is None and workspace.pat_secret_name:
             out.append((workspace.pat_secret_name, f"PAT of {workspace.workspace_id or workspace.url}", True))
+        if workspace.auth == "oauth-m2m" and workspace.client_secret is None and workspace.client_secret_name:
+            out.append((workspace.client_secret_name,
+                        f"OAuth secret of {workspace.workspace_id or workspace.url}", True))
     if s.azure_openai_endpoint and s.azure_openai_api_key is None:
         out.append((s.azure_openai_api_key_secret_name, "Azure OpenAI key (none: Entra ID)", False))
     if s.email_enabled and s.email_transport == "smtp" and s.email_password is None and s.email_password_secret_name:
