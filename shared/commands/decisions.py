@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     from shared.store import TableDecisionStore
     from shared.wiring import table
 
-    settings = load_settings()
+    settings = load_settings(require=("storage",))
     records = sorted(TableDecisionStore(table(settings, settings.decisions_table)).recent(since),
                      key=lambda r: r.received_at)
     if args.json:

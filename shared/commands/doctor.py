@@ -9,27 +9,16 @@ Exit code: 1 when any required check is NOT READY, 2 when the settings file cann
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
-from pathlib import Path
 
 from shared.doctor import doctor
 from shared.exceptions import ConfigError
 from shared.settings.docs import DOCS, example_settings, settings_markdown
+from shared.settings.local_file import local_settings_path, read_local_settings
 
-
-def read_settings_file(path: str | Path) -> dict[str, str]:
-    """The Values of a local.settings.json (ConfigError when it is not one)."""
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"cannot read {path}: {exc}") from exc
-    if not isinstance(data, dict) or not isinstance(data.get("Values", {}), dict):
-        raise ConfigError(f"{path}: not a local.settings.json (no Values object)")
-    if data.get("IsEncrypted"):
-        raise ConfigError(f"{path}: IsEncrypted is true; decrypt it first (func settings decrypt)")
-    return {str(k): "" if v is None else str(v) for k, v in data.get("Values", {}).items()}
+# The doctor reads its settings itself (it can also ignore the environment): `python -m shared` leaves it alone.
+READS_SETTINGS_ITSELF = True
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -56,10 +45,10 @@ def run(args: argparse.Namespace) -> int:
         return 0
     env: dict[str, str] = {}
     sources = []
-    path = args.settings or ("local.settings.json" if Path("local.settings.json").exists() else None)
+    path = local_settings_path(args.settings)
     if path:
         try:
-            env.update(read_settings_file(path))
+            env.update(read_local_settings(path))
         except ConfigError as exc:
             sys.stderr.write(f"{exc}\n")
             return 2
