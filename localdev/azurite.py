@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -37,12 +38,12 @@ class Azurite:
             f"TableEndpoint=http://127.0.0.1:{self.table_port}/{ACCOUNT};"
         )
 
-    def stop(self) -> None:
-        """Stop the emulator and remove its data."""
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the emulator (killed after `timeout` s) and remove its data unless it lives in a --location."""
         if self.process.poll() is None:
             self.process.terminate()
             try:
-                self.process.wait(timeout=10)
+                self.process.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(timeout=10)
@@ -61,13 +62,20 @@ def azurite_binary() -> str:
     raise FileNotFoundError("azurite is not installed: run `make setup` (npm ci installs the pinned version)")
 
 
-def start_azurite(timeout: float = 30.0) -> Azurite:
-    """Start Azurite in memory on three free loopback ports and wait until all three accept connections."""
-    blob, queue, table = free_port(), free_port(), free_port()
-    workdir = tempfile.mkdtemp(prefix="azurite-")
+def start_azurite(timeout: float = 30.0, *, ports: tuple[int, int, int] | None = None,
+                  location: Path | None = None) -> Azurite:
+    """Start Azurite on loopback and wait until its three ports accept connections.
+
+    Default: in memory, on three free ports. With `ports` (blob, queue, table) it takes those, e.g. the
+    emulator's well-known 10000-10002 that UseDevelopmentStorage=true means; with `location` its data persists
+    there (as `npx azurite --location .azurite` does) and is kept when it stops.
+    """
+    blob, queue, table = ports or (free_port(), free_port(), free_port())
+    workdir = str(location) if location else tempfile.mkdtemp(prefix="azurite-")
+    os.makedirs(workdir, exist_ok=True)
+    storage = ["--location", workdir] if location else ["--inMemoryPersistence"]
     args = [
-        azurite_binary(), "--silent", "--inMemoryPersistence", "--skipApiVersionCheck", "--loose",
-        "--disableTelemetry",
+        azurite_binary(), "--silent", *storage, "--skipApiVersionCheck", "--loose", "--disableTelemetry",
         "--blobHost", "127.0.0.1", "--blobPort", str(blob),
         "--queueHost", "127.0.0.1", "--queuePort", str(queue),
         "--tableHost", "127.0.0.1", "--tablePort", str(table),
@@ -75,7 +83,7 @@ def start_azurite(timeout: float = 30.0) -> Azurite:
     log = open(os.path.join(workdir, "azurite.log"), "wb")  # noqa: SIM115 - lives as long as the process
     # The process runs in workdir so Azurite's debug and extent files, if any, land there and are removed.
     process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=workdir)
-    azurite = Azurite(blob, queue, table, process, workdir)
+    azurite = Azurite(blob, queue, table, process, workdir, _owned_dir=location is None)
     try:
         for port in (blob, queue, table):
             wait_for_port(port, timeout=timeout)
@@ -83,3 +91,20 @@ def start_azurite(timeout: float = 30.0) -> Azurite:
         azurite.stop()
         raise
     return azurite
+
+
+# The storage emulator's well-known ports, which UseDevelopmentStorage=true stands for.
+EMULATOR_PORTS = (10000, 10001, 10002)
+_ENDPOINT = re.compile(r"(Blob|Queue|Table)Endpoint=https?://(127\.0\.0\.1|localhost)(?::(\d+))?", re.IGNORECASE)
+
+
+def emulator_ports(connection_string: str | None) -> tuple[int, int, int] | None:
+    """(blob, queue, table) ports when the connection string means a local emulator on loopback, else None."""
+    if not connection_string:
+        return None
+    if "usedevelopmentstorage=true" in connection_string.replace(" ", "").lower():
+        return EMULATOR_PORTS
+    found = {kind.lower(): int(port or 80) for kind, _, port in _ENDPOINT.findall(connection_string)}
+    if "queue" not in found:
+        return None
+    return (found.get("blob", EMULATOR_PORTS[0]), found["queue"], found.get("table", EMULATOR_PORTS[2]))

@@ -63,7 +63,7 @@ class LocalFunctionsHost:
     def __init__(self, app: func.FunctionApp, connection_string: str, host_json: Mapping[str, Any] | None = None,
                  env: Mapping[str, str] | None = None, *, http_port: int = 0, host_key: str | None = None,
                  master_key: str | None = None, function_keys: Mapping[str, str] | None = None,
-                 lease_seconds: int = DEFAULT_LEASE_SECONDS) -> None:
+                 lease_seconds: float = DEFAULT_LEASE_SECONDS) -> None:
         if getattr(app, "functions_bindings", None):
             raise AppAlreadyIndexedError("get_functions() was already called on this FunctionApp (azure-functions "
                                          "allows one call per app object); import the app module afresh")

@@ -16,7 +16,7 @@ from typing import ContextManager
 
 from azure.core.exceptions import AzureError, HttpResponseError, ResourceExistsError, ResourceNotFoundError
 from azure.functions.queue import QueueMessage as TriggerMessage
-from azure.storage.queue import QueueClient, QueueServiceClient
+from azure.storage.queue import LinearRetry, QueueClient, QueueServiceClient
 from azure.storage.queue import QueueMessage as StoredMessage
 
 from localdev.host.bindings import FunctionSpec
@@ -26,16 +26,21 @@ logger = logging.getLogger(__name__)
 
 POISON_SUFFIX = "-poison"
 MIN_POLLING_INTERVAL = 0.05
-# How long a received message stays invisible while the function runs. The real host leases for 10 minutes and
-# renews; this harness does not renew, so a function running longer than this may see its message twice.
-DEFAULT_LEASE_SECONDS = 300
+# How long a received message stays invisible while the function runs. As the host (the WebJobs SDK's queue
+# listener: 10 minutes), the lease is renewed when it is halfway to expiring, for as long as the invocation runs.
+DEFAULT_LEASE_SECONDS = 600
+# A failed renewal is tried again sooner, never more often than this (the SDK speeds up to one minute at most).
+MIN_RENEWAL_INTERVAL = 0.5
+# The SDK's default retry waits 15 s, 45 s ... before a storage error surfaces; a harness says so within seconds.
+HARNESS_RETRY = LinearRetry(backoff=1, retry_total=2, random_jitter_range=0)
 
 
 class StorageQueues:
     """The queues of one storage account, read and written with the host's message encoding."""
 
     def __init__(self, connection_string: str, encoding: str = "base64") -> None:
-        self._service = QueueServiceClient.from_connection_string(connection_string)
+        self._service = QueueServiceClient.from_connection_string(connection_string, retry_policy=HARNESS_RETRY,
+                                                                  connection_timeout=5)
         self._encoding = encoding
         self._clients: dict[str, QueueClient] = {}
         self._created: set[str] = set()
@@ -74,12 +79,18 @@ class StorageQueues:
     def receive(self, queue: str, count: int, lease_seconds: int) -> list[StoredMessage]:
         try:
             return list(self.client(queue).receive_messages(
-                messages_per_page=count, max_messages=count, visibility_timeout=lease_seconds))
+                messages_per_page=count, max_messages=count, visibility_timeout=math.ceil(lease_seconds)))
         except ResourceNotFoundError:
             return []  # like the host: a trigger queue that does not exist yet is an empty queue
 
     def delete(self, queue: str, message: StoredMessage) -> None:
         self.client(queue).delete_message(message.id, message.pop_receipt)
+
+    def renew(self, queue: str, message: StoredMessage, lease_seconds: float) -> str:
+        """Keep a leased message invisible `lease_seconds` longer; returns its new pop receipt."""
+        updated = self.client(queue).update_message(message.id, message.pop_receipt,
+                                                    visibility_timeout=math.ceil(lease_seconds))
+        return updated.pop_receipt
 
     def release(self, queue: str, message: StoredMessage, after_seconds: float) -> None:
         """Make a leased message visible again after `after_seconds`."""
@@ -105,17 +116,55 @@ class StorageQueues:
 InvokeQueueFunction = Callable[[FunctionSpec, TriggerMessage], bool]
 
 
+class LeaseRenewal:
+    """While an invocation runs, keeps its message invisible as the host does: the visibility is renewed when it
+    is halfway to expiring, and the new pop receipt replaces the old one on the message (for the delete after).
+    A renewal refused because the lease was lost (404, pop receipt mismatch) stops renewing; another storage
+    error is tried again sooner."""
+
+    def __init__(self, queues: StorageQueues, queue: str, message: StoredMessage, lease_seconds: float) -> None:
+        self._queues, self._queue, self._message, self._lease = queues, queue, message, lease_seconds
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._renew, name=f"lease-{message.id}", daemon=True)
+        self.renewals = 0
+
+    def __enter__(self) -> LeaseRenewal:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._done.set()
+        self._thread.join()
+
+    def _renew(self) -> None:
+        interval = self._lease / 2
+        while not self._done.wait(interval):
+            try:
+                self._message.pop_receipt = self._queues.renew(self._queue, self._message, self._lease)
+                self.renewals += 1
+                interval = self._lease / 2
+            except HttpResponseError as exc:
+                if exc.status_code in (400, 404):
+                    logger.warning("message %s from queue %s: lease lost, no longer renewed: %s",
+                                   self._message.id, self._queue, exc)
+                    return
+                interval = max(MIN_RENEWAL_INTERVAL, interval / 2)
+            except AzureError as exc:
+                logger.warning("renewing the lease of message %s failed, trying again: %s", self._message.id, exc)
+                interval = max(MIN_RENEWAL_INTERVAL, interval / 2)
+
+
 class QueueListener:
     """Polls the trigger queue of one function and runs it on a small thread pool.
 
     Up to batchSize messages are fetched at a time, and a new batch once no more than newBatchThreshold are
-    still running. Success deletes the message. A failure makes it visible again after visibilityTimeout,
+    still running. A message stays invisible while its invocation runs (LeaseRenewal). Success deletes it. A failure makes it visible again after visibilityTimeout,
     or, once its dequeue count reaches maxDequeueCount, moves its original text to `<queue>-poison`.
     """
 
     def __init__(self, spec: FunctionSpec, queues: StorageQueues, options: QueueOptions,
                  invoke: InvokeQueueFunction, activity: Callable[[], ContextManager[None]],
-                 lease_seconds: int = DEFAULT_LEASE_SECONDS) -> None:
+                 lease_seconds: float = DEFAULT_LEASE_SECONDS) -> None:
         assert spec.queue_name is not None
         self.spec = spec
         self.queue = spec.queue_name
@@ -202,7 +251,9 @@ class QueueListener:
             id=message.id, body=body, dequeue_count=message.dequeue_count, pop_receipt=message.pop_receipt,
             insertion_time=message.inserted_on, expiration_time=message.expires_on,
             time_next_visible=message.next_visible_on)
-        if self._invoke(self.spec, trigger):
+        with LeaseRenewal(self._queues, self.queue, message, self._lease_seconds):
+            succeeded = self._invoke(self.spec, trigger)
+        if succeeded:
             self._complete(message)
         elif message.dequeue_count >= limit:
             self._poison(message, f"failed {message.dequeue_count} times (maxDequeueCount {limit})")

@@ -334,3 +334,108 @@ def test_entry_point_serves_a_project_with_its_local_settings_until_interrupted(
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+# -- the lease of a running message -----------------------------------------------------------------------------
+
+def test_a_message_stays_invisible_while_its_invocation_outlasts_the_lease(storage_connection_string, unique_name):
+    """The host renews a running message's lease; without it a second invocation would take the message."""
+    app = func.FunctionApp()
+    started: list[int] = []
+
+    @app.queue_trigger(arg_name="msg", queue_name=f"{unique_name}-slow", connection="AzureWebJobsStorage")
+    def slow(msg: func.QueueMessage) -> None:
+        started.append(msg.dequeue_count)
+        time.sleep(5.0)  # two and a half leases
+
+    queue = QueueClient.from_connection_string(storage_connection_string, f"{unique_name}-slow")
+    enqueue_base64(queue, "work")
+    host = LocalFunctionsHost(app, storage_connection_string, HOST_JSON, {}, host_key=KEY, lease_seconds=2).start()
+    try:
+        host.wait_idle(20)
+    finally:
+        host.stop()
+    assert started == [1]
+    assert [i.outcome for i in host.invocations("slow")] == ["succeeded"]
+    assert queue.get_queue_properties().approximate_message_count == 0  # deleted with the renewed pop receipt
+
+
+SLOW_PROJECT_APP = textwrap.dedent("""
+    import time
+    import azure.functions as func
+
+    app = func.FunctionApp()
+
+    @app.route(route="work", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+    @app.queue_output(arg_name="out", queue_name="slow-work", connection="AzureWebJobsStorage")
+    def work(req: func.HttpRequest, out: func.Out[str]) -> func.HttpResponse:
+        out.set("work")
+        return func.HttpResponse(status_code=202)
+
+    @app.queue_trigger(arg_name="msg", queue_name="slow-work", connection="AzureWebJobsStorage")
+    def slow(msg: func.QueueMessage) -> None:
+        print("invocation started", flush=True)
+        time.sleep(60)
+""")
+
+
+def emulator_connection_string(blob: int, queue: int, table: int) -> str:
+    from localdev.azurite import ACCOUNT, ACCOUNT_KEY
+
+    return (f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={ACCOUNT_KEY};"
+            f"BlobEndpoint=http://127.0.0.1:{blob}/{ACCOUNT};QueueEndpoint=http://127.0.0.1:{queue}/{ACCOUNT};"
+            f"TableEndpoint=http://127.0.0.1:{table}/{ACCOUNT};")
+
+
+def start_entry_point(tmp_path, *args: str) -> tuple[subprocess.Popen, str]:
+    env = {k: v for k, v in os.environ.items() if k != "AzureWebJobsStorage"}
+    env["PYTHONPATH"] = str(PROJECT_ROOT)
+    process = subprocess.Popen([sys.executable, "-m", "localdev.host", "--port", "0", *args], cwd=tmp_path, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    printed = ""
+    while "Press Ctrl-C" not in printed and process.poll() is None:
+        printed += process.stdout.readline()
+    return process, printed
+
+
+def test_the_entry_point_starts_azurite_where_the_emulator_is_configured_and_stops_within_two_seconds(tmp_path):
+    """A copied local.settings.json names the emulator: `make run` starts it there; Ctrl-C during a long
+    invocation stops everything within two seconds (the message comes back after its lease, as after a restart)."""
+    from localdev.ports import free_port, is_listening
+
+    ports = (free_port(), free_port(), free_port())
+    (tmp_path / "function_app.py").write_text(SLOW_PROJECT_APP)
+    (tmp_path / "host.json").write_text(json.dumps(HOST_JSON))
+    (tmp_path / "local.settings.json").write_text(json.dumps(
+        {"Values": {"AzureWebJobsStorage": emulator_connection_string(*ports)}}))
+    process, printed = start_entry_point(tmp_path)
+    try:
+        assert f"Azurite started on 127.0.0.1:{ports[0]}-{ports[2]}" in printed, printed
+        assert is_listening(ports[1])
+        url = re.search(r"work: \[POST\] (\S+)", printed).group(1)
+        assert requests.post(url, timeout=10).status_code == 202
+        while "invocation started" not in process.stdout.readline():
+            pass
+        began = time.monotonic()
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=10) == 0
+        assert time.monotonic() - began <= 2.0
+        assert not is_listening(ports[1])  # its Azurite stopped too
+        assert (tmp_path / ".azurite").is_dir()  # data kept, as `npx azurite --location .azurite` keeps it
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_the_entry_point_checks_the_apps_settings_before_it_starts(tmp_path):
+    (tmp_path / "bad.json").write_text(json.dumps({"Values": {"POLL_SCHEDULE": "99 */5 * * * *",
+                                                              "DATABRICKS_HOST": "https://adb-1.azuredatabricks.net"}}))
+    env = {k: v for k, v in os.environ.items() if not k.upper().startswith(("AZUREWEBJOBSSTORAGE", "DATABRICKS_",
+                                                                             "POLL_"))}
+    result = subprocess.run([sys.executable, "-m", "localdev.host", "--root", str(PROJECT_ROOT), "--settings",
+                             str(tmp_path / "bad.json")], cwd=tmp_path, env={**env, "PYTHONPATH": str(PROJECT_ROOT)},
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "setting POLL_SCHEDULE" in result.stderr and "second field '99'" in result.stderr
+    assert "Traceback" not in result.stderr and "Azurite started" not in result.stdout
