@@ -28,26 +28,33 @@ demo: setup  ## run the agent against a simulated Databricks workspace on Azurit
 test: setup  ## all tests: unit, integration (Azurite, SMTP, fakes), end-to-end
 	$(PY) -m pytest tests
 
-test-unit: setup
+test-unit: setup  ## tests/unit only (no I/O)
 	$(PY) -m pytest tests/unit
 
-test-integration: setup
+test-integration: setup  ## tests/integration only
 	$(PY) -m pytest tests/integration
 
-test-e2e: setup
+test-e2e: setup  ## tests/e2e only (the Functions through the local runner)
 	$(PY) -m pytest tests/e2e
 
-eval: setup  ## classifier accuracy on ../shared/eval/dev.jsonl and our own holdout (fails below the targets)
-	$(PY) -m shared eval --fail-under-category 0.97 --fail-under-action 0.98 --max-harmful 0
-	$(PY) -m shared eval --data tests/data/holdout.jsonl --fail-under-category 0.95 --fail-under-action 0.97 --max-harmful 0
+# The labeled set that ships with the repository; the developers' dev set is extra data, used when present.
+HOLDOUT := tests/data/holdout.jsonl
+DEV_SET := ../shared/eval/dev.jsonl
 
-bench: setup  ## classifier speed
-	$(PY) -m shared bench
+eval: $(VENV)/.installed  ## classifier accuracy on tests/data/holdout.jsonl (+ the dev set when present); fails below the targets
+	$(PY) -m shared eval --data $(HOLDOUT) --fail-under-category 0.95 --fail-under-action 0.97 --max-harmful 0
+	@if [ -f $(DEV_SET) ]; then \
+		echo "$(PY) -m shared eval --data $(DEV_SET) ..."; \
+		$(PY) -m shared eval --data $(DEV_SET) --fail-under-category 0.97 --fail-under-action 0.98 --max-harmful 0; \
+	else echo "(the developers' dev set is not beside this clone: measured on the holdout only)"; fi
 
-run: setup  ## the Functions on loopback (stand-in for `func start`), reading local.settings.json
+bench: $(VENV)/.installed  ## classifier speed (texts of tests/data/holdout.jsonl, a 1 MB trace, adversarial inputs)
+	$(PY) -m shared bench --data $(HOLDOUT)
+
+run: setup  ## the Functions on loopback (stand-in for `func start`): local.settings.json, checked first; Azurite if needed
 	$(PY) -m localdev.host
 
-doctor: setup  ## check configuration and connections
+doctor: $(VENV)/.installed  ## check configuration (local.settings.json, environment) and connections
 	$(PY) -m shared doctor
 
 CHECKOV_VERSION := 3.3.30
