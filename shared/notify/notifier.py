@@ -120,7 +120,8 @@ class Notifier:
         elif not recipients.to:
             status = "no_recipients"
             error = ("no valid recipient: the job has no on_failure emails, no "
-                     f"'{self.settings.email_recipients_tag}' tag, and EMAIL_DEFAULT_RECIPIENTS is empty")
+                     f"'{self.settings.email_recipients_tag}' tag, and EMAIL_FALLBACK_RECIPIENTS "
+                     "(formerly EMAIL_DEFAULT_RECIPIENTS) is empty")
         else:
             status, error = "pending", None
         return OutboxEntry(

@@ -1,4 +1,5 @@
-"""Who gets an email: the job's own failure addresses, else a job tag, else the configured default list.
+"""Who gets an email: the job's own failure addresses, else a job tag, else EMAIL_FALLBACK_RECIPIENTS; and
+always EMAIL_ALWAYS_COPY besides.
 
 Escalations go to EMAIL_ESCALATION_RECIPIENTS when it is set. Every address is validated: one plain mailbox,
 no display name, no line breaks (a CR/LF in an address is a header injection, not a typo).
@@ -35,7 +36,7 @@ class Recipients:
     """The addresses to write to, where they came from, and what was dropped as invalid."""
 
     to: tuple[str, ...]
-    source: str  # on_failure | tag | default | escalation | none
+    source: str  # on_failure | tag | default | escalation | always_copy (nobody else) | none
     invalid: tuple[str, ...] = field(default=())
 
 
@@ -89,7 +90,7 @@ def resolve_recipients(kind: NotificationKind | None, job: Job | None, settings:
         valid, bad = clean(settings.email_escalation_recipients)
         invalid += bad
         if valid:
-            return _done(valid, "escalation", invalid, job)
+            return _done(valid, "escalation", invalid, job, settings)
 
     candidates: list[tuple[str, list[str]]] = []
     if job is not None:
@@ -103,11 +104,17 @@ def resolve_recipients(kind: NotificationKind | None, job: Job | None, settings:
         valid, bad = clean(addresses)
         invalid += bad
         if valid:
-            return _done(valid, source, invalid, job)
-    return _done([], "none", invalid, job)
+            return _done(valid, source, invalid, job, settings)
+    return _done([], "none", invalid, job, settings)
 
 
-def _done(valid: list[str], source: str, invalid: list[str], job: Job | None) -> Recipients:
+def _done(valid: list[str], source: str, invalid: list[str], job: Job | None,
+          settings: Settings | None = None) -> Recipients:
+    always, bad = clean(settings.email_always_copy if settings else [])
+    invalid = invalid + bad
+    if always:
+        valid, _ = clean([*valid, *always])
+        source = source if source != "none" else "always_copy"
     if invalid:
         log.warning(
             "ignored invalid recipient addresses",

@@ -299,7 +299,11 @@ class Settings(EnvironmentSettings):
         default=None, description="https://<resource>.communication.azure.com, used with the app's identity."
     )
     email_default_recipients: CommaList = Field(
-        default_factory=list, description="Comma-separated addresses that get every notification."
+        default_factory=list,
+        validation_alias=AliasChoices("EMAIL_FALLBACK_RECIPIENTS", "EMAIL_DEFAULT_RECIPIENTS"),
+        description="Comma-separated addresses that get a job's notifications when the job names nobody (no "
+        "on_failure addresses, no ai_agent_notify tag). EMAIL_DEFAULT_RECIPIENTS is accepted as an alias; "
+        "EMAIL_ALWAYS_COPY is the list that gets every notification.",
     )
     email_escalation_recipients: CommaList = Field(
         default_factory=list, description="Comma-separated addresses that get escalations."
@@ -335,6 +339,13 @@ class Settings(EnvironmentSettings):
         default=8, ge=1, le=50, description="Sends tried (backoff up to an hour apart) before an email is marked failed."
     )
 
+    # --- Email: always copied -----------------------------------------------------------------------
+    email_always_copy: CommaList = Field(
+        default_factory=list,
+        description="Comma-separated addresses added to every notification, whoever else gets it (an on-call "
+        "list or an audit mailbox).",
+    )
+
     # --- Logging ------------------------------------------------------------------------------------
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
         default="INFO", description="DEBUG, INFO, WARNING, ERROR or CRITICAL."
@@ -344,7 +355,8 @@ class Settings(EnvironmentSettings):
     # Every check below is per field, so pydantic reports all of them together. Cross-field checks are in
     # problems_for(), which load_settings() runs after these.
     _split = field_validator(
-        "resize_allowed_spark_conf", "email_default_recipients", "email_escalation_recipients", mode="before"
+        "resize_allowed_spark_conf", "email_default_recipients", "email_escalation_recipients", "email_always_copy",
+        mode="before",
     )(split_commas)
     _upper = field_validator("log_level", mode="before")(upper_case)
     _databricks_auth = field_validator("databricks_auth", mode="before")(databricks_auth_type)
@@ -356,7 +368,8 @@ class Settings(EnvironmentSettings):
     _workspaces_json = field_validator("databricks_workspaces")(workspaces_json)
     _ncrontab = field_validator("poll_schedule")(ncrontab)
     _ladders = field_validator("resize_node_ladders")(node_type_ladders)
-    _addresses = field_validator("email_default_recipients", "email_escalation_recipients")(email_addresses)
+    _addresses = field_validator("email_default_recipients", "email_escalation_recipients",
+                                 "email_always_copy")(email_addresses)
     # Defined last so it runs before the other "before" validators (pydantic runs them last-defined first).
     _no_unresolved_key_vault_reference = field_validator("*", mode="before")(no_key_vault_reference)
 

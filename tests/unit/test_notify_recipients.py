@@ -109,3 +109,29 @@ def test_validate_address_refuses_what_is_not_one_plain_mailbox(bad):
 
 def test_validate_address_keeps_the_local_part_and_lowercases_the_domain():
     assert validate_address("  First.Last+etl@Example.COM ") == "First.Last+etl@example.com"
+
+
+# --- EMAIL_FALLBACK_RECIPIENTS (formerly EMAIL_DEFAULT_RECIPIENTS) and EMAIL_ALWAYS_COPY --------------------
+
+def test_the_always_copy_list_is_added_to_whoever_gets_the_email_without_duplicates():
+    always = settings(email_always_copy=["audit@example.com", "OWNER@example.com"])
+    got = resolve_recipients(NotificationKind.DIAGNOSIS, job(["owner@example.com"]), always)
+    assert (got.to, got.source) == (("owner@example.com", "audit@example.com"), "on_failure")
+    escalation = resolve_recipients(NotificationKind.ESCALATION, job(),
+                                    settings(email_escalation_recipients=["lead@example.com"],
+                                             email_always_copy=["audit@example.com"]))
+    assert escalation.to == ("lead@example.com", "audit@example.com")
+
+
+def test_with_nobody_else_the_always_copy_list_still_gets_it():
+    got = resolve_recipients(NotificationKind.DIAGNOSIS, job(), Settings(email_always_copy=["audit@example.com"]))
+    assert (got.to, got.source) == (("audit@example.com",), "always_copy")
+
+
+def test_the_fallback_list_is_read_under_its_new_name_and_its_old_one():
+    from shared.settings.source import reading
+
+    for name in ("EMAIL_FALLBACK_RECIPIENTS", "EMAIL_DEFAULT_RECIPIENTS"):
+        with reading({name: "platform@example.com, oncall@example.com"}):
+            got = resolve_recipients(NotificationKind.RETRY, job(), Settings())
+        assert (got.to, got.source) == (("platform@example.com", "oncall@example.com"), "default"), name
