@@ -91,8 +91,8 @@ def demo_environment(storage: str, workspace_url: str) -> dict[str, str]:
     """The app settings of the demo: what local.settings.json would hold."""
     return {
         "AzureWebJobsStorage": storage,
-        "DATABRICKS_WORKSPACE_URL": workspace_url,
-        "DATABRICKS_PAT_TOKEN": SIM_TOKEN,
+        "DATABRICKS_HOST": workspace_url,
+        "DATABRICKS_TOKEN": SIM_TOKEN,
         "DATABRICKS_WORKSPACE_ID": WORKSPACE_ID,
         "AGENT_MODE": "act",
         "MAX_RETRIES": "3",
@@ -103,7 +103,7 @@ def demo_environment(storage: str, workspace_url: str) -> dict[str, str]:
         "EMAIL_TRANSPORT": "file",
         "EMAIL_FILE_DIR": str(OUT / "emails"),
         "EMAIL_SENDER": "databricks-agent@contoso.example",
-        "EMAIL_DEFAULT_RECIPIENTS": "data-oncall@contoso.example",
+        "EMAIL_FALLBACK_RECIPIENTS": "data-oncall@contoso.example",
         "EMAIL_ESCALATION_RECIPIENTS": "platform-oncall@contoso.example",
         "FEEDBACK_URL": "https://agent.contoso.example/feedback",
         "LOG_LEVEL": "WARNING",
@@ -133,17 +133,26 @@ def print_report(records, scenarios, sim) -> None:
 
     say("\nWhat the agent decided (one row per decision, from Table Storage):\n")
     say(format_table(records))
-    say("\nWhy:")
+    say("\nWhy (\"rerun k of R\": the rerun this decision starts, of at most R = MAX_RETRIES for the chain):")
     for r in records:
-        evidence = (r.evidence[0] if r.evidence else "")[:110]
-        say(f"  {r.job_name:<28} {r.reason[:90]}")
-        if evidence:
-            say(f"  {'':<28} evidence: {evidence}")
+        say(wrapped(r.reason, first=f"  {r.job_name:<28} "))
+        if r.evidence:
+            say(wrapped(r.evidence[0], first=f"  {'':<28} evidence: ", max_lines=2))
     repairs = sim.requests_to("/runs/repair", "POST")
     updates = sim.requests_to("/jobs/update", "POST")
     say(f"\nIn Databricks: {len(repairs)} repairs, {len(updates)} job-cluster updates (resize and its revert).")
     emails = sorted((OUT / "emails").glob("*.html"))
     say(f"Emails written: {len(emails)}" + "".join(f"\n  {p.name}" for p in emails[:20]))
+    say(wrapped(f"Their job and run links point at the simulated workspace ({sim.url}), which stops with the demo: "
+                "in a real deployment they open the run in Databricks.", first="  "))
+
+
+def wrapped(text: str, *, first: str, width: int = 118, max_lines: int | None = None) -> str:
+    """`text` after `first`, wrapped at word boundaries, the next lines indented to line up with it."""
+    import textwrap
+
+    return textwrap.fill(" ".join(text.split()), width=width, initial_indent=first,
+                         subsequent_indent=" " * len(first), max_lines=max_lines, placeholder=" …")
 
 
 def check(records, scenarios) -> bool:
