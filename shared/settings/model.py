@@ -81,15 +81,16 @@ class Settings(EnvironmentSettings):
     )
     databricks_workspaces: str | None = Field(
         default=None,
-        description="Several workspaces, as a JSON list instead of the DATABRICKS_WORKSPACE_* settings: "
+        description="Several workspaces, as a JSON list instead of the single-workspace DATABRICKS_* settings: "
         '[{"workspace_id": "123", "url": "https://...", "auth": "pat", "pat_secret_name": "ws123-pat"}, '
-        '{"workspace_id": "456", "url": "https://...", "auth": "entra"}].',
+        '{"workspace_id": "456", "url": "https://...", "auth": "oauth-m2m", "client_id": "...", '
+        '"client_secret_name": "ws456-oauth"}, {"workspace_id": "789", "url": "https://...", "auth": "entra"}].',
     )
     databricks_pat_secret_name: str = Field(
         default="databricks-pat",
         pattern=SECRET_NAME_PATTERN,
         description="Secret (Key Vault, or the environment locally) holding the PAT when DATABRICKS_AUTH=pat and "
-        "DATABRICKS_PAT_TOKEN is not set.",
+        "DATABRICKS_TOKEN is not set.",
     )
     databricks_client_id: str | None = Field(
         default=None,

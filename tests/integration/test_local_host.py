@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import logging
 import os
 import re
 import signal
@@ -439,3 +440,28 @@ def test_the_entry_point_checks_the_apps_settings_before_it_starts(tmp_path):
     assert result.returncode == 2
     assert "setting POLL_SCHEDULE" in result.stderr and "second field '99'" in result.stderr
     assert "Traceback" not in result.stderr and "Azurite started" not in result.stdout
+
+
+def test_unreachable_storage_is_reported_within_seconds(caplog):
+    """The SDK's default retry waits a minute or more before an error surfaces; the harness says so at once."""
+    from localdev.ports import free_port
+
+    app = func.FunctionApp()
+
+    @app.queue_trigger(arg_name="msg", queue_name="nowhere", connection="AzureWebJobsStorage")
+    def never(msg: func.QueueMessage) -> None:
+        raise AssertionError("no message can arrive")
+
+    closed = free_port()
+    connection = (f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={'A' * 88};"
+                  f"QueueEndpoint=http://127.0.0.1:{closed}/devstoreaccount1;")
+    caplog.set_level(logging.WARNING, logger="localdev.host.queues")
+    began = time.monotonic()
+    host = LocalFunctionsHost(app, connection, HOST_JSON, {}, host_key=KEY).start()
+    try:
+        while "polling queue nowhere failed" not in caplog.text and time.monotonic() - began < 15:
+            time.sleep(0.1)
+    finally:
+        host.stop()
+    assert "polling queue nowhere failed" in caplog.text
+    assert time.monotonic() - began < 10
