@@ -37,19 +37,12 @@ test-integration: setup  ## tests/integration only
 test-e2e: setup  ## tests/e2e only (the Functions through the local runner)
 	$(PY) -m pytest tests/e2e
 
-# The labeled set that ships with the repository; the developers' dev set is extra data, used when present.
-HOLDOUT := tests/data/holdout.jsonl
-DEV_SET := ../shared/eval/dev.jsonl
+eval: setup  ## classifier accuracy on ../shared/eval/dev.jsonl and our own holdout (fails below the targets)
+	$(PY) -m shared eval --fail-under-category 0.97 --fail-under-action 0.98 --max-harmful 0
+	$(PY) -m shared eval --data tests/data/holdout.jsonl --fail-under-category 0.95 --fail-under-action 0.97 --max-harmful 0
 
-eval: $(VENV)/.installed  ## classifier accuracy on tests/data/holdout.jsonl (+ the dev set when present); fails below the targets
-	$(PY) -m shared eval --data $(HOLDOUT) --fail-under-category 0.95 --fail-under-action 0.97 --max-harmful 0
-	@if [ -f $(DEV_SET) ]; then \
-		echo "$(PY) -m shared eval --data $(DEV_SET) ..."; \
-		$(PY) -m shared eval --data $(DEV_SET) --fail-under-category 0.97 --fail-under-action 0.98 --max-harmful 0; \
-	else echo "(the developers' dev set is not beside this clone: measured on the holdout only)"; fi
-
-bench: $(VENV)/.installed  ## classifier speed (texts of tests/data/holdout.jsonl, a 1 MB trace, adversarial inputs)
-	$(PY) -m shared bench --data $(HOLDOUT)
+bench: setup  ## classifier speed
+	$(PY) -m shared bench
 
 run: setup  ## the Functions on loopback (stand-in for `func start`): local.settings.json, checked first; Azurite if needed
 	$(PY) -m localdev.host

@@ -1,6 +1,6 @@
 """`python -m shared llm-report`: how large the LLM prompts are, and what they would cost, on a labeled set.
 
-Each failure of the set (default: tests/data/holdout.jsonl, or the developers' dev set when present) is
+Each failure of the set (default: the developers' dev set when present, else the first in tests/data/) is
 classified by the rules and pushed through the analyzer's prompt builder. Printed: the estimated prompt tokens (characters / 3, the bound's own measure),
 and with --fake the prompt tokens a local Azure OpenAI fake reports (characters / 4, about a BPE tokenizer
 on English) after a real round trip through the openai client; how many prompts were trimmed to fit; how
@@ -19,16 +19,17 @@ from pathlib import Path
 from typing import Any
 
 _ROOT = Path(__file__).resolve().parents[2]
-# The developers' dev set when it is beside the repository, else the labeled set that ships with it.
+# The developers' dev set when it is beside the repository, else the first labeled set that ships with it.
 _DEV_SET = _ROOT.parent / "shared" / "eval" / "dev.jsonl"
-DEFAULT_SET = _DEV_SET if _DEV_SET.exists() else _ROOT / "tests" / "data" / "holdout.jsonl"
+_SHIPPED = sorted((_ROOT / "tests" / "data").glob("*.jsonl"))
+DEFAULT_SET = _DEV_SET if _DEV_SET.exists() or not _SHIPPED else _SHIPPED[0]
 CONTEXT = {"job_name": "nightly_etl", "tasks": ["main"], "attempt": 1,
            "cluster": {"node_type_id": "Standard_DS3_v2", "num_workers": 4, "spark_version": "15.4.x-scala2.12"}}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--file", type=Path, default=DEFAULT_SET, help="JSON lines with text and result_state "
-                        "(default: tests/data/holdout.jsonl, or the developers' dev set when present)")
+                        "(default: the developers' dev set when present, else the first set in tests/data/)")
     parser.add_argument("--fake", action="store_true",
                         help="also send every prompt to a local Azure OpenAI fake and report its usage figures")
     parser.add_argument("--max-prompt-tokens", type=int, default=None,
