@@ -22,6 +22,7 @@ from urllib.parse import parse_qs, urlsplit
 from localdev.databricks_sim.errors import ApiError, invalid
 from localdev.databricks_sim.faults import FaultPlan, Hit
 from localdev.databricks_sim.model import cluster_json, run_json, task_json
+from localdev.databricks_sim.shapes import legacy_overrides
 from localdev.databricks_sim.state import Workspace
 
 
@@ -70,8 +71,11 @@ class Request:
 
 def _get_run(req: Request) -> dict[str, Any]:
     run, task = req.ws.find_run(req.query.get("run_id"))
-    if task is not None:  # a task run read as a run
-        return {**_task_as_run(req, run, task), "tasks": [task_json(task, run, req.sim.url, req.sim.workspace_id)]}
+    if task is not None:  # a task run read as a run; a for_each parent lists its iterations
+        out = {**_task_as_run(req, run, task), "tasks": [task_json(task, run, req.sim.url, req.sim.workspace_id)]}
+        if task.iterations is not None:
+            out["iterations"] = [task_json(i, run, req.sim.url, req.sim.workspace_id) for i in task.iterations]
+        return out
     include_history = req.query.get("include_history", "false").lower() == "true"
     data = run_json(run, req.sim.url, req.sim.workspace_id, include_history=include_history)
     return _page(req, data, data, RUN_ARRAYS, f"run:{run.run_id}") if req.paginated else data
@@ -85,12 +89,27 @@ def _get_output(req: Request) -> dict[str, Any]:
             raise invalid(MULTI_TASK_OUTPUT)
         task = latest[0]
     out: dict[str, Any] = {"metadata": _task_as_run(req, run, task)}
+    if task.child_run_id is not None:
+        out["run_job_output"] = {"run_id": task.child_run_id}
     if task.failure is not None:
         out.update({k: v for k, v in (("error", task.failure.error), ("error_trace", task.failure.error_trace),
                                        ("logs", task.failure.logs)) if v})
-    elif task.result_state == "SUCCESS" and "notebook_task" in task.spec:
-        out["notebook_output"] = {"result": "OK", "truncated": False}
+    elif task.result_state == "SUCCESS":
+        out.update(_success_output(req, task))
     return out
+
+
+def _success_output(req: Request, task: Any) -> dict[str, Any]:
+    spec = task.spec
+    if "notebook_task" in spec:
+        return {"notebook_output": {"result": "OK", "truncated": False}}
+    if "sql_task" in spec:
+        warehouse = spec["sql_task"].get("warehouse_id", "")
+        return {"sql_output": {"query_output": {
+            "warehouse_id": warehouse, "output_link": f"{req.sim.url}/sql/history?queryId={task.run_id}"}}}
+    if "dbt_task" in spec:
+        return {"dbt_output": {"artifacts_link": f"{req.sim.url}/dbt-artifacts/{task.run_id}.tar.gz"}}
+    return {}
 
 
 def _list_runs(req: Request) -> dict[str, Any]:
@@ -151,9 +170,13 @@ def _run_now(req: Request) -> dict[str, Any]:
         run = req.ws.runs[req.ws.tokens[token]]
         return {"run_id": run.run_id, "number_in_job": run.number_in_job}
     job = req.ws.job(req.body.get("job_id"))
+    legacy = legacy_overrides(req.body)
+    if legacy and req.body.get("job_parameters"):
+        raise invalid("job_parameters cannot be used together with task-level parameters such as "
+                      f"{sorted(legacy)[0]}.")
     run = req.ws.start_job_run(
         job["job_id"], outcome=req.ws.next_outcome(job["job_id"]), trigger="ONE_TIME",
-        job_parameters=req.body.get("job_parameters"), only=req.body.get("only"), token=token,
+        job_parameters=req.body.get("job_parameters"), only=req.body.get("only"), token=token, overriding=legacy,
     )
     return {"run_id": run.run_id, "number_in_job": run.number_in_job}
 

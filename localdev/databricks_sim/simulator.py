@@ -38,6 +38,7 @@ from localdev.databricks_sim.errors import ApiError, invalid
 from localdev.databricks_sim.faults import FaultPlan, FaultRule
 from localdev.databricks_sim.model import JobRun, Outcome, TaskFailure, cluster_json, run_json
 from localdev.databricks_sim.server import SimHTTPServer
+from localdev.databricks_sim.shapes import legacy_overrides
 from localdev.databricks_sim.state import Workspace
 
 log = logging.getLogger(__name__)
@@ -187,8 +188,12 @@ class DatabricksSimulator:
         job_parameters: dict[str, str] | None = None,
         trigger: str = "PERIODIC",
         duration_s: float = 600.0,
+        overriding_parameters: dict[str, Any] | None = None,
     ) -> int:
-        """A finished run of `job_id` in which each task of `failures` failed (downstream: UPSTREAM_FAILED)."""
+        """A finished run of `job_id` in which each task of `failures` failed (downstream: UPSTREAM_FAILED).
+
+        A for_each task's failure may be a ForEachFailure (by iteration); a run_job task's failure is its child
+        run's. `overriding_parameters`: legacy run-now parameters ({"notebook_params": {...}, ...})."""
         with self.workspace.lock:
             self.workspace.tick()
             unknown = set(failures) - {t["task_key"] for t in self.workspace.job(job_id)["settings"]["tasks"]}
@@ -197,6 +202,7 @@ class DatabricksSimulator:
             run = self.workspace.start_job_run(
                 job_id, outcome=dict(failures), trigger=trigger, job_parameters=job_parameters,
                 immediate=True, duration_ms=int(duration_s * 1000),
+                overriding=legacy_overrides(overriding_parameters or {}),
             )
             return run.run_id
 
@@ -253,6 +259,12 @@ class DatabricksSimulator:
             self.workspace.tick()
             run, _ = self.workspace.find_run(run_id)
             return run_json(run, self.url, self.workspace_id, include_history=True)
+
+    def task_parameters(self, run_id: int) -> dict[str, Any]:
+        """task_key -> the parameters the newest attempt of each task ran with (after legacy overrides)."""
+        with self.workspace.lock:
+            run, _ = self.workspace.find_run(run_id)
+            return {key: copy.deepcopy(task.parameters) for key, task in run.latest_by_key().items()}
 
     def cluster(self, cluster_id: str) -> dict[str, Any]:
         """clusters/get as JSON."""
