@@ -36,6 +36,7 @@ from typing import Any, NamedTuple
 
 from localdev.databricks_sim.errors import ApiError, invalid
 from localdev.databricks_sim.faults import FaultPlan, FaultRule
+from localdev.databricks_sim.oauth import OAuthIssuer
 from localdev.databricks_sim.model import JobRun, Outcome, TaskFailure, cluster_json, run_json
 from localdev.databricks_sim.server import SimHTTPServer
 from localdev.databricks_sim.shapes import legacy_overrides
@@ -104,6 +105,7 @@ class DatabricksSimulator:
         self._requests: list[RecordedRequest] = []
         self._faults: list[Fault] = []
         self.faults = FaultPlan()
+        self.oauth = OAuthIssuer()
         self._webhook: tuple[str, str | None, str | None] | None = None
         self._deliveries: list[dict[str, Any]] = []
         self._senders: list[threading.Thread] = []
@@ -147,6 +149,7 @@ class DatabricksSimulator:
             self._webhook = None
         self.faults.clear()
         self.faults.reset_counts()
+        self.oauth.reset()
 
     def __enter__(self) -> DatabricksSimulator:
         self.start()
@@ -213,6 +216,19 @@ class DatabricksSimulator:
             run = self.workspace.start_job_run(job_id, outcome="success", trigger=trigger, immediate=True,
                                                duration_ms=int(duration_s * 1000))
             return run.run_id
+
+    def add_busy_runs(self, count: int, *, job_id: int | None = None, within_s: float = 12 * 3600.0,
+                      seed: int = 0) -> list[int]:
+        """`count` finished successful runs started within the last `within_s` seconds, kept as tuples (30,000
+        take well under a second); of `job_id`, or of a new one-task serverless job. Returns their run ids."""
+        with self.workspace.lock:
+            if job_id is None:
+                job_id = self.add_job("busy_hourly_ingest", [{"task_key": "main", "environment_key": "default",
+                                                              "notebook_task": {"notebook_path": "/Jobs/main"}}])
+            name = self.workspace.job(job_id)["settings"].get("name", "")
+            now = self.workspace.now_ms()
+            return self.workspace.bulk.add(self.workspace._run_ids, job_id, name, count,
+                                           now - int(within_s * 1000), now - 1000, seed)
 
     def script_repair(self, target: int, outcome: Outcome = "success", *, times: int = 1) -> None:
         """How the next `times` repairs of run `target` (or reruns/run-nows of job `target`) end.
@@ -337,6 +353,24 @@ class DatabricksSimulator:
         """The most API requests received within any `window_s` seconds."""
         return self.faults.peak_rate(window_s)
 
+    def add_service_principal(self, client_id: str, secret: str) -> None:
+        """A service principal that may get OAuth M2M tokens from POST /oidc/v1/token."""
+        self.oauth.principals[client_id] = secret
+
+    @property
+    def oauth_token_lifetime_s(self) -> int:
+        """`expires_in` of the tokens issued from now on (3600 by default; on the workspace clock)."""
+        return self.oauth.lifetime_s
+
+    @oauth_token_lifetime_s.setter
+    def oauth_token_lifetime_s(self, seconds: int) -> None:
+        self.oauth.lifetime_s = int(seconds)
+
+    @property
+    def issued_tokens(self) -> list[str]:
+        """Every OAuth access token issued so far, oldest first."""
+        return list(self.oauth.issued)
+
     def allow_token(self, token: str) -> None:
         """Accept one more bearer token (for example the fake Entra token of a test)."""
         self.tokens.add(token)
@@ -408,7 +442,14 @@ class DatabricksSimulator:
     def check_auth(self, header: str | None) -> ApiError | None:
         if not header or not header.startswith("Bearer "):
             return ApiError(401, "UNAUTHENTICATED", "Credential was not sent or was of an unsupported type for this API.")
-        if header[len("Bearer "):] not in self.tokens:
+        token = header[len("Bearer "):]
+        if token in self.tokens:
+            return None
+        with self.workspace.lock:
+            valid = self.oauth.check(token, self.workspace.now_ms())
+        if valid is False:
+            return ApiError(401, "UNAUTHENTICATED", "Token is expired.")
+        if valid is None:
             return ApiError(403, "PERMISSION_DENIED", "Invalid access token.")
         return None
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from localdev.databricks_sim.errors import ApiError, invalid
 from localdev.databricks_sim.execution import RunExecution
+from localdev.databricks_sim.listing import BulkRuns
 from localdev.databricks_sim.model import FAILED, UPSTREAM, Cluster, JobRun, Outcome, TaskFailure, TaskRun
 from localdev.databricks_sim.shapes import legacy_overrides
 
@@ -46,6 +47,7 @@ class Workspace(RunExecution):
             self.clusters: dict[str, Cluster] = {}
             self.tokens: dict[str, int] = {}
             self.scripts: dict[int, deque[Outcome]] = {}
+            self.bulk = BulkRuns()
 
     def now_ms(self) -> int:
         return int((self._clock() + self.offset_s) * 1000)
