@@ -65,7 +65,7 @@ def bulk_run_json(run: BulkRun, name: str, base_url: str, workspace_id: str, *, 
     out: dict[str, Any] = {
         "job_id": run.job_id, "run_id": run.run_id, "number_in_job": run.run_id, "original_attempt_run_id": run.run_id,
         "attempt_number": 0, "creator_user_name": "scheduler@contoso.example", "run_name": name,
-        "run_type": "JOB_RUN", "trigger": "PERIODIC", "format": "MULTI_TASK", "state": state, "status": status,
+        "run_type": "JOB_RUN", "trigger": "PERIODIC", "state": state, "status": status,
         "start_time": run.start_time, "end_time": end, "setup_duration": 0, "execution_duration": 0,
         "cleanup_duration": 0, "run_duration": run.duration_ms, "queue_duration": 0,
         "run_page_url": run_page_url(base_url, workspace_id, run.job_id, run.run_id),
