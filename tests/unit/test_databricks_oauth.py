@@ -158,3 +158,14 @@ def test_incomplete_oauth_settings_are_named(env, expected):
     _, problems = check_settings({**STORAGE, "DATABRICKS_HOST": "https://a", **env})
     assert any(str(p).startswith(expected) for p in problems), problems
     assert SECRET not in " ".join(map(str, problems))
+
+
+def test_the_doctor_reads_the_oauth_secret_from_key_vault_when_the_setting_holds_none():
+    from shared.doctor.checks.key_vault import _needed_secrets
+
+    settings = load_settings({**STORAGE, "DATABRICKS_HOST": "https://a", "DATABRICKS_CLIENT_ID": "sp-1",
+                              "KEY_VAULT_URL": "https://kv.vault.azure.net"})
+    assert ("databricks-client-secret", "OAuth secret of https://a", True) in _needed_secrets(settings)
+    given = load_settings({**STORAGE, "DATABRICKS_HOST": "https://a", "DATABRICKS_CLIENT_ID": "sp-1",
+                           "DATABRICKS_CLIENT_SECRET": SECRET, "KEY_VAULT_URL": "https://kv.vault.azure.net"})
+    assert not any(name == "databricks-client-secret" for name, _, _ in _needed_secrets(given))
