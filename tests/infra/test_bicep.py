@@ -546,11 +546,13 @@ def test_the_queues_function_app_uses_are_the_ones_deployed(function_app_source,
 
 
 def test_webhook_url_output_is_the_route_function_app_serves(function_app_source, main):
+    # Other routes (feedback, report) may exist; the output must name the webhook's.
     routes = re.findall(r'@app\.route\(\s*route="([^"]+)"', function_app_source)
     host = json.loads((REPO / "host.json").read_text())
     prefix = host.get("extensions", {}).get("http", {}).get("routePrefix", "api")
     url = main["outputs"]["WEBHOOK_URL"]["value"]
-    assert [url.split("}", 1)[1]] == [f"/{prefix}/{route}" for route in routes]
+    assert url.split("}", 1)[1] in [f"/{prefix}/{route}" for route in routes]
+    assert url.endswith("/webhook")
     assert "AuthLevel.FUNCTION" in function_app_source, "the docs tell Databricks to send ?code=<function key>"
 
 
@@ -1101,3 +1103,44 @@ def test_check_script_fails_on_parse_errors_failed_checks_and_unexplained_skips(
     assert "did not parse" in proc.stderr and "typed.bicep" in proc.stderr
     assert "FAILED CKV_AZURE_44" in proc.stderr  # TLS 1.0 on open.bicep
     assert "SKIPPED WITHOUT A REASON CKV_AZURE_110" in proc.stderr
+
+
+# === Documents that must keep up with the templates ============================================================
+def test_security_md_says_how_to_rotate_every_secret_the_app_reads(main):
+    text = (REPO / "SECURITY.md").read_text()
+    rotation = text.split("## Rotating each secret", 1)[1]
+    for secret in set(SECRET_REFERENCES.values()) | {FEEDBACK_SECRET}:
+        assert f"`{secret}`" in rotation, f"SECURITY.md: no rotation for {secret}"
+    for role in ("CAN_VIEW", "CAN_MANAGE_RUN", "CAN_MANAGE"):
+        assert f"`{role}`" in text
+    assert "Azure OpenAI" in text.split("## What leaves the tenant", 1)[1]
+
+
+def test_deploy_md_lists_every_azd_variable_of_the_parameters_file():
+    text = (REPO / "docs" / "deploy.md").read_text()
+    params = json.loads((INFRA / "main.parameters.json").read_text())["parameters"]
+    assert len(params) > 15
+    for name, value in params.items():
+        variables = re.findall(r"\$\{([A-Z_]+)", value["value"])
+        for variable in variables:
+            if variable == "AZURE_KEY_VAULT_NAME":
+                continue
+            assert f"`{variable}`" in text, f"docs/deploy.md does not list {variable} ({name})"
+
+
+@pytest.mark.parametrize(
+    ("env", "warns"),
+    [
+        ({"AZURE_KEY_VAULT_NAME": "kv-x"}, True),  # a later provision, firewall closed, no address listed
+        ({}, False),  # the first provision: no vault yet, azd generates the passwords
+        ({"AZURE_KEY_VAULT_NAME": "kv-x", "ALLOWED_IP_ADDRESSES": "203.0.113.7"}, False),
+        ({"AZURE_KEY_VAULT_NAME": "kv-x", "RESTRICT_NETWORK": "false"}, False),
+    ],
+)
+def test_preprovision_hook_warns_before_azd_cannot_read_the_vault(parsed, env, warns):
+    hook = parsed["azure.yaml"]["hooks"]["preprovision"]["posix"]
+    assert hook["shell"] == "sh" and hook["continueOnError"] is True, "a warning, never a failed provision"
+    proc = subprocess.run(["sh", "-c", hook["run"]], env={"PATH": os.environ.get("PATH", "")} | env,
+                          capture_output=True, text=True, timeout=30, check=False)
+    assert proc.returncode == 0
+    assert ("ALLOWED_IP_ADDRESSES is empty" in proc.stdout) is warns, proc.stdout
