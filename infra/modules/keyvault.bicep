@@ -37,6 +37,10 @@ param allowedIpAddresses array = []
 
 // AzureServices stays bypassed so that ARM (template deployments writing the secrets below) is not blocked; App
 // Service Key Vault references are not a trusted service and come through the app's subnet instead.
+// A for-expression must be a variable's whole value (Bicep BCP138), so the rules are built here.
+var ipRules = [for ip in allowedIpAddresses: {
+  value: ip
+}]
 var restrictedAcls = {
   bypass: 'AzureServices'
   defaultAction: 'Deny'
@@ -46,9 +50,7 @@ var restrictedAcls = {
       ignoreMissingVnetServiceEndpoint: false
     }
   ]
-  ipRules: [for ip in allowedIpAddresses: {
-    value: ip
-  }]
+  ipRules: ipRules
 }
 var openAcls = {
   bypass: 'AzureServices'

@@ -14,6 +14,10 @@ param restrictNetwork bool = true
 param subnetId string = ''
 param allowedIpAddresses array = []
 
+// A for-expression must be a variable's whole value (Bicep BCP138), so the rules are built here.
+var ipRules = [for ip in allowedIpAddresses: {
+  value: ip
+}]
 var restrictedAcls = {
   defaultAction: 'Deny'
   virtualNetworkRules: empty(subnetId) ? [] : [
@@ -22,9 +26,7 @@ var restrictedAcls = {
       ignoreMissingVnetServiceEndpoint: false
     }
   ]
-  ipRules: [for ip in allowedIpAddresses: {
-    value: ip
-  }]
+  ipRules: ipRules
 }
 var openAcls = {
   defaultAction: 'Allow'

@@ -24,6 +24,11 @@ param deleteRetentionDays int = 7
 
 // AzureServices stays bypassed for Azure Monitor metrics and the platform's own services; it does not admit the
 // Function App, which comes in through its subnet.
+// A for-expression must be a variable's whole value (Bicep BCP138), so the rules are built here.
+var ipRules = [for ip in allowedIpAddresses: {
+  value: ip
+  action: 'Allow'
+}]
 var restrictedAcls = {
   bypass: 'AzureServices'
   defaultAction: 'Deny'
@@ -33,10 +38,7 @@ var restrictedAcls = {
       action: 'Allow'
     }
   ]
-  ipRules: [for ip in allowedIpAddresses: {
-    value: ip
-    action: 'Allow'
-  }]
+  ipRules: ipRules
 }
 var openAcls = {
   bypass: 'AzureServices'

@@ -699,7 +699,8 @@ def test_firewalls_deny_by_default_and_admit_only_the_subnet_and_listed_addresse
     rules = restricted["virtualNetworkRules"]["operator"]["operands"]
     assert strings(rules["condition"]) == {"empty", "subnetId"}
     assert [r["id"] for r in rules["false_value"]] == ["subnetId"]
-    assert restricted["ipRules"]["loop_type"]["detail"]["array_name"] == "allowedIpAddresses"
+    assert restricted["ipRules"] == "ipRules"
+    assert tree["variables"]["ipRules"]["value"]["loop_type"]["detail"]["array_name"] == "allowedIpAddresses"
     assert tree["variables"]["openAcls"]["value"]["defaultAction"] == "Allow"
 
 
