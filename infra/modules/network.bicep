@@ -47,7 +47,7 @@ resource vnet 'Microsoft.Network/virtualNetworks@2024-05-01' = {
           networkSecurityGroup: {
             id: nsg.id
           }
-          // New subnets no longer get default outbound internet access unless asked; the app must reach the
+          // Azure is making new subnets private (no default outbound access) unless asked; the app must reach the
           // Databricks workspace, ACS and Application Insights on the internet. A NAT gateway (a fixed egress
           // IP, e.g. for a Databricks IP access list) is the production alternative (docs/deploy.md).
           defaultOutboundAccess: true
