@@ -74,7 +74,6 @@ def settings_markdown() -> str:
 # local.settings.json.example: values that differ from the defaults for a local run (Azurite, no email sent).
 LOCAL_VALUES = {
     "AzureWebJobsStorage": "UseDevelopmentStorage=true",
-    "DATABRICKS_AUTH": "pat",
     "EMAIL_TRANSPORT": "file",
     "EMAIL_FILE_DIR": ".local/emails",
 }
