@@ -44,7 +44,7 @@ eval: setup  ## classifier accuracy on ../shared/eval/dev.jsonl and our own hold
 bench: setup  ## classifier speed
 	$(PY) -m shared bench
 
-run: setup  ## the Functions on loopback (stand-in for `func start`): local.settings.json, checked first; Azurite if needed
+run: setup  ## the Functions on loopback (stand-in for `func start`), reading local.settings.json
 	$(PY) -m localdev.host
 
 doctor: $(VENV)/.installed  ## check configuration (local.settings.json, environment) and connections
