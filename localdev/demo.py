@@ -91,8 +91,8 @@ def demo_environment(storage: str, workspace_url: str) -> dict[str, str]:
     """The app settings of the demo: what local.settings.json would hold."""
     return {
         "AzureWebJobsStorage": storage,
-        "DATABRICKS_HOST": workspace_url,
-        "DATABRICKS_TOKEN": SIM_TOKEN,
+        "DATABRICKS_WORKSPACE_URL": workspace_url,
+        "DATABRICKS_PAT_TOKEN": SIM_TOKEN,
         "DATABRICKS_WORKSPACE_ID": WORKSPACE_ID,
         "AGENT_MODE": "act",
         "MAX_RETRIES": "3",
@@ -103,7 +103,7 @@ def demo_environment(storage: str, workspace_url: str) -> dict[str, str]:
         "EMAIL_TRANSPORT": "file",
         "EMAIL_FILE_DIR": str(OUT / "emails"),
         "EMAIL_SENDER": "databricks-agent@contoso.example",
-        "EMAIL_FALLBACK_RECIPIENTS": "data-oncall@contoso.example",
+        "EMAIL_DEFAULT_RECIPIENTS": "data-oncall@contoso.example",
         "EMAIL_ESCALATION_RECIPIENTS": "platform-oncall@contoso.example",
         "FEEDBACK_URL": "https://agent.contoso.example/feedback",
         "LOG_LEVEL": "WARNING",
