@@ -309,6 +309,14 @@ class Settings(EnvironmentSettings):
     email_escalation_recipients: CommaList = Field(
         default_factory=list, description="Comma-separated addresses that get escalations."
     )
+    # --- Email: always copied (issue 14) ------------------------------------------------------------
+    email_always_copy: CommaList = Field(
+        default_factory=list,
+        description="Comma-separated addresses added to every notification, whoever else gets it (an on-call "
+        "list or an audit mailbox).",
+    )
+    _split_always_copy = field_validator("email_always_copy", mode="before")(split_commas)
+    _always_copy_addresses = field_validator("email_always_copy")(email_addresses)
     email_file_dir: str | None = Field(default=None, description="EMAIL_TRANSPORT=file: where .eml/.html files go.")
     feedback_url: str | None = Field(default=None, description="Link in emails where a reader rates the decision.")
     email_sender_name: str = Field(default="Databricks AI agent", description="Display name in the From header (SMTP).")
@@ -340,13 +348,6 @@ class Settings(EnvironmentSettings):
         default=8, ge=1, le=50, description="Sends tried (backoff up to an hour apart) before an email is marked failed."
     )
 
-    # --- Email: always copied -----------------------------------------------------------------------
-    email_always_copy: CommaList = Field(
-        default_factory=list,
-        description="Comma-separated addresses added to every notification, whoever else gets it (an on-call "
-        "list or an audit mailbox).",
-    )
-
     # --- Logging ------------------------------------------------------------------------------------
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
         default="INFO", description="DEBUG, INFO, WARNING, ERROR or CRITICAL."
@@ -356,8 +357,7 @@ class Settings(EnvironmentSettings):
     # Every check below is per field, so pydantic reports all of them together. Cross-field checks are in
     # problems_for(), which load_settings() runs after these.
     _split = field_validator(
-        "resize_allowed_spark_conf", "email_default_recipients", "email_escalation_recipients", "email_always_copy",
-        mode="before",
+        "resize_allowed_spark_conf", "email_default_recipients", "email_escalation_recipients", mode="before"
     )(split_commas)
     _upper = field_validator("log_level", mode="before")(upper_case)
     _databricks_auth = field_validator("databricks_auth", mode="before")(databricks_auth_type)
@@ -369,8 +369,7 @@ class Settings(EnvironmentSettings):
     _workspaces_json = field_validator("databricks_workspaces")(workspaces_json)
     _ncrontab = field_validator("poll_schedule")(ncrontab)
     _ladders = field_validator("resize_node_ladders")(node_type_ladders)
-    _addresses = field_validator("email_default_recipients", "email_escalation_recipients",
-                                 "email_always_copy")(email_addresses)
+    _addresses = field_validator("email_default_recipients", "email_escalation_recipients")(email_addresses)
     # Defined last so it runs before the other "before" validators (pydantic runs them last-defined first).
     _no_unresolved_key_vault_reference = field_validator("*", mode="before")(no_key_vault_reference)
 
@@ -413,8 +412,8 @@ class Settings(EnvironmentSettings):
             for name in type(self).model_fields
             if isinstance(getattr(self, name), SecretStr)
         ]
-        values += [w.pat_token.get_secret_value() for w in self.workspaces() if w.pat_token is not None]
         values += [w.client_secret.get_secret_value() for w in self.workspaces() if w.client_secret is not None]
+        values += [w.pat_token.get_secret_value() for w in self.workspaces() if w.pat_token is not None]
         return [v for v in values if v and v.lower() != "usedevelopmentstorage=true"]
 
 
