@@ -27,14 +27,16 @@ class WorkspaceConfig(BaseModel):
     )
     url: str = Field(description="https://adb-<id>.<n>.azuredatabricks.net")
     auth: Literal["pat", "entra", "oauth-m2m"] = "pat"
-    pat_token: SecretStr | None = Field(default=None, description="A PAT given directly (local runs).")
-    pat_secret_name: str | None = Field(
-        default=None, description="Name of the secret holding the PAT (Key Vault, or the environment locally)."
-    )
     client_id: str | None = Field(default=None, description="OAuth M2M: the service principal's client id.")
     client_secret: SecretStr | None = Field(default=None, description="OAuth M2M: its secret, given directly.")
     client_secret_name: str | None = Field(
-        default=None, description="OAuth M2M: name of the secret holding the OAuth secret."
+        default=None, pattern=SECRET_NAME_PATTERN,
+        description="OAuth M2M: name of the secret holding the OAuth secret (Key Vault, or the environment locally).",
+    )
+
+    pat_token: SecretStr | None = Field(default=None, description="A PAT given directly (local runs).")
+    pat_secret_name: str | None = Field(
+        default=None, description="Name of the secret holding the PAT (Key Vault, or the environment locally)."
     )
 
     @field_validator("workspace_id", mode="before")
@@ -50,7 +52,7 @@ class WorkspaceConfig(BaseModel):
             raise ValueError("must start with https:// (http:// only for a local simulator)")
         return value.rstrip("/")
 
-    @field_validator("pat_secret_name", "client_secret_name")
+    @field_validator("pat_secret_name")
     @classmethod
     def _secret_name(cls, value: str | None) -> str | None:
         if value is not None and not re.match(SECRET_NAME_PATTERN, value):
@@ -61,6 +63,10 @@ class WorkspaceConfig(BaseModel):
     def _pat_has_a_source(self) -> WorkspaceConfig:
         if self.auth == "pat" and self.pat_token is None and not self.pat_secret_name:
             raise ValueError('auth "pat" needs pat_secret_name (or pat_token for local runs); or use auth "entra"')
+        return self
+
+    @model_validator(mode="after")
+    def _oauth_has_a_source(self) -> WorkspaceConfig:
         if self.auth == "oauth-m2m" and not (self.client_id and (self.client_secret or self.client_secret_name)):
             raise ValueError('auth "oauth-m2m" needs client_id and client_secret_name (or client_secret for local '
                              "runs)")
