@@ -2,10 +2,10 @@
 
 It runs the functions registered in a v2 `func.FunctionApp` against real Azure Storage queues (Azurite):
 HTTP triggers on loopback with routes, methods and function keys; queue triggers with host.json semantics
-(base64 messages, dequeue count, the lease renewed while an invocation runs, visibility timeout after a failure,
-`<queue>-poison` after maxDequeueCount); timers on demand. It is a harness, not the host: no scaling, no dynamic
-concurrency, no retry policies, no key management, no CRON schedule. Where Core Tools are installed, `func start` with Azurite
-is the real local way, and the app must run under it unchanged.
+(base64 messages, dequeue count, the lease renewed while an invocation runs, visibility timeout after a
+failure, `<queue>-poison` after maxDequeueCount); timers on demand. It is a harness, not the host: no scaling,
+no dynamic concurrency, no retry policies, no key management, no CRON schedule. Where Core Tools are
+installed, `func start` with Azurite is the real local way, and the app must run under it unchanged.
 
     host = LocalFunctionsHost(load_app("."), connection_string, host_json, os.environ, host_key="k").start()
     requests.post(host.function_url("webhook"), json=..., headers={"x-functions-key": "k"})

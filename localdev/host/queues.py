@@ -158,8 +158,9 @@ class QueueListener:
     """Polls the trigger queue of one function and runs it on a small thread pool.
 
     Up to batchSize messages are fetched at a time, and a new batch once no more than newBatchThreshold are
-    still running. A message stays invisible while its invocation runs (LeaseRenewal). Success deletes it. A failure makes it visible again after visibilityTimeout,
-    or, once its dequeue count reaches maxDequeueCount, moves its original text to `<queue>-poison`.
+    still running. A message stays invisible while its invocation runs (LeaseRenewal). Success deletes it. A
+    failure makes it visible again after visibilityTimeout, or, once its dequeue count reaches maxDequeueCount,
+    moves its original text to `<queue>-poison`.
     """
 
     def __init__(self, spec: FunctionSpec, queues: StorageQueues, options: QueueOptions,
