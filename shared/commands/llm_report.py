@@ -1,11 +1,12 @@
 """`python -m shared llm-report`: how large the LLM prompts are, and what they would cost, on a labeled set.
 
 Each failure of the set (default: the developers' dev set when present, else the first in tests/data/) is
-classified by the rules and pushed through the analyzer's prompt builder. Printed: the estimated prompt
-tokens (characters / 3, the bound's own measure), and with --fake the prompt tokens a local Azure OpenAI fake reports (characters / 4, about a BPE tokenizer
-on English) after a real round trip through the openai client; how many prompts were trimmed to fit; how
-many failures the rules would send to the LLM at the configured threshold; and the cost at the configured
-prices. The fake is a stand-in: real usage.prompt_tokens come from `python -m shared decisions --json`.
+classified by the rules and pushed through the analyzer's prompt builder. Printed: the estimated prompt tokens
+(characters / 3, the bound's own measure), and with --fake the prompt tokens a local Azure OpenAI fake reports
+(characters / 4, about a BPE tokenizer on English) after a real round trip through the openai client; how many
+prompts were trimmed to fit; how many failures the rules would send to the LLM at the configured threshold; and
+the cost at the configured prices. The fake is a stand-in: real usage.prompt_tokens come from `python -m shared
+decisions --json`.
 """
 
 from __future__ import annotations
