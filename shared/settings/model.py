@@ -368,6 +368,7 @@ class Settings(EnvironmentSettings):
             if isinstance(getattr(self, name), SecretStr)
         ]
         values += [w.pat_token.get_secret_value() for w in self.workspaces() if w.pat_token is not None]
+        values += [w.webhook_password.get_secret_value() for w in self.workspaces() if w.webhook_password is not None]
         return [v for v in values if v and v.lower() != "usedevelopmentstorage=true"]
 
 
