@@ -22,6 +22,7 @@ from shared.decision import Analysis, DecisionRecord, utcnow
 from shared.diagnose import Classifier, diagnose
 from shared.events import FailureEvent
 from shared.exceptions import PermanentError
+from shared.freshness import hold_stale
 from shared.notify.kinds import NotificationKind
 from shared.resize import ResizeBounds, plan_resize
 from shared.settings import Settings
@@ -162,6 +163,7 @@ def _diagnose_and_decide(
         termination_code=run.termination.code,
         resize_blocker=blocker,
     ))
+    verdict = hold_stale(verdict, run, deps.clock(), settings.failure_max_age_hours)
     observe = settings.agent_mode == "observe" or controls.mode == "observe"
     record = record.model_copy(update={
         "job_name": job_name, "failed_tasks": diagnosis.failed_tasks, "category": classification.category,
