@@ -18,7 +18,7 @@ from shared.decision import DecisionRecord
 from shared.notify.decision_view import CATEGORY_HINTS, decision_view
 from shared.notify.digest import DIGEST_RUNS_PER_GROUP, digest_view
 from shared.notify.kinds import NotificationKind
-from shared.notify.links import feedback_links
+from shared.notify.links import allowed_hosts, defang, defang_view, feedback_links
 from shared.notify.outcome import cluster_size, cluster_state, outcome_view
 from shared.notify.subject import budget_spent, headline, job_label, subject
 from shared.notify.text import MAX_EXCERPT_CHARS, MAX_EXCERPT_LINES, MAX_HEADLINE, MAX_SUBJECT, one_line, when_label
@@ -42,21 +42,36 @@ class RenderedEmail:
     html: str
 
 
+# View keys whose values are vetted links (run pages from the Jobs API, the agent's feedback page).
+LINK_KEYS = frozenset({"run_url", "url", "feedback", "recipient"})
+
+
 def render(record: DecisionRecord, kind: NotificationKind, settings: Settings) -> RenderedEmail:
     """The email of `kind` about `record`."""
-    view = decision_view(record, kind, settings)
+    allowed = link_hosts(settings)
+    view = defang_view(decision_view(record, kind, settings), allowed, keep=LINK_KEYS)
     return RenderedEmail(
-        subject=subject(record, kind),
+        subject=defang(subject(record, kind), allowed),
         text=_template(f"{kind.value}.txt.j2").render(v=view),
         html=_template(f"{kind.value}.html.j2").render(v=view),
     )
+
+
+def link_hosts(settings: Settings) -> frozenset[str]:
+    """Hosts an email may link to: the configured workspaces' and the feedback page's."""
+    try:
+        urls = [w.url for w in settings.workspaces()]
+    except ValueError:  # DATABRICKS_WORKSPACES unreadable: reported by the settings check; link nothing
+        urls = []
+    return allowed_hosts([*urls, settings.feedback_url])
 
 
 def render_digest(
     recipient: str, items: list[dict[str, Any]], window_start: datetime, settings: Settings
 ) -> RenderedEmail:
     """One email for the notifications a recipient did not get one by one (the hourly cap, repeats)."""
-    view = digest_view(recipient, items, window_start, settings)
+    allowed = link_hosts(settings)
+    view = defang_view(digest_view(recipient, items, window_start, settings), allowed, keep=LINK_KEYS)
     return RenderedEmail(
         subject=view["subject"],
         text=_template("digest.txt.j2").render(v=view),

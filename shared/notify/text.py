@@ -1,7 +1,7 @@
 """Run text made fit for an email: redacted, on one line or bounded, with a note of what was left out.
 
-Every text that came from a run (error, excerpt, evidence, LLM output, job settings) passes through here or
-through shared.notify.links before a template sees it.
+Every text that came from a run (error, excerpt, evidence, LLM output, job settings) is redacted here; the
+finished view then goes through shared.notify.links, which defangs every link not to an allowed host.
 """
 
 from __future__ import annotations
@@ -9,8 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from shared.notify.links import defang
-from shared.redaction import redact as _redact  # every run text passes through it: no secret in an email
+from shared.redaction import redact  # every run text passes through it: no secret in an email
 
 MAX_SUBJECT = 160
 MAX_HEADLINE = 90
@@ -20,11 +19,6 @@ MAX_EVIDENCE_LINES = 6
 MAX_LINE = 300
 MAX_PROSE = 2_000  # root cause, suggested fix, reason
 MAX_TASKS = 10
-
-
-def redact(text: str) -> str:
-    """`text` with secrets masked and links to anywhere but the allowed hosts made unclickable."""
-    return defang(_redact(text))
 
 
 def one_line(text: str, limit: int) -> str:
