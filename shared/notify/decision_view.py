@@ -132,6 +132,7 @@ def decision_view(record: DecisionRecord, kind: NotificationKind, settings: Sett
         "done_in_box": kind in (NotificationKind.RETRY, NotificationKind.OBSERVE, NotificationKind.OUTCOME),
         "confidence": f"{record.confidence:.0%}" if record.confidence else "",
         "feedback": feedback_links(settings.feedback_url, record.key),
+        "dropped_recipients": ", ".join(record.dropped_recipients),
         "key": record.key,
         "fingerprint": record.fingerprint[:16],
     }
