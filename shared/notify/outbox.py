@@ -22,6 +22,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from shared.decision import utcnow
+from shared.table_keys import table_key
 from shared.tables import EntityTable, MemoryEntityTable, storage_errors
 
 log = logging.getLogger(__name__)
@@ -306,8 +307,8 @@ def _cut(value: str) -> str:
 
 
 def safe_key(key: str) -> str:
-    """Table keys may not hold / \\ # ? or control characters, and are at most 1 KiB."""
-    return "".join("_" if ch in "/\\#?" or ord(ch) < 32 or ord(ch) == 127 else ch for ch in key)[:512]
+    """`key` as a table key: forbidden characters percent-encoded, so recipients differing only there stay apart."""
+    return table_key(key)
 
 
 def hour_key(moment: datetime) -> str:
