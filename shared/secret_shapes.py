@@ -18,7 +18,7 @@ MASK = "***"
 # One segment of a key name that makes its value a secret: `AZURE_CLIENT_SECRET`, `fs.azure.account.key.x`,
 # `aws_secret_access_key`, `apiKey`. Segments are split on `_ . -` and camelCase.
 SECRET_WORDS = frozenset({
-    "password", "passwd", "pwd", "pass", "passphrase", "secret", "secrets", "token", "apikey", "sig", "signature",
+    "password", "passwd", "pwd", "passphrase", "secret", "secrets", "token", "apikey", "sig", "signature",
     "credential", "credentials", "accountkey", "accesskey", "sharedaccesskey", "sas", "privatekey", "clientsecret",
     "authorization",
 })
