@@ -5,7 +5,7 @@ fake Azure OpenAI (asked about every failure, and answering by quoting the failu
 emails written as .eml/.html files. Each shape fails one job; Databricks' webhook announces it; a malformed
 queue message carrying the same text goes to the poison queue. Then every sink is searched for every secret:
 the prompts the model received, the email files (raw and decoded), and every entity of every table (decisions,
-state with the poison reasons, the LLM cache, the outbox).
+state with the poison reasons, the LLM cache, the outbox), and every log line the app wrote.
 """
 
 from __future__ import annotations
@@ -13,7 +13,9 @@ from __future__ import annotations
 import base64
 import email
 import email.policy
+import io
 import json
+import logging
 import re
 from pathlib import Path
 
@@ -83,6 +85,14 @@ def agent_run(sim, tmp_path, monkeypatch):
 
     azurite = start_azurite()
     openai = FakeAzureOpenAI(deployments=("gpt-4o-mini",), default_answer=_echo).start()
+    # A log handler as the Functions host has one: on the root logger before the app starts (and filters it).
+    log_stream = io.StringIO()
+    log_handler = logging.StreamHandler(log_stream)
+    log_handler.setFormatter(logging.Formatter("%(levelname)s %(name)s %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(log_handler)
+    level = root.level
+    root.setLevel(logging.DEBUG)
     emails = tmp_path / "emails"
     env = {
         "AzureWebJobsStorage": azurite.connection_string,
@@ -120,8 +130,12 @@ def agent_run(sim, tmp_path, monkeypatch):
             queue.send_message(json.dumps({"version": 1, "run_id": "not-a-number", "job_name": shape.text}))
         host.wait_idle(timeout=120)
         decisions = sum(1 for _ in _table_rows(azurite.connection_string, "agentdecisions"))
-        yield _sinks(emails, azurite.connection_string, openai), decisions
+        sinks = _sinks(emails, azurite.connection_string, openai)
+        sinks["logs"] = log_stream.getvalue()
+        yield sinks, decisions
     finally:
+        root.removeHandler(log_handler)
+        root.setLevel(level)
         host.stop()
         openai.stop()
         azurite.stop()
@@ -141,6 +155,7 @@ def test_no_secret_shape_reaches_any_sink(agent_run):
     assert sinks["llm prompts"].count('"messages"') >= len(SHAPES)
     assert sinks["email files decoded"].count("Subject") >= 0 and sinks["email files"]
     assert sinks["table agentstate"].count("not-a-number") >= len(SHAPES)
+    assert "failure event queued" in sinks["logs"]
     leaks = count_leaks(sinks)
     print(f"\nsecret sinks: {len(SHAPES)} shapes x {len(sinks)} sinks: {len(leaks)} leaks, "
           f"{len({shape for shape, _ in leaks})} shapes leaked somewhere")
