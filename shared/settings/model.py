@@ -141,7 +141,8 @@ class Settings(EnvironmentSettings):
     webhook_username: str | None = Field(
         default=None,
         description="Basic-auth user name of the Databricks notification destination. Set with "
-        "WEBHOOK_PASSWORD, or leave both unset (then only the function key protects the webhook).",
+        "WEBHOOK_PASSWORD; required with AGENT_MODE=act (else the webhook answers 503) unless every workspace "
+        "has its own (webhook_username in DATABRICKS_WORKSPACES); optional in observe mode.",
     )
     webhook_password: SecretStr | None = Field(
         default=None,
