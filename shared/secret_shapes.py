@@ -43,7 +43,7 @@ _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 
 
 def is_secret_name(name: str) -> bool:
-    """True when `name` (a key, an env variable, a spark conf) holds a secret: password, X_API_KEY, a.b.client.secret."""
+    """True when `name` (a key, an env variable, a spark conf) holds a secret: password, X_API_KEY, a.client.secret."""
     lowered = name.strip("\"' ").lower()
     if not lowered or lowered in NOT_SECRET_NAMES:
         return False
@@ -112,7 +112,8 @@ _TOKEN_CHARS = r"[A-Za-z0-9_~.\-]"
 SHAPES: tuple[SecretShape, ...] = (
     # Private keys (PEM, PGP): whole, or from BEGIN through the key lines when the END was cut off.
     SecretShape("private key block", re.compile(
-        _PEM_BEGIN + r"(?:(?:(?!-----BEGIN ).){0,20000}?" + _PEM_END + r"|(?:" + _BREAK + r"+(?:" + _B64 + r"{4,}|[A-Za-z-]+: [^\n\\]*))*)", re.S),
+        _PEM_BEGIN + r"(?:(?:(?!-----BEGIN ).){0,20000}?" + _PEM_END
+        + r"|(?:" + _BREAK + r"+(?:" + _B64 + r"{4,}|[A-Za-z-]+: [^\n\\]*))*)", re.S),
         MASK),
     # Databricks personal access tokens (dapi + hex, optional -N suffix), OAuth secrets (dose...), dkea.
     SecretShape("databricks token", re.compile(r"\b(?:dapi|dose|dkea)[0-9a-f]{16,}(?:-\d+)?\b", re.I), MASK),
@@ -129,7 +130,8 @@ SHAPES: tuple[SecretShape, ...] = (
         r"(?i)\b(AccountKey|SharedAccessKey|SharedAccessSignature|AccessKey|Password|Pwd|SharedSecretValue)"
         r"=([^;\s'\"<>]+)"), r"\1=" + MASK),
     # user:password@ in URLs (JDBC mysql, https, smtp, git).
-    SecretShape("URL user:password", re.compile(r"(?i)\b([a-z][a-z0-9+.:-]{0,30}://[^/\s:@;]{1,255}:)([^@\s/;]{1,256})@"),
+    SecretShape("URL user:password", re.compile(
+        r"(?i)\b([a-z][a-z0-9+.:-]{0,30}://[^/\s:@;]{1,255}:)([^@\s/;]{1,256})@"),
                 r"\1" + MASK + "@"),
     # A token as the URL's user part: https://<token>@github.com.
     SecretShape("URL token user", re.compile(r"(?i)\b(https?://)([A-Za-z0-9_\-]{30,})@"), r"\1" + MASK + "@"),
@@ -152,7 +154,8 @@ SHAPES: tuple[SecretShape, ...] = (
         named=True),
     # Spark / Hadoop conf written `key value` (cluster UI, spark-defaults.conf): fs.azure.account.key.x <v>.
     SecretShape("spark conf key value", re.compile(
-        r"(?<![\w.\-])(?P<name>(?:spark\.hadoop\.)?(?:fs|dfs|spark|hadoop)\.[\w.\-]{1,200})[ \t]+(?P<value>[^\s'\"]{8,})"),
+        r"(?<![\w.\-])(?P<name>(?:spark\.hadoop\.)?(?:fs|dfs|spark|hadoop)\.[\w.\-]{1,200})"
+        r"[ \t]+(?P<value>[^\s'\"]{8,})"),
         named=True),
     # Secret headers: "api-key: value".
     SecretShape("secret header", re.compile(
@@ -167,7 +170,8 @@ SHAPES: tuple[SecretShape, ...] = (
         r"(?i)(?<![\w.\-])(?:password|passwd|secret|token|key|credential|signature)s?(?:\s+(?:is|was|value))?"
         r"[\s:=]{1,3}(?P<value>[A-Za-z0-9+/_~\-]{16,}=*)"), _context_value),
     # Azure storage / Cosmos / ACS account keys seen on their own: 64 bytes, 88 base64 characters ending in ==.
-    SecretShape("account key (88 base64)", re.compile(r"(?<![A-Za-z0-9+/])[A-Za-z0-9+/]{86}==(?![A-Za-z0-9+/=])"), MASK),
+    SecretShape("account key (88 base64)",
+                re.compile(r"(?<![A-Za-z0-9+/])[A-Za-z0-9+/]{86}==(?![A-Za-z0-9+/=])"), MASK),
 )
 
 # Authorization header values: "Bearer <token>", "Basic <base64 user:password>", "SharedKey acct:sig".

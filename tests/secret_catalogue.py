@@ -79,8 +79,8 @@ SHAPES: tuple[Shape, ...] = (
           (COSMOS_KEY[:40],)),
     # --- JDBC URLs in every common driver syntax ------------------------------------------------------------
     Shape("JDBC sqlserver", "com.microsoft.sqlserver.jdbc.SQLServerException: Login failed for user 'etl'. "
-          f"url=jdbc:sqlserver://sql1.database.windows.net:1433;database=dw;user=etl@sql1;password={SQLSERVER_PASSWORD};"
-          "encrypt=true", (SQLSERVER_PASSWORD,)),
+          "url=jdbc:sqlserver://sql1.database.windows.net:1433;database=dw;user=etl@sql1;"
+          f"password={SQLSERVER_PASSWORD};encrypt=true", (SQLSERVER_PASSWORD,)),
     Shape("JDBC postgres query", "org.postgresql.util.PSQLException: FATAL: password authentication failed: "
           f"jdbc:postgresql://pg1:5432/sales?user=etl&password={POSTGRES_PASSWORD}&sslmode=require",
           (POSTGRES_PASSWORD,)),
@@ -99,7 +99,8 @@ SHAPES: tuple[Shape, ...] = (
     Shape("basic auth header", "Authorization: Basic "
           + base64.b64encode(f"svc:{BASIC_PASSWORD}".encode()).decode(),
           (base64.b64encode(f"svc:{BASIC_PASSWORD}".encode()).decode(),)),
-    Shape("password in a URL", f"ConnectionError: https://svc:{BASIC_PASSWORD}@api.contoso.example/v1", (BASIC_PASSWORD,)),
+    Shape("password in a URL", f"ConnectionError: https://svc:{BASIC_PASSWORD}@api.contoso.example/v1",
+          (BASIC_PASSWORD,)),
     # --- OpenAI / Azure OpenAI ------------------------------------------------------------------------------
     Shape("OpenAI key", f"openai.AuthenticationError: Incorrect API key provided: {OPENAI_KEY}", (OPENAI_KEY,)),
     Shape("Azure OpenAI key, env style", f"AZURE_OPENAI_API_KEY={AOAI_HEX} was rejected", (AOAI_HEX,)),
@@ -120,7 +121,8 @@ SHAPES: tuple[Shape, ...] = (
     # --- Keys in files --------------------------------------------------------------------------------------
     Shape("PEM private key", f"-----BEGIN PRIVATE KEY-----\n{PEM_BODY}\n{PEM_BODY_2}\n-----END PRIVATE KEY-----",
           (PEM_BODY, PEM_BODY_2)),
-    Shape("PEM RSA key cut before END", f"ssl error loading key: -----BEGIN RSA PRIVATE KEY-----\n{PEM_CUT}\n{PEM_BODY_2[::-1]}",
+    Shape("PEM RSA key cut before END",
+          f"ssl error loading key: -----BEGIN RSA PRIVATE KEY-----\n{PEM_CUT}\n{PEM_BODY_2[::-1]}",
           (PEM_CUT, PEM_BODY_2[::-1])),
     Shape("PEM key in JSON (escaped newlines)",
           f'{{"private_key": "-----BEGIN PRIVATE KEY-----\\n{PEM_BODY[::-1]}\\n-----END PRIVATE KEY-----\\n"}}',

@@ -42,7 +42,8 @@ BODIES = st.one_of(EVENTS.map(json.dumps), st.text(max_size=2_000), JSON_VALUES.
                    st.binary(max_size=500).map(lambda b: b.decode("utf-8", errors="replace")))
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(max_examples=300, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(body=BODIES, dequeue_count=st.integers(min_value=1, max_value=MAX_DEQUEUE), secret=st.booleans())
 def test_no_message_is_lost_without_a_recorded_reason(body, dequeue_count, secret):
     if secret:

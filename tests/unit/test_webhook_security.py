@@ -36,7 +36,8 @@ def served(workspace_id):
     return str(workspace_id)
 
 
-CREDENTIALS = [Credential("sender-a", "password-a", frozenset({A})), Credential("sender-b", "password-b", frozenset({B}))]
+CREDENTIALS = [Credential("sender-a", "password-a", frozenset({A})),
+               Credential("sender-b", "password-b", frozenset({B}))]
 
 
 def call(body, headers=JSON, **kw):
@@ -78,8 +79,8 @@ def test_runtime_reads_per_workspace_passwords_from_their_secrets(monkeypatch):
         {"workspace_id": B, "url": "https://b.example", "auth": "entra", "webhook_username": "sender-b",
          "webhook_password_secret_name": "ws-b-webhook"},
     ]
-    env = {"DATABRICKS_WORKSPACES": json.dumps(workspaces), "WS_A_WEBHOOK": "secret-a-123", "WS_B_WEBHOOK": "secret-b-456",
-           "AzureWebJobsStorage": "UseDevelopmentStorage=true"}
+    env = {"DATABRICKS_WORKSPACES": json.dumps(workspaces), "WS_A_WEBHOOK": "secret-a-123",
+           "WS_B_WEBHOOK": "secret-b-456", "AzureWebJobsStorage": "UseDevelopmentStorage=true"}
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     runtime.reset()

@@ -37,8 +37,8 @@ def check_webhook(ctx: DoctorContext) -> Iterable[CheckResult]:
     else:
         who = ", ".join(f"{w.webhook_username!r} for {w.workspace_id}" for w in per_workspace)
         shared = f"user {s.webhook_username!r}" if s.webhook_username else ""
-        yield CheckResult("webhook auth", READY, "function key + Basic auth (" + "; ".join(p for p in (shared, who) if p)
-                          + ")")
+        credentials = "; ".join(p for p in (shared, who) if p)
+        yield CheckResult("webhook auth", READY, f"function key + Basic auth ({credentials})")
     if any(w.webhook_password_secret_name for w in s.workspaces()):
         try:
             webhook_credentials(s, ctx.secret_provider())
