@@ -66,7 +66,7 @@ def test_row_keys_lose_the_characters_tables_forbid():
 
 def test_recipients_differing_only_in_forbidden_characters_get_different_keys():
     hour = "2025-11-24T09"
-    keys = {safe_key(f"{hour}|{r}") for r in ("a/b@x.com", "a#b@x.com", "a?b@x.com", "a_b@x.com", "a%2Fb@x.com")}
+    keys = {safe_key(f"{hour}|{r}") for r in ("a/b@x.com", "a#b@x.com", "a?b@x.com", "a_b@x.com", "a~2Fb@x.com")}
     assert len(keys) == 5
 
 
