@@ -141,7 +141,9 @@ def clean_name(name: str | None) -> str | None:
     """
     if name is None:
         return None
-    flat = " ".join(_CONTROL.sub(" ", name).split())
+    from shared.redaction import redact  # masked before the cut, or a secret cut in two would pass unseen
+
+    flat = " ".join(_CONTROL.sub(" ", redact(name)).split())
     return (flat if len(flat) <= MAX_JOB_NAME else flat[: MAX_JOB_NAME - 1] + "…") or None
 
 

@@ -22,6 +22,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from shared.decision import utcnow
+from shared.redaction import redact, redact_data
 from shared.table_keys import table_key
 from shared.tables import EntityTable, MemoryEntityTable, storage_errors
 
@@ -81,7 +82,7 @@ class OutboxEntry(BaseModel):
             if isinstance(value, list):
                 value = _json_list(value)
             elif isinstance(value, str):
-                value = _cut(value)
+                value = _cut(redact(value))  # the job's name and a send error may quote a secret, like any run text
             elif isinstance(value, int) and not isinstance(value, bool) and not -(2**31) <= value < 2**31:
                 value = str(value)  # Databricks ids outgrow Edm.Int32; pydantic reads the string back as int
             if value is not None:
@@ -116,7 +117,7 @@ class HeldItem(BaseModel):
         return {
             "PartitionKey": DIGEST, "RowKey": self.row_key(), "hour": self.hour, "recipient": self.recipient,
             "notification_id": self.notification_id, "reason": self.reason,
-            "summary": _cut(json.dumps(self.summary, ensure_ascii=False, default=str)),
+            "summary": _cut(json.dumps(redact_data(self.summary), ensure_ascii=False, default=str)),
         }
 
     @classmethod

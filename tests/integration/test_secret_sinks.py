@@ -120,10 +120,12 @@ def agent_run(sim, tmp_path, monkeypatch):
         queue = QueueClient.from_connection_string(azurite.connection_string, "job-failures",
                                                    message_encode_policy=TextBase64EncodePolicy())
         for i, shape in enumerate(SHAPES):
-            job = sim.add_job(f"job_{i}", [{"task_key": "main", "notebook_task": {"notebook_path": "/x"}}])
+            # The text is also the job's name (job settings: anyone who can edit the job wrote it) and the name
+            # the webhook body carries (a forged body can say anything).
+            job = sim.add_job(f"job_{i} {shape.text}", [{"task_key": "main", "notebook_task": {"notebook_path": "/x"}}])
             run = sim.fail_run(job, {"main": TaskFailure(error=shape.text, error_trace=f"Traceback:\n{shape.text}")})
             payload = {"event_type": "jobs.on_failure", "workspace_id": sim.workspace_id,
-                       "run": {"run_id": run}, "job": {"job_id": job, "name": f"job_{i}"}}
+                       "run": {"run_id": run}, "job": {"job_id": job, "name": shape.text}}
             answer = requests.post(url, json=payload, auth=(USER, PASSWORD), timeout=10)
             assert answer.status_code == 202, answer.text
             # A message that can never be processed: its body and reason end in the state table.
