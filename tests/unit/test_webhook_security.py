@@ -203,3 +203,10 @@ def test_no_byte_string_gives_a_5xx(body, content_type, authorization):
 def test_no_deep_or_long_number_body_gives_a_5xx(depth, opener, digits):
     body = opener * depth + b"1" * digits
     _check(call(body[:MAX_BODY_BYTES], auth("sender-a", "password-a")))
+
+
+def test_a_secret_in_the_job_name_is_masked_before_the_name_is_cut():
+    from tests.secret_catalogue import PAT
+
+    answer = call(payload(A, name="x" * 180 + f" {PAT} trailing"), auth("sender-a", "password-a"))
+    assert answer.status == 202 and PAT[:12] not in answer.event.job_name
