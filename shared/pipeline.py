@@ -100,8 +100,9 @@ def process(event: FailureEvent, deps: PipelineDeps, *, owner: str) -> Result:
 
     key = f"{ws}:{run.run_id}:{run.repair_count}"
     chain_id, attempt = _chain_position(run, ws, deps.state)
+    # The Jobs API's name before the webhook's: a body's name is whatever its sender wrote.
     record = DecisionRecord(
-        key=key, workspace_id=ws, job_id=run.job_id, job_name=event.job_name or run.run_name, run_id=run.run_id,
+        key=key, workspace_id=ws, job_id=run.job_id, job_name=run.run_name or event.job_name, run_id=run.run_id,
         repair_count=run.repair_count, chain_id=chain_id, attempt=attempt, run_page_url=run.run_page_url,
         source=event.source,
     )
