@@ -119,6 +119,13 @@ SHAPES: tuple[SecretShape, ...] = (
     SecretShape("databricks token", re.compile(r"\b(?:dapi|dose|dkea)[0-9a-f]{16,}(?:-\d+)?\b", re.I), MASK),
     SecretShape("OpenAI key", re.compile(r"\bsk-[A-Za-z0-9_-]{20,}"), MASK),
     SecretShape("GitHub token", re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{22,})"), MASK),
+    SecretShape("Slack token", re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}"), MASK),
+    SecretShape("Google API key", re.compile(r"\bAIza[0-9A-Za-z_\-]{35}(?![0-9A-Za-z_\-])"), MASK),
+    SecretShape("SendGrid key", re.compile(r"\bSG\.[A-Za-z0-9_\-]{16,}\.[A-Za-z0-9_\-]{16,}"), MASK),
+    # Incoming-webhook URLs are credentials in themselves: whoever has the path can post to the channel.
+    SecretShape("chat webhook URL", re.compile(
+        r"(?i)(https://(?:hooks\.slack\.com/(?:services|workflows|triggers)/|[\w.\-]{1,100}\.webhook\.office\.com/"
+        r"webhookb2/|discord(?:app)?\.com/api/webhooks/))[^\s\"'<>`]+"), r"\1" + MASK),
     # JWTs (Entra ID access tokens and the like): header.payload.signature, base64url.
     SecretShape("JWT", re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"), MASK),
     # Entra ID client secrets since 2021: three characters, a digit, "Q~", 31-34 more (Microsoft's SEC101/156).

@@ -51,6 +51,11 @@ COSMOS_KEY = "gzpmlJj7eqz+0jnkNsGUAmqmAn3tFjHAq/Vh860VZeCNCzw+cL/R7WqMGFAur4bqSU
 AWS_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYz9Q8w7e6r5"
 GITHUB_TOKEN = "ghp_" + "R7tY9uI1oP3aS5dF7gH9jK1lZ3xC5vB7nM9q"
 ENV_SECRET = "EnvV4rS3cr3t-Vq-91"
+SLACK_TOKEN = "xoxb-2048613377-4096813523-Qw7rTy9uIo1pAs3dFg5hJk7l"
+SLACK_HOOK = "T0ABCD123/B0EFGH456/Zx9Cv8Bn7Mq6Wl5Ek4Rj3Th2"
+TEAMS_HOOK = "4f1c9a7b-2e8d-6c3a-4f1c-9a7b2e8d6c3a@72f988bf-86f1-41af-91ab-2d7cd011db47/IncomingWebhook/9c8b7a6d5e4f"
+GOOGLE_KEY = "AIzaSyD4f1c9a7b2e8d6c3a_Qw7rTy9uIo1pAs3"
+SENDGRID_KEY = "SG.Qw7rTy9uIo1pAs3dFg5hJk.Zx9Cv8Bn7Mq6Wl5Ek4Rj3Th2Yg1Uf0Id9Os8Pa7"
 GENERIC_QUOTED = "Qu0t3dS3cr3t-Pw-64"
 
 SHAPES: tuple[Shape, ...] = (
@@ -134,6 +139,15 @@ SHAPES: tuple[Shape, ...] = (
     Shape("AWS secret access key", f"aws_secret_access_key={AWS_SECRET}", (AWS_SECRET,)),
     Shape("GitHub token", f"git clone failed: https://{GITHUB_TOKEN}@github.com/contoso/etl.git", (GITHUB_TOKEN,)),
     Shape("env-style *_SECRET", f"export MY_SERVICE_CLIENT_SECRET={ENV_SECRET}", (ENV_SECRET,)),
+    Shape("Slack bot token", f"slack_sdk.errors.SlackApiError: invalid_auth for {SLACK_TOKEN}", (SLACK_TOKEN,)),
+    Shape("Slack webhook URL", f"requests.post(https://hooks.slack.com/services/{SLACK_HOOK}) timed out",
+          (SLACK_HOOK,)),
+    Shape("Teams webhook URL", f"POST https://contoso.webhook.office.com/webhookb2/{TEAMS_HOOK} returned 400",
+          (TEAMS_HOOK,)),
+    Shape("Google API key", f"google.api_core.exceptions.Forbidden: 403 API key {GOOGLE_KEY} not valid",
+          (GOOGLE_KEY,)),
+    Shape("SendGrid key", f"python_http_client.exceptions.UnauthorizedError: HTTP 401 with {SENDGRID_KEY}",
+          (SENDGRID_KEY,)),
     Shape("secret word then quoted value", f'ValueError: bad credentials, password was "{GENERIC_QUOTED}"',
           (GENERIC_QUOTED,)),
 )
