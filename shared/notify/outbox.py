@@ -308,7 +308,7 @@ def _cut(value: str) -> str:
 
 
 def safe_key(key: str) -> str:
-    """`key` as a table key: forbidden characters percent-encoded, so recipients differing only there stay apart."""
+    """`key` as a table key: forbidden characters escaped, so recipients differing only there stay apart."""
     return table_key(key)
 
 
