@@ -40,6 +40,9 @@ REFUSALS: dict[str, tuple[int, str, str, bool]] = {
     "faster": (400, "BAD_REQUEST", "Please try again later or try a faster operation.", False),
 }
 AFTER_EFFECT = frozenset({"lost_drop", "lost_500", "lost_stall"})
+# The mix of a bad day: every transient refusal and every way to lose an answer (sim.inject(CHAOS, fraction=0.2)).
+CHAOS = ("throttle", "throttle_bare", "error", "unavailable", "stall", "lost_drop", "lost_500", "lost_stall",
+         "lock", "unexpected", "faster")
 KINDS = frozenset(REFUSALS) | AFTER_EFFECT | {"stall"}
 LOST_500 = (500, "INTERNAL_ERROR", "Internal error. Please try again later.")
 

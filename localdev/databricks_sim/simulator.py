@@ -9,6 +9,7 @@
 Fault injection (see faults.py for every kind):
     sim.inject("lost_drop", path="runs/repair", times=1)          # the repair happens, its answer is lost
     sim.inject(["throttle", "error", "stall", "lost_500"], fraction=0.2, seed=7, stall_s=1.5)  # 20% of all
+    sim.inject(faults.CHAOS, path="runs/repair", fraction=0.2)     # every refusal and every lost answer
     sim.clear_faults()
     sim.request_count("jobs/runs/repair", "POST")   # requests received (faulted ones included)
     sim.applied_count("jobs/runs/repair")           # requests that took effect (lost answers included)
