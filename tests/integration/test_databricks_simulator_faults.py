@@ -215,3 +215,28 @@ def test_a_chaos_mix_over_many_repairs_never_loses_or_doubles_what_was_applied(s
     assert repaired == sim.applied_count("jobs/runs/repair") >= answered
     assert repaired - answered == sum(n for k, n in injected.items() if k.split()[-1] in ("lost_drop", "lost_500",
                                                                                          "lost_stall", "stall"))
+
+
+def test_a_rate_limit_answers_429_beyond_its_rate_within_a_second(sim):
+    sim.limit_rate(5, path="runs/list")
+
+    statuses = [_get(sim, "jobs/runs/list").status_code for _ in range(8)]
+    other = _get(sim, "jobs/runs/get", run_id=1).status_code
+    refused = _get(sim, "jobs/runs/list")
+
+    assert statuses[:5] == [200] * 5 and set(statuses[5:]) == {429}
+    assert other == 400  # other endpoints are not limited (the run does not exist)
+    assert (refused.status_code, refused.headers["Retry-After"]) == (429, "1")
+    time.sleep(1.05)
+    assert _get(sim, "jobs/runs/list").status_code == 200
+
+
+def test_chaos_by_name_and_a_rate_limit_through_the_admin_routes(sim):
+    rule = requests.post(f"{sim.url}/sim/faults", json={"kinds": ["chaos"], "fraction": 0.1}, headers=AUTH, timeout=5)
+    limited = requests.post(f"{sim.url}/sim/faults/rate-limit", json={"per_s": 1, "path": "jobs/get"}, headers=AUTH,
+                            timeout=5)
+
+    assert rule.json()["kinds"] == list(CHAOS)
+    assert limited.status_code == 200
+    sim.clear_faults()
+    assert sim.faults.rules == []
