@@ -21,7 +21,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from localdev.databricks_sim.errors import ApiError, invalid
 from localdev.databricks_sim.faults import FaultPlan, Hit
-from localdev.databricks_sim.listing import bulk_run_json, list_runs
+from localdev.databricks_sim.listing import bulk_run_json, list_jobs, list_runs
 from localdev.databricks_sim.model import RUN_FIELDS, cluster_json, run_json, task_json
 from localdev.databricks_sim.oauth import DISCOVERY_PATHS, TOKEN_PATH, OAuthIssuer, discovery
 from localdev.databricks_sim.shapes import legacy_overrides
@@ -131,8 +131,7 @@ def _get_job(req: Request) -> dict[str, Any]:
 
 
 def _list_jobs(req: Request) -> dict[str, Any]:
-    jobs = [j for j in req.ws.jobs.values() if not req.query.get("name") or j["settings"].get("name") == req.query["name"]]
-    return {"jobs": [{k: v for k, v in j.items()} for j in jobs], "has_more": False} if jobs else {"has_more": False}
+    return list_jobs(req.ws.jobs, req.query)
 
 
 def _update_job(req: Request) -> dict[str, Any]:
@@ -291,7 +290,7 @@ class SimHandler(BaseHTTPRequestHandler):
         if split.path in DISCOVERY_PATHS and method == "GET":
             self._send_json(200, discovery(split.path, sim.url, sim.workspace_id))
             return
-        if split.path != TOKEN_PATH:
+        if split.path != TOKEN_PATH:  # the token request carries a client secret: never in the request log
             sim.record(method, split.path, query, body)
         match = _API_PATH.match(split.path)
         op = match.group("op") if match else split.path

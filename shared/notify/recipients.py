@@ -2,7 +2,9 @@
 always EMAIL_ALWAYS_COPY besides.
 
 Escalations go to EMAIL_ESCALATION_RECIPIENTS when it is set. Every address is validated: one plain mailbox,
-no display name, no line breaks (a CR/LF in an address is a header injection, not a typo).
+no display name, no line breaks (a CR/LF in an address is a header injection, not a typo). Addresses from the
+job (on_failure, the tag: anyone who can edit the job wrote them) must be in EMAIL_ALLOWED_DOMAINS when it is
+set; the others are dropped, and the fallback recipients get the email too, so they see what was dropped.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ class Recipients:
     to: tuple[str, ...]
     source: str  # on_failure | tag | default | escalation | always_copy (nobody else) | none
     invalid: tuple[str, ...] = field(default=())
+    dropped: tuple[str, ...] = field(default=())  # valid, but outside EMAIL_ALLOWED_DOMAINS
 
 
 def validate_address(raw: str) -> str:
@@ -83,14 +86,22 @@ def clean(addresses: Iterable[str]) -> tuple[list[str], list[str]]:
     return valid[:MAX_RECIPIENTS], invalid
 
 
+def in_domains(address: str, domains: Iterable[str]) -> bool:
+    """True when the address's domain is one of `domains` or below one (eu.contoso.com is in contoso.com)."""
+    domain = address.rpartition("@")[2].lower()
+    return any(domain == d or domain.endswith("." + d) for d in domains)
+
+
 def resolve_recipients(kind: NotificationKind | None, job: Job | None, settings: Settings) -> Recipients:
     """Who gets the email of `kind` about `job` (kind: the acted kind; an observe email is addressed alike)."""
     invalid: list[str] = []
+    dropped: list[str] = []
+    allowed = settings.email_allowed_domains
     if kind is NotificationKind.ESCALATION and settings.email_escalation_recipients:
         valid, bad = clean(settings.email_escalation_recipients)
         invalid += bad
         if valid:
-            return _done(valid, "escalation", invalid, job, settings)
+            return _done(valid, "escalation", invalid, job, settings=settings)
 
     candidates: list[tuple[str, list[str]]] = []
     if job is not None:
@@ -103,16 +114,21 @@ def resolve_recipients(kind: NotificationKind | None, job: Job | None, settings:
     for source, addresses in candidates:
         valid, bad = clean(addresses)
         invalid += bad
+        if allowed and source != "default":
+            dropped += [a for a in valid if not in_domains(a, allowed)]
+            valid = [a for a in valid if in_domains(a, allowed)]
         if valid:
-            return _done(valid, source, invalid, job, settings)
-    return _done([], "none", invalid, job, settings)
+            if dropped and source != "default":
+                valid, _ = clean([*valid, *settings.email_default_recipients])
+            return _done(valid, source, invalid, job, dropped, settings=settings)
+    return _done([], "none", invalid, job, dropped, settings=settings)
 
 
 def _done(valid: list[str], source: str, invalid: list[str], job: Job | None,
-          settings: Settings | None = None) -> Recipients:
+          dropped: list[str] | None = None, *, settings: Settings | None = None) -> Recipients:
     always, bad = clean(settings.email_always_copy if settings else [])
     invalid = invalid + bad
-    if always:
+    if always:  # EMAIL_ALWAYS_COPY: besides whoever was chosen
         valid, _ = clean([*valid, *always])
         source = source if source != "none" else "always_copy"
     if invalid:
@@ -120,4 +136,7 @@ def _done(valid: list[str], source: str, invalid: list[str], job: Job | None,
             "ignored invalid recipient addresses",
             extra={"job_id": job.job_id if job else None, "invalid": invalid[:10], "source": source},
         )
-    return Recipients(tuple(valid), source, tuple(invalid))
+    if dropped:
+        log.warning("dropped recipients outside EMAIL_ALLOWED_DOMAINS",
+                    extra={"job_id": job.job_id if job else None, "dropped": dropped[:10], "source": source})
+    return Recipients(tuple(valid), source, tuple(invalid), tuple(dropped or ()))

@@ -132,6 +132,18 @@ def email_addresses(value: list[str]) -> list[str]:
     return value
 
 
+_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+_DOMAIN = re.compile(rf"^{_LABEL}(?:\.{_LABEL})+$")
+
+
+def email_domains(value: list[str]) -> list[str]:
+    domains = [d.strip().lower().lstrip("@").lstrip(".") for d in value]
+    bad = [d for d in domains if not _DOMAIN.match(d)]
+    if bad:
+        raise ValueError(f"not a domain name: {', '.join(bad)}")
+    return domains
+
+
 def no_key_vault_reference(value: object) -> object:
     # App Service hands the literal "@Microsoft.KeyVault(...)" to the app when it cannot resolve a reference.
     if isinstance(value, str) and value.strip().startswith(KEY_VAULT_REFERENCE_PREFIX):

@@ -164,7 +164,32 @@ def test_runs_list_pages_parse_and_the_sdk_walks_them_all(sim, client):
     every = list(client.jobs.list_runs(completed_only=True, limit=25))
 
     assert_model_knows(jobs.ListRunsResponse, sent)
+    busy_job = sim.workspace.bulk.items[0].job_id
+    assert_model_knows(jobs.ListRunsResponse, raw(sim, "jobs/runs/list", job_id=busy_job, expand_tasks="true"))
     assert len(every) == len({r.run_id for r in every}) == 120 + 2  # the failed run and its run_job child
+
+
+def test_post_answers_and_jobs_list_parse(sim, client):
+    ids = busy_workspace(sim)
+
+    def post(op: str, body: dict) -> dict:
+        answer = requests.post(f"{sim.url}/api/2.2/{op}", json=body, headers=AUTH, timeout=5)
+        assert answer.status_code == 200, answer.text
+        return answer.json()
+
+    assert_model_knows(jobs.RunNowResponse, post("jobs/run-now", {"job_id": ids["child_job"]}))
+    assert_model_knows(jobs.RepairRunResponse, post("jobs/runs/repair", {"run_id": ids["run"],
+                                                                          "rerun_all_failed_tasks": True}))
+    assert_model_knows(jobs.SubmitRunResponse, post("jobs/runs/submit", {"run_name": "one-off", "tasks": [
+        {"task_key": "t", "new_cluster": CLUSTER, "notebook_task": {"notebook_path": "/t"}}]}))
+    assert_model_knows(jobs.ListJobsResponse, raw(sim, "jobs/list", expand_tasks="true"))
+    for n in range(30):
+        sim.add_job(f"filler_{n}", [{"task_key": "t", "notebook_task": {"notebook_path": "/t"}}])
+    listed = list(client.jobs.list(limit=7))
+    assert len(listed) == len({j.job_id for j in listed}) == 32
+    assert listed[-1].settings.name == "child_load" and not listed[0].settings.tasks
+    assert [j.job_id for j in client.jobs.list(name="ALL_SHAPES", expand_tasks=True)] == [ids["job"]]
+    assert len(next(iter(client.jobs.list(name="all_shapes", expand_tasks=True))).settings.tasks) == 7
 
 
 def test_legacy_parameters_round_trip_through_the_sdk(sim, client):
