@@ -135,3 +135,10 @@ def test_the_fallback_list_is_read_under_its_new_name_and_its_old_one():
         with reading({name: "platform@example.com, oncall@example.com"}):
             got = resolve_recipients(NotificationKind.RETRY, job(), Settings())
         assert (got.to, got.source) == (("platform@example.com", "oncall@example.com"), "default"), name
+
+
+def test_the_always_copy_list_is_configured_not_from_the_job_so_the_allowed_domains_do_not_filter_it():
+    got = resolve_recipients(NotificationKind.DIAGNOSIS, job(["owner@elsewhere.org"]),
+                             settings(email_allowed_domains=["example.com"], email_always_copy=["audit@audit.org"]))
+    assert got.dropped == ("owner@elsewhere.org",)
+    assert "audit@audit.org" in got.to and "platform@example.com" in got.to
