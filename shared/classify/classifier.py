@@ -32,11 +32,16 @@ _MAX_EVIDENCE = 3
 
 @dataclass(frozen=True)
 class Candidate:
-    """One rule that matched one signal."""
+    """One rule that matched one signal: `evidence` is given for a field, `offset` for the text (the line is
+    cut out only for the few candidates shown, never per cause: a 64 KB line may hold 10,000 causes)."""
 
     rule: Rule
     score: float
-    evidence: str
+    evidence: str = ""
+    offset: int = -1
+
+    def text(self, parsed: Parsed) -> str:
+        return self.evidence if self.offset < 0 else _around(parsed, self.offset)
 
 
 def classify(signals: FailureSignals) -> Classification:
@@ -47,7 +52,7 @@ def classify(signals: FailureSignals) -> Classification:
 def classify_with(index: RuleIndex, signals: FailureSignals) -> Classification:
     """Classify one failure with the given rules (tests pass their own)."""
     parsed = parse(signals.text or "")
-    candidates = sorted(_candidates(index, signals, parsed), key=lambda c: (-c.score, c.rule.strength))
+    candidates = sorted(_best_per_rule(_candidates(index, signals, parsed)), key=lambda c: (-c.score, c.rule.strength))
     fp = _fingerprint(signals, parsed)
     if not candidates or candidates[0].score < UNKNOWN_BELOW:
         evidence = (_trim(parsed.text.split("\n", 1)[0]),) if parsed.text else ()
@@ -61,7 +66,7 @@ def classify_with(index: RuleIndex, signals: FailureSignals) -> Classification:
     confidence = best.score
     if rival is not None and best.score - rival.score < CONFLICT_MARGIN:
         confidence -= CONFLICT_MARGIN - (best.score - rival.score)
-    evidence = _evidence(best, candidates)
+    evidence = _evidence(best, candidates, parsed)
     return Classification(
         category=best.rule.category,
         action=FIRST_ACTION[best.rule.category],
@@ -102,41 +107,52 @@ def _candidates(index: RuleIndex, signals: FailureSignals, parsed: Parsed):  # n
             rule = index.match(kind, token.value)
             if rule:
                 bare = BARE_CODE_PENALTY if kind == "error_class" and not token.bracketed else 0.0
-                yield Candidate(rule, rule.confidence - bare - penalty(token.offset), parsed.line_at(token.offset))
+                yield Candidate(rule, rule.confidence - bare - penalty(token.offset), offset=token.offset)
     for token in parsed.sqlstates:
         rule = index.match("sqlstate", token.value)
         if rule:
-            yield Candidate(rule, rule.confidence - penalty(token.offset), parsed.line_at(token.offset))
+            yield Candidate(rule, rule.confidence - penalty(token.offset), offset=token.offset)
     for cause in parsed.causes:
         rule = index.match("exception", cause.exception) if cause.exception else None
         if rule:
             yield Candidate(rule, rule.confidence - min(MAX_DEPTH_PENALTY, DEPTH_STEP * (root - cause.rank)),
-                            parsed.line_at(cause.offset))
+                            offset=cause.offset)
     for rule, offsets in index.search(parsed.text, parsed.lower):
         deepest = max(offsets, key=parsed.rank_at)
-        yield Candidate(rule, rule.confidence - (0.0 if rule.anywhere else penalty(deepest)), _around(parsed, deepest))
+        yield Candidate(rule, rule.confidence - (0.0 if rule.anywhere else penalty(deepest)), offset=deepest)
 
 
-def _evidence(best: Candidate, candidates: list[Candidate]) -> tuple[str, ...]:
+def _best_per_rule(candidates) -> list[Candidate]:  # noqa: ANN001 - an iterable of Candidate
+    """One candidate per rule: its best score, the deepest place on a tie (10,000 causes of one rule sort as one)."""
+    best: dict[str, Candidate] = {}
+    for c in candidates:
+        kept = best.get(c.rule.id)
+        if kept is None or c.score > kept.score or (c.score == kept.score and c.offset > kept.offset):
+            best[c.rule.id] = c
+    return list(best.values())
+
+
+def _evidence(best: Candidate, candidates: list[Candidate], parsed: Parsed) -> tuple[str, ...]:
     """The deciding line first, then up to two other lines that agree with it."""
-    lines = [best.evidence]
+    lines = [best.text(parsed)]
     for c in candidates[1:]:
         if len(lines) >= _MAX_EVIDENCE:
             break
-        if c.rule.category is best.rule.category and c.evidence not in lines:
-            lines.append(c.evidence)
+        if c.rule.category is best.rule.category:
+            line = c.text(parsed)
+            if line not in lines:
+                lines.append(line)
     return tuple(_trim(line) for line in lines if line)
 
 
 def _around(parsed: Parsed, offset: int) -> str:
     """The line holding `offset`, cut to a window around it when the line is long."""
-    line = parsed.line_at(offset)
-    if len(line) <= _EVIDENCE_CHARS:
-        return line
-    start = parsed.text.rfind("\n", 0, offset) + 1
-    col = offset - start
-    lo = max(0, col - _EVIDENCE_CHARS // 3)
-    return ("…" if lo else "") + line[lo: lo + _EVIDENCE_CHARS - 2] + "…"
+    start, end = parsed.line_bounds(offset)
+    if end - start <= _EVIDENCE_CHARS:
+        return parsed.text[start:end]
+    lo = max(start, offset - _EVIDENCE_CHARS // 3)
+    hi = min(end, lo + _EVIDENCE_CHARS - 2)
+    return ("…" if lo > start else "") + parsed.text[lo:hi] + ("…" if hi < end else "")
 
 
 def _trim(line: str) -> str:

@@ -111,11 +111,16 @@ class Parsed:
     def rank_at(self, offset: int) -> int:
         return self.cause_at(offset).rank
 
+    def line_bounds(self, offset: int) -> tuple[int, int]:
+        """Where the line holding `offset` starts and ends, without scanning it (a line may be 64 KB)."""
+        index = max(bisect.bisect_right(self.line_starts, offset) - 1, 0)
+        start = self.line_starts[index] if self.line_starts else 0
+        end = self.line_starts[index + 1] - 1 if index + 1 < len(self.line_starts) else len(self.text)
+        return start, end
+
     def line_at(self, offset: int) -> str:
-        index = bisect.bisect_right(self.line_starts, offset) - 1
-        start = self.line_starts[max(index, 0)]
-        end = self.text.find("\n", start)
-        return self.text[start: end if end >= 0 else len(self.text)]
+        start, end = self.line_bounds(offset)
+        return self.text[start:end]
 
     def cause_text(self, cause: Cause, limit: int = 600) -> str:
         """The text of one cause: from its start to the next cause's start (bounded)."""
