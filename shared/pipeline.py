@@ -161,12 +161,15 @@ def _diagnose_and_decide(
         settings_unreadable=job is None and run.job_id is not None,
         termination_code=run.termination.code,
         resize_blocker=blocker,
+        confidence=classification.confidence,
+        threshold=settings.llm_confidence_threshold,
+        llm_outcome=analysis.llm_outcome,
     ))
     observe = settings.agent_mode == "observe" or controls.mode == "observe"
     record = record.model_copy(update={
         "job_name": job_name, "failed_tasks": diagnosis.failed_tasks, "category": classification.category,
         "proposed_action": classification.action, "action": verdict.action, "confidence": classification.confidence,
-        "reason": verdict.reason, "evidence": list(classification.evidence), "excerpt": classification.excerpt,
+        "reason": verdict.reason, "reason_code": verdict.code.value, "evidence": list(classification.evidence), "excerpt": classification.excerpt,
         "fingerprint": classification.fingerprint, "rule_id": classification.rule_id, "analysis": analysis,
         "mode": "observe" if observe else "act", "status": "decided", "decided_at": deps.clock(),
         "max_attempts": max_retries + 1, "agent_enabled": controls.enabled,

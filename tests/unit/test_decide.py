@@ -1,5 +1,7 @@
 """The retry budget and guard rails."""
 
+import pytest
+
 from shared.decide import DecisionInput, decide, job_controls
 from shared.taxonomy import Action, Category
 
@@ -68,3 +70,69 @@ def test_job_tag_values_are_read_case_insensitively_and_garbage_is_ignored():
     assert job_controls({"AI_AGENT": "Off"}, 3).enabled is False
     assert job_controls({"ai_agent": "observe"}, 3).mode == "observe"
     assert job_controls({"ai_agent_max_retries": "lots"}, 3).max_retries is None
+
+
+# --- typed reason codes and the unsure policy ---------------------------------------------------------------
+from shared.decide import UNSURE_MAX_RERUNS, ReasonCode  # noqa: E402
+
+
+def unsure(**kw):
+    base = dict(confidence=0.6, threshold=0.75)
+    base.update(kw)
+    return facts(**base)
+
+
+def test_every_verdict_carries_a_typed_reason_code():
+    assert decide(facts(confidence=0.9, threshold=0.75)).code is ReasonCode.RULES_SURE
+    assert decide(facts(attempt=4)).code is ReasonCode.BUDGET_SPENT
+    assert decide(facts(attempt=5, already_escalated=True)).code is ReasonCode.ALREADY_ESCALATED
+    assert decide(facts(agent_enabled=False)).code is ReasonCode.AGENT_OFF
+    assert decide(facts(category=Category.UNKNOWN, proposed=Action.SEND_EMAIL)).code is ReasonCode.NO_RULE
+    assert decide(facts(confidence=0.95, threshold=0.75, llm_outcome="override")).code is ReasonCode.LLM_OVERRIDE
+    assert decide(facts(confidence=0.95, threshold=0.75, llm_outcome="agreed")).code is ReasonCode.LLM_AGREED
+    assert decide(facts(category=Category.RESOURCE, proposed=Action.RETRY_WITH_NEW_PARAMS,
+                        resize_blocker="serverless")).code is ReasonCode.NO_RESIZE
+
+
+def test_the_gate_is_exact_at_the_threshold_sure_and_just_below_unsure():
+    assert decide(facts(confidence=0.75, threshold=0.75, attempt=2)).code is ReasonCode.RULES_SURE
+    below = decide(facts(confidence=0.749, threshold=0.75, attempt=2))
+    assert below.code is ReasonCode.UNSURE_RERUN_SPENT and below.action is Action.SEND_EMAIL
+
+
+def test_unsure_never_ignores_and_says_why():
+    verdict = decide(unsure(category=Category.CANCELLED, proposed=Action.IGNORE))
+    assert verdict.action is Action.SEND_EMAIL and verdict.code is ReasonCode.UNSURE_NOT_IGNORED
+    assert verdict.reason.startswith("Unsure: the rules' confidence in cancelled is 0.60, below 0.75")
+
+
+@pytest.mark.parametrize("category", [Category.PERMISSION, Category.CODE, Category.DATA, Category.QUOTA])
+def test_unsure_never_reruns_what_a_rerun_cannot_fix(category):
+    for proposed in (Action.RETRY, Action.RETRY_WITH_NEW_PARAMS, Action.SEND_EMAIL):
+        verdict = decide(unsure(category=category, proposed=proposed))
+        assert verdict.action is Action.SEND_EMAIL and "Unsure" in verdict.reason
+
+
+def test_unsure_spends_at_most_one_rerun_of_its_chain():
+    first = decide(unsure(attempt=1))
+    assert first.action is Action.RETRY and first.code is ReasonCode.BELOW_BAR
+    assert "Unsure" in first.reason and "no LLM was consulted" in first.reason
+    for attempt in range(UNSURE_MAX_RERUNS + 1, 5):
+        later = decide(unsure(attempt=attempt))
+        assert later.action is Action.SEND_EMAIL and later.code is ReasonCode.UNSURE_RERUN_SPENT
+
+
+@pytest.mark.parametrize("outcome,code,why", [
+    (None, ReasonCode.BELOW_BAR, "no LLM was consulted"),
+    ("refused", ReasonCode.LLM_REFUSED, "did not clear its bar"),
+    ("failed", ReasonCode.LLM_FAILED, "could not be consulted"),
+    ("budget_spent", ReasonCode.LLM_BUDGET_SPENT, "daily budget is spent"),
+])
+def test_the_unsure_reason_names_why_the_llm_did_not_help(outcome, code, why):
+    verdict = decide(unsure(llm_outcome=outcome))
+    assert verdict.code is code and why in verdict.reason
+
+
+def test_an_unknown_failure_is_emailed_not_treated_as_unsure():
+    verdict = decide(facts(category=Category.UNKNOWN, proposed=Action.SEND_EMAIL, confidence=0.0, threshold=0.75))
+    assert verdict.action is Action.SEND_EMAIL and verdict.code is ReasonCode.NO_RULE
