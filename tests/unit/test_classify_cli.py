@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def run_stream(lines, **kw):
     out = io.StringIO()
-    errors = classify_command.classify_stream(iter(lines), out, classify, **kw)
+    _, errors = classify_command.classify_stream(iter(lines), out, classify, **kw)
     return errors, [json.loads(line) for line in out.getvalue().splitlines()]
 
 
@@ -84,6 +84,47 @@ def test_python_m_shared_classify_reads_stdin_and_writes_json_lines():
     out = [json.loads(line) for line in done.stdout.splitlines()]
     assert out[0]["id"] == "x1" and out[0]["category"] == "code"
     assert "error" in out[1]
+
+
+RAW_TRACE = """Traceback (most recent call last):
+  File "/Workspace/Repos/etl/jobs/load.py", line 12, in <module>
+    import great_tables
+ModuleNotFoundError: No module named 'great_tables'
+"""
+
+
+def test_a_pasted_raw_trace_is_one_failure_with_one_answer():
+    out = io.StringIO()
+    classified, errors = classify_command.classify_input(io.StringIO(RAW_TRACE), out, classify)
+    answers = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert (classified, errors) == (1, 0) and len(answers) == 1
+    assert answers[0]["category"] == "code" and answers[0]["id"] is None
+
+
+def test_json_lines_with_a_few_bad_lines_stay_json_lines():
+    lines = ["not json\n", json.dumps({"id": 1, "text": "KeyError: 'x'"}) + "\n",
+             json.dumps({"id": 2, "text": "KeyError: 'y'"}) + "\n"]
+    out = io.StringIO()
+    assert classify_command.classify_input(iter(lines), out, classify) == (2, 1)
+
+
+def run_cli(*args, stdin=""):
+    return subprocess.run([sys.executable, "-m", "shared", "classify", *args], input=stdin, capture_output=True,
+                          text=True, cwd=ROOT, timeout=60)
+
+
+def test_cli_raw_text_on_stdin_and_text_option():
+    done = run_cli(stdin=RAW_TRACE)
+    assert done.returncode == 0 and json.loads(done.stdout)["category"] == "code"
+    done = run_cli("--text", "Run was cancelled by user", "--result-state", "CANCELED")
+    assert done.returncode == 0 and json.loads(done.stdout)["category"] == "cancelled"
+
+
+def test_cli_exits_non_zero_when_nothing_could_be_classified():
+    assert run_cli(stdin="").returncode == 1
+    done = run_cli(stdin=json.dumps({"id": 1}) + "\n" + json.dumps({"id": 2, "text": 3}) + "\n")
+    assert done.returncode == 1 and "nothing could be classified" in done.stderr
+    assert len(done.stdout.splitlines()) == 2  # each bad line still gets its error line
 
 
 # --- eval --------------------------------------------------------------------------------------------------------
