@@ -39,8 +39,8 @@ TOKEN_KINDS = frozenset(KINDS[:9])
 SEARCH_KINDS = frozenset(KINDS[9:])
 MAX_GAP = 120  # the longest bounded repeat a search pattern may use
 MAX_TOKEN = 160  # longer "tokens" are not names; skipping them keeps fullmatch cheap
-SEARCH_WINDOW = 24_576  # phrases are looked for in at most this much cleaned text: its head and its tail
-SEARCH_HEAD = 6_144
+SEARCH_WINDOW = 16_384  # phrases are looked for in at most this much cleaned text: its head and its tail
+SEARCH_HEAD = 4_096
 _MAX_MATCHES_PER_RULE = 64
 
 
@@ -246,13 +246,13 @@ class RuleIndex:
         in its head and tail only, where error classes and root causes are."""
         n = len(lower)
         windows = [(0, n)] if n <= SEARCH_WINDOW else [(0, SEARCH_HEAD), (n - SEARCH_WINDOW + SEARCH_HEAD, n)]
-        present: set[str] = set()
-        for lo, hi in windows:
-            present |= {lower[i:i + _GRAM] for i in range(lo, hi - _GRAM + 1)}
+        # One haystack for the literal checks: the windows joined by a character no literal holds.
+        hay = lower if len(windows) == 1 else "\0".join(lower[lo:hi] for lo, hi in windows)
+        present = {hay[i:i + _GRAM] for i in range(len(hay) - _GRAM + 1)}
         candidates = set(self._always)
-        keyed = (pair for gram in present & self._grams for pair in self._by_gram[gram])
-        for literal, i in (*keyed, *self._short):  # the whole literal must be there, not just its key
-            if i not in candidates and any(lower.find(literal, lo, hi) >= 0 for lo, hi in windows):
+        keyed = [pair for gram in present & self._grams for pair in self._by_gram[gram]]
+        for literal, i in keyed + self._short:  # the whole literal must be there, not just its key
+            if i not in candidates and literal in hay:
                 candidates.add(i)
         for i in sorted(candidates):
             offsets = [o for lo, hi in windows for o in self._searchers[i].offsets(text, lower, lo, hi)]

@@ -22,8 +22,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 # Huge traces (get-output returns up to 5 MB): the error class sits at the head, the root cause at the tail.
-MAX_CHARS = 65_536
-HEAD_CHARS = 16_384
+MAX_CHARS = 32_768
+HEAD_CHARS = 8_192
+CAUSE_LINES_HEAD = 200
+CAUSE_LINES_TAIL = 800
 
 _FRAME = re.compile(
     r"""\s*(?:
@@ -52,6 +54,10 @@ _EXC_MODULES = frozenset({"exceptions", "errors", "errorfactory", "error"})
 _BARE_EXCEPTIONS = frozenset({"KeyboardInterrupt", "StopIteration", "SystemExit", "GeneratorExit", "NoSuchKey",
                               "NoSuchBucket", "ExpiredToken", "gaierror", "herror"})
 _LOWER_QUALIFIED = frozenset({"socket.timeout", "socket.gaierror", "socket.herror", "ssl.SSLError"})
+# Every name is_exception_name accepts contains one of these (a suffix, a bare name, a module part): a line
+# without any cannot open a cause, and is skipped without looking at each of its words.
+_NAME_HINT = re.compile(r"Exception|Error|Failure|Interrupt|Exit|Iteration|Throwable|Fault|Timeout|Denied|Cancel"
+                        r"|Conflict|NotFound|Unavailable|Exceeded|NoSuch|ExpiredToken|error|timeout|exceptions")
 _CAUSE_PREFIXES = frozenset({"", "Caused by", "Suppressed", "E", "Error Message", "ERROR"})
 # UPPER_SNAKE codes: Spark/Delta error classes, termination codes, cluster termination reasons.
 _UPPER = re.compile(r"(?<![\w.$-])[A-Z][A-Z0-9]*+(?:_[A-Z0-9]++)++(?:\.[A-Z][A-Z0-9_]*+)?(?!\w)")
@@ -148,7 +154,7 @@ def parse(text: str) -> Parsed:
         line_starts.append(pos)
         pos += len(line) + 1
     raw: list[tuple[int, str | None, int]] = [(0, None, blocks[0] if blocks else 0)]  # an implicit first cause
-    for index, line in enumerate(lines):
+    for index, line in _cause_lines(lines):
         base = line_starts[index]
         if line.lstrip().startswith("[") and _UPPER.match(line.lstrip(), 1):
             raw.append((base, None, blocks[index]))  # "[ERROR_CLASS] message" opens a cause of its own
@@ -163,6 +169,17 @@ def parse(text: str) -> Parsed:
     states = tuple((m.group(1), m.group(2)) for m in _STATE_IN_TEXT.finditer(cleaned))
     return Parsed(cleaned, lower, causes, codes, sqlstates, states, tuple(line_starts),
                   tuple(c.offset for c in causes))
+
+
+def _cause_lines(lines: list[str]):  # noqa: ANN202 - a generator of (index, line)
+    """The lines that may open a cause: all of them, or for a chain thousands of lines deep, its first
+    CAUSE_LINES_HEAD (the wrappers) and last CAUSE_LINES_TAIL (the root): the middle stays searchable text."""
+    if len(lines) <= CAUSE_LINES_HEAD + CAUSE_LINES_TAIL:
+        yield from enumerate(lines)
+        return
+    yield from enumerate(lines[:CAUSE_LINES_HEAD])
+    start = len(lines) - CAUSE_LINES_TAIL
+    yield from enumerate(lines[start:], start=start)
 
 
 def _distinct(tokens) -> tuple[Token, ...]:  # noqa: ANN001 - an iterable of Token
@@ -205,7 +222,9 @@ def _clean_lines(text: str) -> tuple[list[str], list[int]]:
 
 def _mentions(line: str) -> list[tuple[int, str]]:
     """(column, qualified name) of each exception that opens a cause on this line."""
-    found = []
+    found: list[tuple[int, str]] = []
+    if not _NAME_HINT.search(line):
+        return found
     end_of_text = len(line.rstrip())
     for m in _QNAME.finditer(line):
         name = m.group()
