@@ -153,6 +153,13 @@ def decide(facts: DecisionInput) -> Verdict:
     return Verdict(facts.proposed, reason, sure)
 
 
+def first_attempt_action(category: Category, proposed: Action, confidence: float, threshold: float) -> Action:
+    """What the agent does on a chain's first failure without an LLM: the proposed action under the unsure
+    policy (so `classify` and `eval` report what the agent would do, never an unsure IGNORE)."""
+    return decide(DecisionInput(category=category, proposed=proposed, attempt=1, max_retries=1,
+                                confidence=confidence, threshold=threshold)).action
+
+
 def _sure_code(facts: DecisionInput) -> ReasonCode:
     if facts.llm_outcome == "override":
         return ReasonCode.LLM_OVERRIDE

@@ -5,7 +5,8 @@ How a decision is made:
 2. The text is parsed (signals.py): causes in depth order, codes, SQLSTATEs, states written in the text.
 3. Every rule that matches anything becomes a candidate with score = the rule's confidence, minus
    DEPTH_STEP for each cause between where it matched and the root cause (root cause over wrapper).
-4. The highest score wins (ties: the stronger kind of signal). Close runners-up of another category lower
+4. The highest score wins; ties go to the more specific signal (deeper cause, stronger kind, exact over
+   family, code over keyword, later in the text, then rule id: never file order). Close runners-up of another category lower
    the confidence; nothing above UNKNOWN_BELOW means `unknown` (the LLM's turn, if configured).
 """
 
@@ -23,7 +24,6 @@ from shared.taxonomy import FIRST_ACTION, Category
 DEPTH_STEP = 0.1  # per cause between a match and the root cause
 MAX_DEPTH_PENALTY = 0.3
 BARE_CODE_PENALTY = 0.03  # an error class written without [brackets] may be prose
-TEXT_STATE_PENALTY = 0.04  # a result_state quoted in the text rather than read from the API
 CONFLICT_MARGIN = 0.1  # a runner-up of another category this close lowers the confidence
 UNKNOWN_BELOW = 0.4  # below: no rule is sure enough to name a category
 _EVIDENCE_CHARS = 300
@@ -52,7 +52,7 @@ def classify(signals: FailureSignals) -> Classification:
 def classify_with(index: RuleIndex, signals: FailureSignals) -> Classification:
     """Classify one failure with the given rules (tests pass their own)."""
     parsed = parse(signals.text or "")
-    candidates = sorted(_best_per_rule(_candidates(index, signals, parsed)), key=lambda c: (-c.score, c.rule.strength))
+    candidates = sorted(_best_per_rule(_candidates(index, signals, parsed)), key=lambda c: _rank_key(c, parsed))
     fp = _fingerprint(signals, parsed)
     if not candidates or candidates[0].score < UNKNOWN_BELOW:
         evidence = (_trim(parsed.text.split("\n", 1)[0]),) if parsed.text else ()
@@ -91,10 +91,8 @@ def _candidates(index: RuleIndex, signals: FailureSignals, parsed: Parsed):  # n
         rule = index.match(kind, value.strip().upper()) if value else None
         if rule:
             yield Candidate(rule, rule.confidence, f"{kind}={value}")
-    for kind, value in parsed.states:  # a state quoted in the text: {"result_state": "TIMEDOUT"}
-        rule = index.match(kind, value)
-        if rule:
-            yield Candidate(rule, rule.confidence - TEXT_STATE_PENALTY, f"{kind}={value} (in the text)")
+    # A state written in the text ({"result_state": "CANCELED"} in a logged body or a quoted record) is data,
+    # not the run's state: that comes from the Jobs API fields above, never from text.
     root = parsed.root_rank
 
     def penalty(offset: int) -> float:
@@ -113,13 +111,25 @@ def _candidates(index: RuleIndex, signals: FailureSignals, parsed: Parsed):  # n
         if rule:
             yield Candidate(rule, rule.confidence - penalty(token.offset), offset=token.offset)
     for cause in parsed.causes:
-        rule = index.match("exception", cause.exception) if cause.exception else None
+        if not cause.exception:
+            continue
+        # An exact name first; a type no rule names by its family (less confident, weaker kind).
+        rule = index.match("exception", cause.exception) or index.match("exception_family", cause.exception)
         if rule:
             yield Candidate(rule, rule.confidence - min(MAX_DEPTH_PENALTY, DEPTH_STEP * (root - cause.rank)),
                             offset=cause.offset)
     for rule, offsets in index.search(parsed.text, parsed.lower):
         deepest = max(offsets, key=parsed.rank_at)
         yield Candidate(rule, rule.confidence - (0.0 if rule.anywhere else penalty(deepest)), offset=deepest)
+
+
+def _rank_key(c: Candidate, parsed: Parsed) -> tuple:
+    """Best first: the higher score; on a tie the more specific signal: the deeper cause (an API field
+    describes the whole run, so it counts as deepest), then the stronger kind (a field over a code over an
+    exact exception over a family over a phrase), then the later place in the text, then the rule id, so
+    the order never depends on which file a rule sits in."""
+    depth = parsed.root_rank + 1 if c.offset < 0 else parsed.rank_at(c.offset)
+    return (-round(c.score, 9), -depth, c.rule.strength, -c.offset, c.rule.id)
 
 
 def _best_per_rule(candidates) -> list[Candidate]:  # noqa: ANN001 - an iterable of Candidate

@@ -5,7 +5,8 @@ and optional examples (texts it must match, checked by the tests). A new rule is
 
 Kinds, strongest first (the order breaks ties between equal scores):
 - token kinds, matched against a whole value with `fullmatch`: result_state, life_cycle_state,
-  termination_code, termination_type, cluster_reason, cluster_type, error_class, sqlstate, exception;
+  termination_code, termination_type, cluster_reason, cluster_type, error_class, sqlstate, exception,
+  exception_family (the simple name of an exception no `exception` rule names, by the words it is built from);
 - search kinds, matched anywhere in the cleaned text: cloud_code (case-sensitive, whole word), message and
   wording (case-insensitive). Their patterns may not repeat without a bound (`.{0,80}`, never `.*`), so no
   input can make them backtrack for long.
@@ -33,10 +34,10 @@ except ImportError:  # pragma: no cover - other Pythons: no prefilter, same resu
 RULES_DIR = Path(__file__).with_name("rules")
 KINDS: tuple[str, ...] = (
     "result_state", "life_cycle_state", "termination_code", "termination_type", "cluster_reason", "cluster_type",
-    "error_class", "sqlstate", "exception", "cloud_code", "message", "wording",
+    "error_class", "sqlstate", "exception", "exception_family", "cloud_code", "message", "wording",
 )
-TOKEN_KINDS = frozenset(KINDS[:9])
-SEARCH_KINDS = frozenset(KINDS[9:])
+TOKEN_KINDS = frozenset(KINDS[:10])
+SEARCH_KINDS = frozenset(KINDS[10:])
 MAX_GAP = 120  # the longest bounded repeat a search pattern may use
 MAX_TOKEN = 160  # longer "tokens" are not names; skipping them keeps fullmatch cheap
 SEARCH_WINDOW = 16_384  # phrases are looked for in at most this much cleaned text: its head and its tail
@@ -210,6 +211,8 @@ class RuleIndex:
             return self._cache[key]
         if kind == "exception":
             found = self._match_exception(value)
+        elif kind == "exception_family":
+            found = self._fullmatch(kind, value.rpartition(".")[2].rpartition("$")[2])
         else:
             found = self._fullmatch(kind, value)
             if found is None and kind == "error_class" and "." in value:

@@ -226,9 +226,17 @@ def _mentions(line: str) -> list[tuple[int, str]]:
     if not _NAME_HINT.search(line):
         return found
     end_of_text = len(line.rstrip())
+    # Inside a JSON object's string (a logged request body, a malformed record's content) a name is data the
+    # error quotes, not a cause. Counted incrementally, so a long line is scanned once, not once per name.
+    seen, quotes, depth = 0, 0, 0
     for m in _QNAME.finditer(line):
         name = m.group()
         if not is_exception_name(name):
+            continue
+        quotes += line.count('"', seen, m.start())
+        depth += line.count("{", seen, m.start()) - line.count("}", seen, m.start())
+        seen = m.start()
+        if depth > 0 and quotes % 2 == 1:
             continue
         after = line[m.end(): m.end() + 1]
         # Only a short prefix can be a cause prefix ("Caused by:"); never slice a long line per name.

@@ -3,7 +3,8 @@
 JSON lines: `{"text": "...", "id": ..., "result_state": ..., "termination_code": ..., "termination_type": ...}`
 (also life_cycle_state, cluster_reason_code, cluster_reason_type; other keys are ignored), one JSON line out
 per line in: `{"id", "category", "action", "confidence", "evidence"}`, or `{"id", "line", "error"}` naming
-the problem with that line; every other line still comes out. Raw text (a pasted trace: stdin whose lines
+the problem with that line; every other line still comes out. The action is what the agent does on a
+first failure without an LLM: below LLM_CONFIDENCE_THRESHOLD the unsure policy applies (never IGNORE). Raw text (a pasted trace: stdin whose lines
 are mostly not JSON objects, or `--text`) is one failure and gets one answer. The exit code is 0 when at
 least one failure was classified, 1 when none could be. Rules only unless `--llm`.
 """
@@ -14,10 +15,12 @@ import argparse
 import itertools
 import json
 import sys
+from functools import lru_cache
 from collections.abc import Callable, Iterable
 from typing import Any, TextIO
 
 from shared.classify import Classification, FailureSignals, classify
+from shared.decide import first_attempt_action
 
 Classifier = Callable[[FailureSignals], Classification]
 _OPTIONAL = ("result_state", "life_cycle_state", "termination_code", "termination_type",
@@ -138,7 +141,8 @@ def classify_stream(source: Iterable[str], out: TextIO, classifier: Classifier, 
 
 
 def _write(out: TextIO, record_id: Any, result: Classification, details: bool) -> None:
-    answer: dict[str, Any] = {"id": record_id, "category": result.category.value, "action": result.action.value,
+    action = first_attempt_action(result.category, result.action, result.confidence, gate())
+    answer: dict[str, Any] = {"id": record_id, "category": result.category.value, "action": action.value,
                               "confidence": round(result.confidence, 3), "evidence": list(result.evidence)}
     if details:
         answer.update(rule_id=result.rule_id, fingerprint=result.fingerprint, excerpt=result.excerpt)
@@ -154,6 +158,19 @@ def _parse_line(line: str) -> dict[str, Any]:
     if not isinstance(record, dict):
         raise RecordError(f"expected a JSON object, got {type(record).__name__}")
     return record
+
+
+@lru_cache(maxsize=1)
+def gate() -> float:
+    """LLM_CONFIDENCE_THRESHOLD as the app reads it (its default when the settings cannot be read)."""
+    from shared.settings.model import Settings
+
+    try:
+        from shared.settings import load_settings
+
+        return load_settings(require=()).llm_confidence_threshold
+    except Exception:  # noqa: BLE001 - an unrelated broken setting must not stop classifying
+        return Settings.model_fields["llm_confidence_threshold"].default
 
 
 def signals_from_record(record: dict[str, Any]) -> FailureSignals:

@@ -17,7 +17,8 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from shared.commands.classify import build_classifier, signals_from_record
+from shared.commands.classify import build_classifier, gate, signals_from_record
+from shared.decide import first_attempt_action
 from shared.taxonomy import FIRST_ACTION, NEVER_RETRY, Action, Category
 
 ROOT = Path(__file__).resolve().parents[2]  # the repository root (shared/commands/evaluate.py -> ../..)
@@ -87,16 +88,8 @@ def default_data() -> Path:
 
 def configured_threshold() -> float:
     """LLM_CONFIDENCE_THRESHOLD as the app reads it (its default when the settings cannot be read)."""
-    from shared.settings.model import Settings
-
-    default = Settings.model_fields["llm_confidence_threshold"].default
-    try:
-        from shared.settings import load_settings
-
-        return load_settings(require=()).llm_confidence_threshold
-    except Exception as exc:  # noqa: BLE001 - a broken unrelated setting must not stop an accuracy report
-        print(f"note: settings unreadable ({type(exc).__name__}); LLM gate = default {default}", file=sys.stderr)
-        return default
+    gate.cache_clear()
+    return gate()
 
 
 def run(args: argparse.Namespace) -> int:
@@ -108,13 +101,13 @@ def run(args: argparse.Namespace) -> int:
             return 0
         print(f"error: no labeled data at {path}", file=sys.stderr)
         return 2
-    outcomes, problems = evaluate(path, build_classifier(args.llm))
+    threshold = args.threshold if getattr(args, "threshold", None) is not None else configured_threshold()
+    outcomes, problems = evaluate(path, build_classifier(args.llm), threshold)
     for problem in problems:
         print(f"warning: {problem}", file=sys.stderr)
     if not outcomes:
         print("error: no usable labeled records", file=sys.stderr)
         return 2
-    threshold = args.threshold if getattr(args, "threshold", None) is not None else configured_threshold()
     figures = summarize(outcomes, threshold)
     known = load_known_misses(getattr(args, "known_misses", None), path.name)
     figures["new_misses"] = sorted(o.id for o in outcomes if not o.correct and o.id not in known)
@@ -134,8 +127,9 @@ def load_known_misses(path: Path | None, set_name: str) -> frozenset[str]:
     return frozenset(str(i) for i in data.get(set_name, []))
 
 
-def evaluate(path: Path, classify) -> tuple[list[Outcome], list[str]]:  # noqa: ANN001 - any classifier callable
-    """Classify every labeled record of `path`."""
+def evaluate(path: Path, classify, threshold: float = 0.75) -> tuple[list[Outcome], list[str]]:  # noqa: ANN001
+    """Classify every labeled record of `path`; the action is what the agent does on a first failure without an
+    LLM (the unsure policy applies below `threshold`)."""
     outcomes: list[Outcome] = []
     problems: list[str] = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
@@ -153,7 +147,8 @@ def evaluate(path: Path, classify) -> tuple[list[Outcome], list[str]]:  # noqa: 
         result = classify(signals)
         outcomes.append(Outcome(
             id=str(record.get("id", number)), expected=expected, expected_action=expected_action,
-            predicted=result.category, action=result.action, confidence=result.confidence,
+            predicted=result.category, confidence=result.confidence,
+            action=first_attempt_action(result.category, result.action, result.confidence, threshold),
             rule_id=result.rule_id, evidence=result.evidence[0] if result.evidence else "",
         ))
     return outcomes, problems
