@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
@@ -132,7 +132,8 @@ def _diagnose_and_decide(
     record: DecisionRecord, run: Run, job: Job | None, api: JobsApi, deps: PipelineDeps, ws: str
 ) -> tuple[DecisionRecord, actions.ResizeRequest | None]:
     settings = deps.settings
-    diagnosis = diagnose(run, api, deps.classify)
+    # The classifier sees the attempt: some limits mean more when they persist (a workspace run limit is quota then).
+    diagnosis = diagnose(run, api, lambda signals: deps.classify(replace(signals, attempt=record.attempt)))
     classification, analysis = diagnosis.classification, Analysis()
     controls = job_controls(job.settings.tags if job else {}, settings.max_retries)
     max_retries = controls.max_retries if controls.max_retries is not None else settings.max_retries

@@ -87,10 +87,13 @@ def _candidates(index: RuleIndex, signals: FailureSignals, parsed: Parsed):  # n
         ("cluster_reason", signals.cluster_reason_code),
         ("cluster_type", signals.cluster_reason_type),
     )
+    attempt = signals.attempt
     for kind, value in fields:
-        rule = index.match(kind, value.strip().upper()) if value else None
-        if rule:
-            yield Candidate(rule, rule.confidence, f"{kind}={value}")
+        if not value:
+            continue
+        for rule in (index.match(kind, value.strip().upper()), index.match_later(kind, value.strip().upper(), attempt)):
+            if rule:
+                yield Candidate(rule, rule.confidence, f"{kind}={value}")
     # A state written in the text ({"result_state": "CANCELED"} in a logged body or a quoted record) is data,
     # not the run's state: that comes from the Jobs API fields above, never from text.
     root = parsed.root_rank
@@ -102,10 +105,10 @@ def _candidates(index: RuleIndex, signals: FailureSignals, parsed: Parsed):  # n
         is_type_tag = token.offset > 1 and parsed.text[token.offset - 1] == "(" and parsed.text[token.offset - 2].isalnum()
         kinds = ("cluster_type",) if is_type_tag else ("termination_code", "cluster_reason", "error_class")
         for kind in kinds:
-            rule = index.match(kind, token.value)
-            if rule:
-                bare = BARE_CODE_PENALTY if kind == "error_class" and not token.bracketed else 0.0
-                yield Candidate(rule, rule.confidence - bare - penalty(token.offset), offset=token.offset)
+            for rule in (index.match(kind, token.value), index.match_later(kind, token.value, attempt)):
+                if rule:
+                    bare = BARE_CODE_PENALTY if kind == "error_class" and not token.bracketed else 0.0
+                    yield Candidate(rule, rule.confidence - bare - penalty(token.offset), offset=token.offset)
     for token in parsed.sqlstates:
         rule = index.match("sqlstate", token.value)
         if rule:

@@ -62,6 +62,7 @@ class Rule:
     examples: tuple[str, ...] = ()
     anywhere: bool = False  # a context rule: no depth penalty
     source: str = ""
+    from_attempt: int = 1  # applies only from this attempt of a chain on (a limit that persists)
 
     @property
     def strength(self) -> int:
@@ -91,7 +92,8 @@ def load_rules(directory: Path = RULES_DIR) -> tuple[Rule, ...]:
 
 
 def _rule_from(entry: dict, source: str) -> Rule:
-    unknown = set(entry) - {"id", "category", "kind", "pattern", "confidence", "comment", "examples", "anywhere"}
+    unknown = set(entry) - {"id", "category", "kind", "pattern", "confidence", "comment", "examples", "anywhere",
+                            "from_attempt"}
     if unknown:
         raise ValueError(f"unknown keys {sorted(unknown)}")
     return Rule(
@@ -104,6 +106,7 @@ def _rule_from(entry: dict, source: str) -> Rule:
         examples=tuple(str(e) for e in entry.get("examples", ())),
         anywhere=bool(entry.get("anywhere", False)),
         source=source,
+        from_attempt=int(entry.get("from_attempt", 1)),
     )
 
 
@@ -122,6 +125,8 @@ def validate(rules: list[Rule] | tuple[Rule, ...]) -> list[str]:
             problems.append(f"{where}: confidence {rule.confidence} is not in (0, 1]")
         if rule.category is Category.UNKNOWN:
             problems.append(f"{where}: a rule cannot decide 'unknown'")
+        if rule.from_attempt < 1 or (rule.from_attempt > 1 and rule.kind not in TOKEN_KINDS):
+            problems.append(f"{where}: from_attempt must be >= 1, and only token rules can depend on the attempt")
         if rule.anywhere and rule.kind not in SEARCH_KINDS:
             problems.append(f"{where}: only search rules can be 'anywhere' (context) rules")
         if not rule.comment.strip():
@@ -172,8 +177,11 @@ class RuleIndex:
     def __init__(self, rules: tuple[Rule, ...]):
         self.rules = rules
         self._by_kind: dict[str, tuple[re.Pattern[str], dict[str, Rule]]] = {}
+        # Rules for later attempts (a limit that persists) are looked up apart, only when the attempt is known.
+        self._later = tuple(r for r in rules if r.from_attempt > 1)
+        self._later_compiled = tuple((r, re.compile(r.pattern)) for r in self._later)
         for kind in TOKEN_KINDS:
-            ordered = sorted((r for r in rules if r.kind == kind), key=lambda r: -r.confidence)
+            ordered = sorted((r for r in rules if r.kind == kind and r.from_attempt == 1), key=lambda r: -r.confidence)
             names = {f"r{i}": r for i, r in enumerate(ordered)}
             alternation = "|".join(f"(?P<{name}>{rule.pattern})" for name, rule in names.items()) or "(?!)"
             self._by_kind[kind] = (re.compile(alternation), names)
@@ -221,6 +229,14 @@ class RuleIndex:
             self._cache.clear()
         self._cache[key] = found
         return found
+
+    def match_later(self, kind: str, value: str, attempt: int) -> Rule | None:
+        """The most confident rule of `kind` for attempt `attempt` (>= 2) that matches all of `value`."""
+        if attempt < 2 or not value or len(value) > MAX_TOKEN:
+            return None
+        found = [r for r, rx in self._later_compiled
+                 if r.kind == kind and r.from_attempt <= attempt and rx.fullmatch(value)]
+        return max(found, key=lambda r: r.confidence, default=None)
 
     def _fullmatch(self, kind: str, value: str) -> Rule | None:
         pattern, names = self._by_kind[kind]

@@ -1,7 +1,7 @@
 """`python -m shared classify`: classify failures read from stdin (JSON lines, or one raw failure text) or `--text`.
 
 JSON lines: `{"text": "...", "id": ..., "result_state": ..., "termination_code": ..., "termination_type": ...}`
-(also life_cycle_state, cluster_reason_code, cluster_reason_type; other keys are ignored), one JSON line out
+(also life_cycle_state, cluster_reason_code, cluster_reason_type, and `attempt`; other keys are ignored), one JSON line out
 per line in: `{"id", "category", "action", "confidence", "evidence"}`, or `{"id", "line", "error"}` naming
 the problem with that line; every other line still comes out. The action is what the agent does on a
 first failure without an LLM: below LLM_CONFIDENCE_THRESHOLD the unsure policy applies (never IGNORE). Raw text (a pasted trace: stdin whose lines
@@ -185,4 +185,9 @@ def signals_from_record(record: dict[str, Any]) -> FailureSignals:
         if value is not None and not isinstance(value, str):
             raise RecordError(f"field {key!r} must be a string or null, got {type(value).__name__}")
         values[key] = value or None
-    return FailureSignals(text=text, **values)
+    attempt = record.get("attempt", 1)
+    if attempt is None:
+        attempt = 1
+    if isinstance(attempt, bool) or not isinstance(attempt, int) or attempt < 1:
+        raise RecordError(f"field 'attempt' must be a positive integer, got {attempt!r}")
+    return FailureSignals(text=text, attempt=attempt, **values)

@@ -145,3 +145,28 @@ def test_a_permission_cause_under_a_cluster_launch_wrapper_is_permission():
 def test_an_ambiguous_termination_code_is_below_the_gate():
     result = c("Cluster 0304-aa terminated. Reason: SPARK_STARTUP_FAILURE (CLIENT_ERROR)")
     assert result.confidence < GATE
+
+
+# --- attempt-aware labels ----------------------------------------------------------------------------------------
+
+def test_a_workspace_run_limit_is_concurrency_first_and_quota_when_it_persists():
+    first = c("", termination_code="WORKSPACE_RUN_LIMIT_EXCEEDED")
+    assert first.category is Category.CONCURRENCY
+    for attempt in (2, 3):
+        later = c("", termination_code="WORKSPACE_RUN_LIMIT_EXCEEDED", attempt=attempt)
+        assert later.category is Category.QUOTA and later.rule_id == "term-workspace-run-limit-persists"
+
+
+def test_only_token_rules_may_depend_on_the_attempt():
+    from shared.classify.rules import validate
+
+    bad = Rule("x", Category.QUOTA, "message", "limit", 0.8, "why", from_attempt=2)
+    assert any("from_attempt" in p for p in validate([bad]))
+
+
+def test_the_cli_reads_the_attempt_and_refuses_a_bad_one():
+    from shared.commands.classify import RecordError, signals_from_record
+
+    assert signals_from_record({"text": "x", "attempt": 3}).attempt == 3
+    with pytest.raises(RecordError, match="attempt"):
+        signals_from_record({"text": "x", "attempt": "two"})
