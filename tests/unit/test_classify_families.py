@@ -170,3 +170,24 @@ def test_the_cli_reads_the_attempt_and_refuses_a_bad_one():
     assert signals_from_record({"text": "x", "attempt": 3}).attempt == 3
     with pytest.raises(RecordError, match="attempt"):
         signals_from_record({"text": "x", "attempt": "two"})
+
+
+# --- cloud codes a generic launch failure used to swallow ------------------------------------------------------------
+
+@pytest.mark.parametrize("code,category", [
+    ("ReadOnlyDisabledSubscription", Category.QUOTA), ("OperationNotAllowed", Category.QUOTA),
+    ("PendingVerification", Category.QUOTA), ("SubscriptionNotFound", Category.PERMISSION),
+    ("ScopeLocked", Category.PERMISSION), ("OptInRequired", Category.PERMISSION), ("Blocked", Category.PERMISSION),
+    ("MissingSubscriptionRegistration", Category.CODE), ("DisallowedLocation", Category.CODE),
+    ("InvalidSubnetID.NotFound", Category.CODE), ("Unsupported", Category.CODE), ("SpotMaxPriceTooLow", Category.CODE),
+])
+def test_a_cloud_code_under_a_launch_failure_is_classified_by_the_code_not_retried(code, category):
+    text = (f"Cluster 0505-acme terminated. Reason: CLOUD_PROVIDER_LAUNCH_FAILURE (CLOUD_FAILURE). Parameters: "
+            f"aws_api_error_code:{code}, databricks_error_message: The request for instances was refused.")
+    result = c(text)
+    assert result.category is category
+    assert first_attempt_action(result.category, result.action, result.confidence, GATE) is Action.SEND_EMAIL
+
+
+def test_a_capitalised_word_is_not_taken_for_an_account_code_outside_a_code_field():
+    assert c("Unsupported file format for table acme.raw: Blocked rows were skipped").category is not Category.PERMISSION
