@@ -136,3 +136,59 @@ def test_the_unsure_reason_names_why_the_llm_did_not_help(outcome, code, why):
 def test_an_unknown_failure_is_emailed_not_treated_as_unsure():
     verdict = decide(facts(category=Category.UNKNOWN, proposed=Action.SEND_EMAIL, confidence=0.0, threshold=0.75))
     assert verdict.action is Action.SEND_EMAIL and verdict.code is ReasonCode.NO_RULE
+
+
+# --- the unsure policy through the pipeline: recorded codes, reasons, the attempt reaching the classifier -----------
+
+def _pipeline(error, **run):
+    from shared.events import FailureEvent
+    from shared.pipeline import process
+    from tests.unit.test_pipeline import MemoryJobsApi, deps_for, run_json
+
+    api = MemoryJobsApi({111: run_json(**run)}, error=error)
+    deps, _ = deps_for(api)
+    process(FailureEvent(run_id=111), deps, owner="m1")
+    return deps.store.get(f"ws:111:{run.get('repairs', 0)}"), api
+
+
+def test_an_unsure_transient_failure_gets_one_rerun_then_an_email_saying_why():
+    vague = "the worker reported an unexpected failure while writing the batch"  # wording only: unsure
+    first, api = _pipeline(vague)
+    assert first.action is Action.RETRY and first.reason_code == "below_bar" and api.repairs
+    assert first.reason.startswith("Unsure: ") and "no LLM was consulted" in first.reason
+    second, api = _pipeline(vague, repairs=1)
+    assert second.action is Action.SEND_EMAIL and second.reason_code == "unsure_rerun_spent" and not api.repairs
+
+
+def test_an_unsure_cancellation_read_from_text_is_emailed_not_ignored():
+    record, _ = _pipeline("[2025-01-02, 03:04:05 UTC] {local_task_job_runner.py:99} ERROR - Received SIGTERM. "
+                          "Terminating subprocesses.")
+    assert record.action is Action.SEND_EMAIL and record.reason_code == "unsure_not_ignored"
+
+
+def test_a_sure_decision_records_rules_sure():
+    record, _ = _pipeline("java.net.SocketTimeoutException: Read timed out")
+    assert record.action is Action.RETRY and record.reason_code == "rules_sure"
+
+
+def test_the_pipeline_passes_the_attempt_to_the_classifier():
+    limit = "[WORKSPACE_RUN_LIMIT_EXCEEDED] The workspace has reached its limit of active runs."
+    first, _ = _pipeline(limit)
+    assert first.category is Category.CONCURRENCY
+    again, _ = _pipeline(limit, repairs=1)
+    assert again.category is Category.QUOTA and again.action is Action.SEND_EMAIL
+
+
+def test_the_email_of_an_unsure_decision_says_the_agent_was_unsure_and_why_in_both_parts():
+    from shared.notify import kind_for
+    from shared.notify.render import render
+    from shared.notify.sample import sample_record
+    from shared.settings import Settings
+
+    record = sample_record(Action.SEND_EMAIL)
+    record.confidence = 0.6
+    record.reason = decide(unsure(category=Category.CANCELLED, proposed=Action.IGNORE)).reason
+    email = render(record, kind_for(record), Settings())
+    for part in (email.text, email.html):
+        assert "Unsure: the rules&#39; confidence" in part or "Unsure: the rules' confidence" in part
+        assert "never ignored" in part
