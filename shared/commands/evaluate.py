@@ -28,8 +28,9 @@ KNOWN_MISSES = ROOT / "tests" / "data" / "known-misses.json"
 BANDS = (0.0, 0.4, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0001)
 _RETRIES = frozenset({Action.RETRY, Action.RETRY_WITH_NEW_PARAMS})
 _ORDER = [c for c in Category]
+# What the agent would know: the text, the run-state fields and the attempt (never the label or provenance).
 _SIGNAL_FIELDS = ("text", "result_state", "life_cycle_state", "termination_code", "termination_type",
-                  "cluster_reason_code", "cluster_reason_type")
+                  "cluster_reason_code", "cluster_reason_type", "attempt")
 
 
 @dataclass(frozen=True)
@@ -143,7 +144,7 @@ def evaluate(path: Path, classify, threshold: float = 0.75) -> tuple[list[Outcom
             problems.append(f"line {number}: skipped ({exc})")
             continue
         # Only the fields the agent would have: never the label, source, note, hard or shape.
-        signals = signals_from_record({k: record.get(k) for k in _SIGNAL_FIELDS})
+        signals = signals_from_record({k: record.get(k) for k in _SIGNAL_FIELDS if record.get(k) is not None})
         result = classify(signals)
         outcomes.append(Outcome(
             id=str(record.get("id", number)), expected=expected, expected_action=expected_action,
