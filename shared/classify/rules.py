@@ -40,7 +40,7 @@ TOKEN_KINDS = frozenset(KINDS[:10])
 SEARCH_KINDS = frozenset(KINDS[10:])
 MAX_GAP = 120  # the longest bounded repeat a search pattern may use
 MAX_TOKEN = 160  # longer "tokens" are not names; skipping them keeps fullmatch cheap
-SEARCH_WINDOW = 16_384  # phrases are looked for in at most this much cleaned text: its head and its tail
+SEARCH_WINDOW = 12_288  # phrases are looked for in at most this much cleaned text: its head and its tail
 SEARCH_HEAD = 4_096
 _MAX_MATCHES_PER_RULE = 64
 

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 # Huge traces (get-output returns up to 5 MB): the error class sits at the head, the root cause at the tail.
-MAX_CHARS = 32_768
-HEAD_CHARS = 8_192
+MAX_CHARS = 24_576
+HEAD_CHARS = 6_144
 CAUSE_LINES_HEAD = 200
 CAUSE_LINES_TAIL = 800
 
