@@ -2,7 +2,8 @@
 
 How a decision is made:
 1. The run's structured fields (result_state, termination code/type, cluster reason) are looked up.
-2. The text is parsed (signals.py): causes in depth order, codes, SQLSTATEs, states written in the text.
+2. The text is parsed (signals.py): causes in depth order, codes, SQLSTATEs. A state written in the text is
+   data, never the run's state.
 3. Every rule that matches anything becomes a candidate with score = the rule's confidence, minus
    DEPTH_STEP for each cause between where it matched and the root cause (root cause over wrapper).
 4. The highest score wins; ties go to the more specific signal (deeper cause, stronger kind, exact over

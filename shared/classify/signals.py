@@ -67,7 +67,6 @@ _SQLSTATE = re.compile(
     r"|['\"]C['\"]:\s?['\"]([0-9A-Z]{5})['\"]"  # Postgres wire-protocol fields (pg8000, redshift_connector): 'C': '57014'
     r"|\b\d{6} \(([0-9A-Z]{5})\):"  # Snowflake connector: 002003 (42S02): ...
 )
-_STATE_IN_TEXT = re.compile(r"\"?(result_state|life_cycle_state)\"?\s*[:=]\s*\"?([A-Z_]{4,40})\b")
 
 
 @dataclass(frozen=True)
@@ -97,7 +96,6 @@ class Parsed:
     causes: tuple[Cause, ...]  # in text order
     codes: tuple[Token, ...]  # UPPER_SNAKE tokens (bracketed error classes flagged)
     sqlstates: tuple[Token, ...]
-    states: tuple[tuple[str, str], ...]  # ("result_state", "CANCELED") found written in the text
     line_starts: tuple[int, ...]
     cause_offsets: tuple[int, ...]  # causes[i].offset, for bisect
 
@@ -166,8 +164,7 @@ def parse(text: str) -> Parsed:
         for m in _UPPER.finditer(cleaned)
     )
     sqlstates = _distinct(Token(next(g for g in m.groups() if g), m.start()) for m in _SQLSTATE.finditer(cleaned))
-    states = tuple((m.group(1), m.group(2)) for m in _STATE_IN_TEXT.finditer(cleaned))
-    return Parsed(cleaned, lower, causes, codes, sqlstates, states, tuple(line_starts),
+    return Parsed(cleaned, lower, causes, codes, sqlstates, tuple(line_starts),
                   tuple(c.offset for c in causes))
 
 
