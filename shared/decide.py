@@ -112,7 +112,8 @@ class Verdict:
 def decide(facts: DecisionInput) -> Verdict:
     """Apply the guard rails in order; the first that applies decides."""
     if not facts.agent_enabled:
-        return Verdict(Action.IGNORE, f"the job's tag {TAG_ENABLED}=off turns the agent off for it", ReasonCode.AGENT_OFF)
+        return Verdict(Action.IGNORE, f"the job's tag {TAG_ENABLED}=off turns the agent off for it",
+                       ReasonCode.AGENT_OFF)
     if facts.termination_code == "BREAKING_CHANGE":
         return Verdict(Action.IGNORE, "Databricks reruns BREAKING_CHANGE failures with a mitigation itself",
                        ReasonCode.BREAKING_CHANGE)

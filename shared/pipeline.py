@@ -170,7 +170,8 @@ def _diagnose_and_decide(
     record = record.model_copy(update={
         "job_name": job_name, "failed_tasks": diagnosis.failed_tasks, "category": classification.category,
         "proposed_action": classification.action, "action": verdict.action, "confidence": classification.confidence,
-        "reason": verdict.reason, "reason_code": verdict.code.value, "evidence": list(classification.evidence), "excerpt": classification.excerpt,
+        "reason": verdict.reason, "evidence": list(classification.evidence), "excerpt": classification.excerpt,
+        "reason_code": verdict.code.value,
         "fingerprint": classification.fingerprint, "rule_id": classification.rule_id, "analysis": analysis,
         "mode": "observe" if observe else "act", "status": "decided", "decided_at": deps.clock(),
         "max_attempts": max_retries + 1, "agent_enabled": controls.enabled,

@@ -67,8 +67,9 @@ def load_table(path: Path = TABLE) -> tuple[CategoryInfo, ...]:
         bar = row.get("bar")
         if bar is not None and not 0 < float(bar) <= 1:
             raise ValueError(f"{path.name}: {row['name']}: bar {bar} is not in (0, 1]")
-        table.append(CategoryInfo(Category(row["name"]), Action(row["first_action"]), str(row["description"]).strip(),
-                                  str(row["prompt"]).strip(), None if bar is None else float(bar), bool(row.get("never_retry", False))))
+        table.append(CategoryInfo(
+            Category(row["name"]), Action(row["first_action"]), str(row["description"]).strip(),
+            str(row["prompt"]).strip(), None if bar is None else float(bar), bool(row.get("never_retry", False))))
     if [r.category for r in table] != list(Category):
         raise ValueError(f"{path.name}: every category exactly once, in the order of taxonomy.Category")
     for r in table:

@@ -7,7 +7,8 @@ How a decision is made:
 3. Every rule that matches anything becomes a candidate with score = the rule's confidence, minus
    DEPTH_STEP for each cause between where it matched and the root cause (root cause over wrapper).
 4. The highest score wins; ties go to the more specific signal (deeper cause, stronger kind, exact over
-   family, code over keyword, later in the text, then rule id: never file order). Close runners-up of another category lower
+   family, code over keyword, later in the text, then rule id: never file order).
+   Close runners-up of another category lower
    the confidence; nothing above UNKNOWN_BELOW means `unknown` (the LLM's turn, if configured).
 """
 

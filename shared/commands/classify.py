@@ -4,7 +4,8 @@ JSON lines: `{"text": "...", "id": ..., "result_state": ..., "termination_code":
 (also life_cycle_state, cluster_reason_code, cluster_reason_type, and `attempt`; other keys are ignored), one JSON line out
 per line in: `{"id", "category", "action", "confidence", "evidence"}`, or `{"id", "line", "error"}` naming
 the problem with that line; every other line still comes out. The action is what the agent does on a
-first failure without an LLM: below LLM_CONFIDENCE_THRESHOLD the unsure policy applies (never IGNORE). Raw text (a pasted trace: stdin whose lines
+first failure without an LLM: below LLM_CONFIDENCE_THRESHOLD the unsure policy applies (never IGNORE).
+Raw text (a pasted trace: stdin whose lines
 are mostly not JSON objects, or `--text`) is one failure and gets one answer. The exit code is 0 when at
 least one failure was classified, 1 when none could be. Rules only unless `--llm`.
 """

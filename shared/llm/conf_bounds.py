@@ -58,7 +58,9 @@ def check_value(key: str, value: str) -> tuple[str, str | None]:
     if lowered in bounds.also:
         return lowered, None
     if bounds.kind == "enum":
-        return (lowered, None) if lowered in bounds.values else ("", f"{value!r} is not one of {', '.join(bounds.values)}")
+        if lowered in bounds.values:
+            return lowered, None
+        return "", f"{value!r} is not one of {', '.join(bounds.values)}"
     number = _number(value, bounds.kind)
     if number is None:
         return "", f"{value!r} is not {'an integer' if bounds.kind == 'int' else 'a size such as 64m'}"

@@ -89,16 +89,20 @@ def test_a_tie_goes_to_the_exact_name_over_the_family_and_the_code_over_the_phra
 
 
 def test_ties_are_deterministic_by_rule_id_when_nothing_else_differs():
-    rules = (rule("m-two", Category.NETWORK, "message", "blip", 0.8), rule("m-one", Category.TIMEOUT, "message", "blip", 0.8))
+    rules = (rule("m-two", Category.NETWORK, "message", "blip", 0.8),
+             rule("m-one", Category.TIMEOUT, "message", "blip", 0.8))
     for order in (rules, rules[::-1]):
         assert classify_with(RuleIndex(order), FailureSignals(text="a blip")).rule_id == "m-one"
 
 
 def test_pip_disk_full_and_permission_are_not_taken_for_an_unreachable_repository():
-    head = "Library installation failed for library due to user error. Error messages:\nERROR: Could not install packages due to an OSError: "
+    head = ("Library installation failed for library due to user error. Error messages:\n"
+            "ERROR: Could not install packages due to an OSError: ")
     assert c(head + "[Errno 28] No space left on device").category is Category.RESOURCE
-    assert c(head + "[Errno 13] Permission denied: '/local_disk0/.ephemeral_nfs/envs/pyenv/lib'").category is Category.PERMISSION
-    unreachable = head + "HTTPSConnectionPool(host='pypi.org', port=443): Max retries exceeded with url: /simple/polars/"
+    denied = head + "[Errno 13] Permission denied: '/local_disk0/.ephemeral_nfs/envs/pyenv/lib'"
+    assert c(denied).category is Category.PERMISSION
+    unreachable = head + ("HTTPSConnectionPool(host='pypi.org', port=443): Max retries exceeded with url: "
+                          "/simple/polars/")
     assert c(unreachable).category is Category.INFRASTRUCTURE
 
 
@@ -190,4 +194,5 @@ def test_a_cloud_code_under_a_launch_failure_is_classified_by_the_code_not_retri
 
 
 def test_a_capitalised_word_is_not_taken_for_an_account_code_outside_a_code_field():
-    assert c("Unsupported file format for table acme.raw: Blocked rows were skipped").category is not Category.PERMISSION
+    prose = c("Unsupported file format for table acme.raw: Blocked rows were skipped")
+    assert prose.category is not Category.PERMISSION

@@ -174,7 +174,8 @@ def test_each_path_records_what_the_llm_step_did_as_a_typed_outcome():
     assert failed.llm_outcome == "failed"
     spent = analyzer(max_calls=1)
     spent.refine(signals(), classification(fingerprint="a"), {})
-    assert spent.refine(signals(), classification(fingerprint="b", excerpt="other"), {})[1].llm_outcome == "budget_spent"
+    second = spent.refine(signals(), classification(fingerprint="b", excerpt="other"), {})[1]
+    assert second.llm_outcome == "budget_spent"
 
 
 def test_the_analyzer_lives_in_its_own_module_and_never_imports_wiring():

@@ -79,7 +79,8 @@ def test_an_unsure_permission_failure_is_never_steered_into_a_rerun():
 
 def test_an_unsure_permission_failure_may_still_move_to_another_email_category():
     rules = classification(category=Category.PERMISSION, confidence=0.5)
-    assert apply_answer(rules, answer("quota", confidence=0.8), UNSURE, BOUNDS).classification.category is Category.QUOTA
+    verdict = apply_answer(rules, answer("quota", confidence=0.8), UNSURE, BOUNDS)
+    assert verdict.classification.category is Category.QUOTA
 
 
 # --- the bars: exactly at a bar acts, just below falls back --------------------------------------------
