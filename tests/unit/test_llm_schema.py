@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from shared.llm.schema import FailureAnalysis
-from shared.taxonomy import Action, Category
+from shared.taxonomy import Category
 from tests.fixtures.openai import ANSWER_RESOURCE
 
 
