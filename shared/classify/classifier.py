@@ -26,6 +26,7 @@ from shared.taxonomy import FIRST_ACTION, Category
 DEPTH_STEP = 0.1  # per cause between a match and the root cause
 MAX_DEPTH_PENALTY = 0.3
 BARE_CODE_PENALTY = 0.03  # an error class written without [brackets] may be prose
+PROSE_NAME_PENALTY = 0.25  # an exception type named in a sentence, not raised: below the gate on its own
 CONFLICT_MARGIN = 0.1  # a runner-up of another category this close lowers the confidence
 UNKNOWN_BELOW = 0.4  # below: no rule is sure enough to name a category
 _EVIDENCE_CHARS = 300
@@ -115,6 +116,10 @@ def _candidates(index: RuleIndex, signals: FailureSignals, parsed: Parsed):  # n
         rule = index.match("sqlstate", token.value)
         if rule:
             yield Candidate(rule, rule.confidence - penalty(token.offset), offset=token.offset)
+    for token in parsed.named:  # "cannot recover from MemoryError while ...": the type, named in a sentence
+        rule = index.match("exception", token.value) or index.match("exception_family", token.value)
+        if rule:
+            yield Candidate(rule, rule.confidence - PROSE_NAME_PENALTY - penalty(token.offset), offset=token.offset)
     for cause in parsed.causes:
         if not cause.exception:
             continue

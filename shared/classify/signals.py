@@ -96,6 +96,7 @@ class Parsed:
     causes: tuple[Cause, ...]  # in text order
     codes: tuple[Token, ...]  # UPPER_SNAKE tokens (bracketed error classes flagged)
     sqlstates: tuple[Token, ...]
+    named: tuple[Token, ...]  # exception names written in prose, not opening a cause: weaker evidence
     line_starts: tuple[int, ...]
     cause_offsets: tuple[int, ...]  # causes[i].offset, for bisect
 
@@ -152,19 +153,22 @@ def parse(text: str) -> Parsed:
         line_starts.append(pos)
         pos += len(line) + 1
     raw: list[tuple[int, str | None, int]] = [(0, None, blocks[0] if blocks else 0)]  # an implicit first cause
+    prose: list[Token] = []
     for index, line in _cause_lines(lines):
         base = line_starts[index]
         if line.lstrip().startswith("[") and _UPPER.match(line.lstrip(), 1):
             raw.append((base, None, blocks[index]))  # "[ERROR_CLASS] message" opens a cause of its own
-        for start, name in _mentions(line):
+        named: list[tuple[int, str]] = []
+        for start, name in _mentions(line, named):
             raw.append((base + start, name, blocks[index]))
+        prose.extend(Token(name, base + start) for start, name in named)
     causes = _rank(raw)
     codes = _distinct(
         Token(m.group(), m.start(), m.start() > 0 and cleaned[m.start() - 1] == "[" and cleaned[m.end():m.end() + 1] == "]")
         for m in _UPPER.finditer(cleaned)
     )
     sqlstates = _distinct(Token(next(g for g in m.groups() if g), m.start()) for m in _SQLSTATE.finditer(cleaned))
-    return Parsed(cleaned, lower, causes, codes, sqlstates, tuple(line_starts),
+    return Parsed(cleaned, lower, causes, codes, sqlstates, _distinct(prose), tuple(line_starts),
                   tuple(c.offset for c in causes))
 
 
@@ -217,8 +221,9 @@ def _clean_lines(text: str) -> tuple[list[str], list[int]]:
     return lines, block_of
 
 
-def _mentions(line: str) -> list[tuple[int, str]]:
-    """(column, qualified name) of each exception that opens a cause on this line."""
+def _mentions(line: str, prose: list[tuple[int, str]] | None = None) -> list[tuple[int, str]]:
+    """(column, qualified name) of each exception that opens a cause on this line; names written in prose
+    ("cannot recover from MemoryError while ...") are added to `prose` instead."""
     found: list[tuple[int, str]] = []
     if not _NAME_HINT.search(line):
         return found
@@ -242,6 +247,8 @@ def _mentions(line: str) -> list[tuple[int, str]]:
             if name.rpartition(".")[2] in ("Exception", "Error") and (before or after != ":"):
                 continue  # a bare "Exception"/"Error" counts only as a line's own header: "Exception: boom"
             found.append((m.start(), name))
+        elif prose is not None and name.rpartition(".")[2] not in ("Exception", "Error"):
+            prose.append((m.start(), name))
     return found
 
 

@@ -196,3 +196,10 @@ def test_a_cloud_code_under_a_launch_failure_is_classified_by_the_code_not_retri
 def test_a_capitalised_word_is_not_taken_for_an_account_code_outside_a_code_field():
     prose = c("Unsupported file format for table acme.raw: Blocked rows were skipped")
     assert prose.category is not Category.PERMISSION
+
+
+def test_an_exception_type_named_in_a_sentence_is_weaker_evidence_below_the_gate():
+    result = c("Fatal Python error: Cannot recover from MemoryError while normalizing exception.")
+    assert result.category is Category.RESOURCE and result.confidence < GATE
+    raised = c("MemoryError: cannot allocate 900 MiB")
+    assert raised.confidence > result.confidence
