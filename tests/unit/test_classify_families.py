@@ -203,3 +203,13 @@ def test_an_exception_type_named_in_a_sentence_is_weaker_evidence_below_the_gate
     assert result.category is Category.RESOURCE and result.confidence < GATE
     raised = c("MemoryError: cannot allocate 900 MiB")
     assert raised.confidence > result.confidence
+
+
+def test_a_schema_mismatch_named_by_a_nested_jvm_class_is_data():
+    text = ("org.apache.spark.SparkException: [TASK_WRITE_FAILED] Task failed while writing rows to abfss://lake/t. "
+            "Caused by: org.acme.parquet.Converter$MismatchedSchemaException: column 'qty' expected INT32, found BINARY")
+    assert c(text).category is Category.DATA
+
+
+def test_a_git_provider_outage_at_checkout_is_infrastructure():
+    assert c("Failed to checkout Git repository: 502 Bad Gateway from gitlab.acme.test").category is Category.INFRASTRUCTURE
