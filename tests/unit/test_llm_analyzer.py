@@ -188,3 +188,23 @@ def test_the_analyzer_lives_in_its_own_module_and_never_imports_wiring():
         imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
         imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
         assert "shared.wiring" not in imported, path.name
+
+
+def test_injected_spark_conf_values_outside_their_bounds_never_reach_the_decision():
+    from dataclasses import replace as dc_replace
+
+    from tests.fixtures.openai import ANSWER_RESOURCE
+
+    injected = {**ANSWER_RESOURCE, "confidence": 0.99, "suggested_parameters": {
+        "node_type_id": None, "num_workers": None, "autoscale_max_workers": None,
+        "spark_conf": [{"key": "spark.sql.shuffle.partitions", "value": "2147483647"},
+                       {"key": "spark.sql.autoBroadcastJoinThreshold", "value": "1t"},
+                       {"key": "spark.sql.adaptive.enabled", "value": "true"}]}}
+    a = analyzer(StubClient(injected))
+    a.bounds = dc_replace(a.bounds, allowed_spark_conf=frozenset(
+        {"spark.sql.shuffle.partitions", "spark.sql.autoBroadcastJoinThreshold", "spark.sql.adaptive.enabled"}))
+    result, analysis = a.refine(signals(), classification(), {"cluster": {"node_type_id": "Standard_DS3_v2",
+                                                                          "num_workers": 2}})
+    assert result.category is Category.RESOURCE
+    assert analysis.suggested_parameters == {"spark_conf": {"spark.sql.adaptive.enabled": "true"}}
+    assert sum("outside" in note for note in analysis.guard_notes) == 2
