@@ -29,6 +29,9 @@ BARE_CODE_PENALTY = 0.03  # an error class written without [brackets] may be pro
 PROSE_NAME_PENALTY = 0.25  # an exception type named in a sentence, not raised: below the gate on its own
 CONFLICT_MARGIN = 0.1  # a runner-up of another category this close lowers the confidence
 UNKNOWN_BELOW = 0.4  # below: no rule is sure enough to name a category
+# A run's termination code that no termination rule knows is looked up among the cluster termination reasons,
+# and the other way round: the two enums share many codes (SECRET_PERMISSION_DENIED, INVALID_ARGUMENT ...).
+_SHARED_CODES = {"termination_code": "cluster_reason", "cluster_reason": "termination_code"}
 _EVIDENCE_CHARS = 300
 _MAX_EVIDENCE = 3
 
@@ -94,7 +97,11 @@ def _candidates(index: RuleIndex, signals: FailureSignals, parsed: Parsed):  # n
     for kind, value in fields:
         if not value:
             continue
-        for rule in (index.match(kind, value.strip().upper()), index.match_later(kind, value.strip().upper(), attempt)):
+        code = value.strip().upper()
+        found = [index.match(kind, code), index.match_later(kind, code, attempt)]
+        if not any(found) and kind in _SHARED_CODES:  # Databricks reuses codes across the two enums
+            found = [index.match(_SHARED_CODES[kind], code)]
+        for rule in found:
             if rule:
                 yield Candidate(rule, rule.confidence, f"{kind}={value}")
     # A state written in the text ({"result_state": "CANCELED"} in a logged body or a quoted record) is data,

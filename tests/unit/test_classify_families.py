@@ -213,3 +213,13 @@ def test_a_schema_mismatch_named_by_a_nested_jvm_class_is_data():
 
 def test_a_git_provider_outage_at_checkout_is_infrastructure():
     assert c("Failed to checkout Git repository: 502 Bad Gateway from gitlab.acme.test").category is Category.INFRASTRUCTURE
+
+
+def test_a_task_skipped_because_upstream_was_cancelled_is_cancelled():
+    result = c("Task publish was skipped because upstream task refresh_gold_2 was cancelled")
+    assert result.category is Category.CANCELLED
+
+
+def test_a_termination_code_shared_with_the_cluster_enum_is_understood_as_either_field():
+    assert c("", life_cycle_state="INTERNAL_ERROR", termination_code="SECRET_PERMISSION_DENIED").category \
+        is Category.PERMISSION
