@@ -223,3 +223,14 @@ def test_a_task_skipped_because_upstream_was_cancelled_is_cancelled():
 def test_a_termination_code_shared_with_the_cluster_enum_is_understood_as_either_field():
     assert c("", life_cycle_state="INTERNAL_ERROR", termination_code="SECRET_PERMISSION_DENIED").category \
         is Category.PERMISSION
+
+
+def test_a_driver_restart_caused_by_preemption_is_infrastructure_not_memory():
+    text = ("The spark driver has stopped unexpectedly and is restarting. Driver restarted due to node being "
+            "preempted by the cloud provider.")
+    assert c(text).category is Category.INFRASTRUCTURE
+
+
+def test_an_arrow_conversion_of_a_bad_value_is_data():
+    assert c("pyarrow.lib.ArrowInvalid: Could not convert 'n/a' with type str: tried to convert to double").category \
+        is Category.DATA
