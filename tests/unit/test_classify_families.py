@@ -234,3 +234,12 @@ def test_a_driver_restart_caused_by_preemption_is_infrastructure_not_memory():
 def test_an_arrow_conversion_of_a_bad_value_is_data():
     assert c("pyarrow.lib.ArrowInvalid: Could not convert 'n/a' with type str: tried to convert to double").category \
         is Category.DATA
+
+
+def test_gpu_and_allocation_failures_are_resource_with_confidence():
+    result = c("RuntimeError: CUDA out of memory. Tried to allocate 3.50 GiB (GPU 1; 22.0 GiB total capacity)")
+    assert result.category is Category.RESOURCE and result.confidence >= GATE
+
+
+def test_a_client_with_no_broker_or_host_to_talk_to_is_network():
+    assert c("acme_kafka.errors.NoBrokersAvailable: NoBrokersAvailable").category is Category.NETWORK
