@@ -243,3 +243,10 @@ def test_gpu_and_allocation_failures_are_resource_with_confidence():
 
 def test_a_client_with_no_broker_or_host_to_talk_to_is_network():
     assert c("acme_kafka.errors.NoBrokersAvailable: NoBrokersAvailable").category is Category.NETWORK
+
+
+def test_a_count_limit_reached_is_an_unsure_quota_and_a_dotnet_dns_failure_is_network():
+    result = c("Error: the workspace has reached its limit of 3000 registered models.")
+    assert result.category is Category.QUOTA and result.confidence < GATE
+    assert c("Exception message: 'The remote name could not be resolved: feeds.acme.test'.").category \
+        is Category.NETWORK
