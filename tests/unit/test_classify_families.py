@@ -250,3 +250,12 @@ def test_a_count_limit_reached_is_an_unsure_quota_and_a_dotnet_dns_failure_is_ne
     assert result.category is Category.QUOTA and result.confidence < GATE
     assert c("Exception message: 'The remote name could not be resolved: feeds.acme.test'.").category \
         is Category.NETWORK
+
+
+def test_a_private_package_index_refusing_credentials_is_permission_not_a_missing_package():
+    text = ("ERROR: Could not find a version that satisfies the requirement acme-geo==3.2 (from versions: none)\n"
+            "WARNING: 401 Client Error: Unauthorized for url: https://pypi.acme.test/simple/acme-geo/")
+    assert c(text).category is Category.PERMISSION
+    missing = ("ERROR: Could not find a version that satisfies the requirement acme-geo==3.2 (from versions: none)\n"
+               "ERROR: No matching distribution found for acme-geo==3.2")
+    assert c(missing).category is Category.CODE
