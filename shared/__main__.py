@@ -64,7 +64,10 @@ def _main(argv: list[str]) -> int:
     module.add_arguments(command_parser)
     own_settings = getattr(module, "READS_SETTINGS_ITSELF", False)
     if not own_settings:
-        add_settings_argument(command_parser)
+        try:
+            add_settings_argument(command_parser)
+        except argparse.ArgumentError:  # the command defines --settings itself: it is still applied before it runs
+            pass
     args = command_parser.parse_args(argv[1:])
     if not own_settings:
         stop = prepare(name, args)
