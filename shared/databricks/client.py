@@ -11,6 +11,10 @@ Retry policy (urllib3 `Retry` mounted on requests' HTTPAdapter):
   repaired", or act twice. Its transient error goes up instead, the queue retries, and the pipeline re-reads the
   run, where a repair that did happen shows in repair_history.
 - Connection failures before the request was sent are always retried.
+- Refusals Databricks' own clients retry whatever their status (400 COULD_NOT_ACQUIRE_LOCK, "Unexpected error",
+  "Please try again later ...": errors.RETRYABLE_*) raise RetryableRefusal, a TransientError. Where repeating is
+  harmless they are retried here, with the same backoff and budget; a repair is not repeated (it goes up, and
+  the caller re-reads the run before anything else), so it is never an email.
 - The total wait of one call is capped by `budget`; past it the last error is raised.
 """
 
@@ -35,6 +39,7 @@ from shared.databricks.errors import (
     DatabricksError,
     DatabricksTimeout,
     InternalError,
+    RetryableRefusal,
     error_from_response,
     parse_retry_after,
 )
@@ -179,6 +184,8 @@ class DatabricksClient:
         self.host = host.rstrip("/")
         self._auth = auth
         self._timeout = (connect_timeout or min(timeout, 10.0), timeout)
+        self._retry = retry
+        self._sleep = sleep
         self._session = requests.Session()
         self._session.auth = _BearerAuth(auth)
         self._session.headers["User-Agent"] = "databricks-ai-agent"
@@ -286,6 +293,27 @@ class DatabricksClient:
         raise InternalError(f"more than {MAX_PAGES} pages", method="GET", path=path)
 
     def _call(
+        self, method: str, path: str, *, params: dict[str, Any] | None = None, json: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """One call; a retryable refusal is tried again (not on NOT_IDEMPOTENT_PATHS) within the policy."""
+        waited, attempt = 0.0, 0
+        while True:
+            try:
+                return self._call_once(method, path, params=params, json=json)
+            except RetryableRefusal as exc:
+                attempt += 1
+                # Databricks' SDK waits min(10, attempt) s plus jitter between such tries.
+                wait = min(self._retry.backoff_max, float(attempt)) + random.uniform(0, self._retry.jitter)  # noqa: S311
+                if path in NOT_IDEMPOTENT_PATHS or attempt > self._retry.retries or waited + wait > self._retry.budget:
+                    raise
+                log.warning("retrying %s %s in %.1fs (attempt %d): Databricks refused for now: %s",
+                            method, path, wait, attempt + 1, exc.message,
+                            extra={"method": method, "path": path, "reason": exc.error_code or exc.message,
+                                   "wait_s": wait})
+                self._sleep(wait)
+                waited += wait
+
+    def _call_once(
         self, method: str, path: str, *, params: dict[str, Any] | None = None, json: dict[str, Any] | None = None
     ) -> dict[str, Any]:
         started = time.monotonic()

@@ -435,3 +435,48 @@ def test_entra_tokens_are_sent_as_bearer_tokens(sim):
     client = DatabricksClient(sim.url, EntraToken(Credential()), retry=TEST_RETRY)
 
     assert list(client.list_runs(start_time_from=0)) == []
+
+
+# --- Retryable refusals (databricks-sdk-py _is_retryable; Airflow provider _retryable_error) ----------------
+
+
+def test_a_400_could_not_acquire_lock_on_a_read_is_retried_then_succeeds(sim, jobs_api, recorded_sleeps):
+    run_id = failed_run(sim)
+    sim.fail_with(400, times=2, error_code="COULD_NOT_ACQUIRE_LOCK", message="Could not acquire lock", path="/runs/get")
+
+    run = jobs_api.get_run(run_id)
+
+    assert run.run_id == run_id
+    assert len(sim.requests_to("/runs/get")) == 3
+    assert [int(w) for w in recorded_sleeps] == [1, 2]  # min(10, attempt) s plus jitter, as the SDK waits
+
+
+def test_jobs_update_refused_with_try_again_later_is_retried(sim, jobs_api, recorded_sleeps):
+    job_id = etl_job(sim)
+    sim.fail_with(400, times=1, error_code="INVALID_STATE",
+                  message="Please try again later or try a faster operation.", path="/jobs/update")
+
+    jobs_api.update_job_cluster(job_id, "etl", {**CLUSTER, "num_workers": 4})
+
+    assert len(sim.requests_to("/jobs/update")) == 2
+    assert sim.job(job_id)["settings"]["job_clusters"][0]["new_cluster"]["num_workers"] == 4
+
+
+def test_a_repair_refused_with_a_lock_is_not_resent_but_raised_as_transient(sim, jobs_api):
+    run_id = failed_run(sim)
+    sim.fail_with(400, times=1, error_code="COULD_NOT_ACQUIRE_LOCK", message="lock held", path="/runs/repair")
+
+    with pytest.raises(errors.RetryableRefusal) as raised:
+        jobs_api.repair_run(run_id, latest_repair_id=None)
+
+    assert isinstance(raised.value, TransientError) and not isinstance(raised.value, PermanentError)
+    assert len(sim.requests_to("/runs/repair")) == 1  # the caller re-reads the run before anything else
+
+
+def test_a_retryable_refusal_that_lasts_raises_transient_after_the_policy(sim, jobs_api):
+    sim.fail_with(400, times=20, error_code="COULD_NOT_ACQUIRE_LOCK", message="lock held", path="/runs/get")
+
+    with pytest.raises(errors.RetryableRefusal):
+        jobs_api.get_run(1)
+
+    assert len(sim.requests_to("/runs/get")) == 1 + TEST_RETRY.retries
