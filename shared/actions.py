@@ -93,9 +93,9 @@ def act(
 
 def _rerun(run: Run, api: JobsApi, workspace_key: str) -> ActionResult:
     """Repair the failed tasks; fall back to run-now (idempotent) where the run cannot be repaired."""
-    params = run.parameters_for_repair() or None
+    params = run.repair_parameters()  # job_parameters, or the legacy kinds the run was started with
     try:
-        repair_id = api.repair_run(run.run_id, latest_repair_id=run.latest_repair_id, job_parameters=params)
+        repair_id = api.repair_run(run.run_id, latest_repair_id=run.latest_repair_id, **params)
         return ActionResult(f"repaired run {run.run_id} (repair {repair_id})", outcome="pending", repair_id=repair_id)
     except TransientError:
         # A timeout or 5xx may hide a repair Databricks did start (the client never re-sends a repair).
@@ -113,7 +113,7 @@ def _rerun(run: Run, api: JobsApi, workspace_key: str) -> ActionResult:
             return started
         log.warning("run cannot be repaired, starting a new run instead", extra={"run_id": run.run_id, "error": str(exc)})
     token = idempotency_token(workspace_key, run.run_id, run.repair_count)
-    new_run_id = api.run_now(run.job_id, idempotency_token=token, job_parameters=params)
+    new_run_id = api.run_now(run.job_id, idempotency_token=token, **params)
     return ActionResult(
         f"started a new run {new_run_id} of job {run.job_id} (run {run.run_id} could not be repaired)",
         outcome="pending",

@@ -29,9 +29,14 @@ class FailedTask(BaseModel):
     result_state: str | None = None
     error: str | None = Field(default=None, description="The short `error` of runs/get-output, trimmed.")
     run_page_url: str | None = None
-    compute: str | None = Field(default=None, description="job_cluster / new_cluster / existing_cluster / serverless")
+    compute: str | None = Field(default=None, description="What it runs on: shared.databricks.compute.KINDS "
+                                "(job_cluster, sql_warehouse, dlt_pipeline, serverless, run_job ...)")
     job_cluster_key: str | None = None
     category: Category | None = None
+    compute_detail: str | None = Field(default=None, description="The warehouse, pipeline, job or cluster it names.")
+    linked_run_id: int | None = Field(default=None, description="The run a run_job task started (where it failed).")
+    linked_run_url: str | None = None
+    iterations_failed: int | None = Field(default=None, description="A for_each task's failed iterations.")
 
 
 class ResizeChange(BaseModel):

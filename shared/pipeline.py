@@ -15,6 +15,7 @@ from typing import Any, Literal, Protocol
 
 from shared import actions
 from shared.classify import Classification, FailureSignals
+from shared.databricks import compute
 from shared.databricks.api import JobsApi
 from shared.databricks.models import SUCCEEDED_RESULT_STATES, Job, Run
 from shared.decide import DecisionInput, decide, job_controls
@@ -24,6 +25,7 @@ from shared.events import FailureEvent
 from shared.exceptions import PermanentError
 from shared.notify.kinds import NotificationKind
 from shared.resize import ResizeBounds, plan_resize
+from shared.run_job import link_child_to_parent
 from shared.settings import Settings
 from shared.state import StateStore
 from shared.store import DecisionStore
@@ -96,6 +98,10 @@ def process(event: FailureEvent, deps: PipelineDeps, *, owner: str) -> Result:
         # One-time runs (runs/submit from ADF or Airflow, notebook workflows) belong to their orchestrator,
         # which retries them itself; a repair here would run beside its retry.
         return _log(Result("skipped", f"run {run.run_id} is a {run.run_type}, left to its orchestrator"), ctx)
+    if run.started_by_run_job_task is not None:
+        # run_job: one failure, one decision, made on the parent's run (its repair reruns the run_job task, which
+        # starts a new child); the child is only linked, or both sides would act (shared/run_job.py).
+        return _log(Result("skipped", link_child_to_parent(run, api, deps, event)), ctx)
 
     key = f"{ws}:{run.run_id}:{run.repair_count}"
     chain_id, attempt = _chain_position(run, ws, deps.state)
@@ -265,7 +271,7 @@ def read_job(api: JobsApi, job_id: int | None) -> Job | None:
 
 def _failed_cluster_spec(run: Run, job: Job | None) -> dict[str, Any] | None:
     """The job-cluster spec of the first failed task that has one (context for the LLM)."""
-    keys = [t.job_cluster_key for t in run.failed_tasks() if t.job_cluster_key]
+    keys = [t.cluster_key for t in run.failed_tasks() if t.cluster_key]
     return job.job_cluster(keys[0]) if job and keys else None
 
 
@@ -274,14 +280,13 @@ def _plan_resize(
 ) -> tuple[actions.ResizeRequest | None, str | None]:
     """The job cluster of the first failed task that has one, one step larger; or why that is impossible."""
     failed = run.failed_tasks()
-    keyed = [t for t in failed if t.job_cluster_key]
+    # A for_each task's iterations run on its nested task's job cluster (cluster_key): that one is resized.
+    keyed = [t for t in failed if t.compute == "job_cluster" and t.cluster_key]
     if not keyed:
-        kinds = sorted({t.compute.replace("_", " ") for t in failed}) or ["unknown compute"]
-        return None, (f"the failed task runs on {', '.join(kinds)}, which the agent does not resize; "
-                      "give it more memory by hand")
+        return None, compute.resize_blocker([(t.compute, t.compute_detail) for t in failed])
     if job is None or run.job_id is None:
         return None, "the job's settings could not be read, so its cluster cannot be changed"
-    key = keyed[0].job_cluster_key
+    key = keyed[0].cluster_key
     spec = job.job_cluster(key)
     if spec is None:
         return None, f"job cluster '{key}' is not in the job's settings any more"

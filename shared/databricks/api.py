@@ -29,11 +29,16 @@ class JobsApi(Protocol):
         """`runs/list` across every page, newest first; times in epoch ms."""
 
     def repair_run(
-        self, run_id: int, *, latest_repair_id: int | None, job_parameters: dict[str, str] | None = None
+        self, run_id: int, *, latest_repair_id: int | None, job_parameters: dict[str, str] | None = None,
+        **legacy_parameters: Any,
     ) -> int:
-        """`runs/repair` with rerun_all_failed_tasks; returns the repair id."""
+        """`runs/repair` with rerun_all_failed_tasks; returns the repair id. legacy_parameters: notebook_params,
+        python_params ... (only passed when the run was started with them)."""
 
-    def run_now(self, job_id: int, *, idempotency_token: str, job_parameters: dict[str, str] | None = None) -> int:
+    def run_now(
+        self, job_id: int, *, idempotency_token: str, job_parameters: dict[str, str] | None = None,
+        **legacy_parameters: Any,
+    ) -> int:
         """`run-now` with an idempotency token (<= 64 chars); returns the new run id."""
 
     def update_job_cluster(self, job_id: int, job_cluster_key: str, new_cluster: dict[str, Any]) -> None:

@@ -43,7 +43,7 @@ from shared.databricks.errors import (
     error_from_response,
     parse_retry_after,
 )
-from shared.databricks.models import ClusterInfo, Job, Run, RunOutput, RunSummary
+from shared.databricks.models import LEGACY_PARAMETER_FIELDS, ClusterInfo, Job, Run, RunOutput, RunSummary
 from shared.exceptions import ConfigError
 from shared.settings import WorkspaceConfig
 
@@ -246,23 +246,33 @@ class DatabricksClient:
                 yield RunSummary.model_validate(raw)
 
     def repair_run(
-        self, run_id: int, *, latest_repair_id: int | None, job_parameters: dict[str, str] | None = None
+        self, run_id: int, *, latest_repair_id: int | None, job_parameters: dict[str, str] | None = None,
+        **legacy_parameters: Any,
     ) -> int:
-        """`runs/repair` of every failed task; returns the repair id. Not retried on ambiguous failures."""
+        """`runs/repair` of every failed task; returns the repair id. Not retried on ambiguous failures.
+
+        legacy_parameters: notebook_params, python_params ... (models.LEGACY_PARAMETER_FIELDS), re-sent as the
+        run was started with them, or the rerun would fall back to the job's base values.
+        """
         body: dict[str, Any] = {"run_id": run_id, "rerun_all_failed_tasks": True}
         if latest_repair_id is not None:  # required from the second repair on
             body["latest_repair_id"] = latest_repair_id
         if job_parameters is not None:  # without them parameters may not resolve in the rerun (reference §8)
             body["job_parameters"] = job_parameters
+        body.update(_legacy(legacy_parameters))
         return int(self._call("POST", f"{JOBS}/runs/repair", json=body)["repair_id"])
 
-    def run_now(self, job_id: int, *, idempotency_token: str, job_parameters: dict[str, str] | None = None) -> int:
+    def run_now(
+        self, job_id: int, *, idempotency_token: str, job_parameters: dict[str, str] | None = None,
+        **legacy_parameters: Any,
+    ) -> int:
         """`run-now` with an idempotency token (<= 64 chars); the same token returns the same run."""
         if not idempotency_token or len(idempotency_token) > MAX_TOKEN_LENGTH:
             raise ValueError(f"idempotency_token must be 1-{MAX_TOKEN_LENGTH} characters")
         body: dict[str, Any] = {"job_id": job_id, "idempotency_token": idempotency_token}
         if job_parameters is not None:
             body["job_parameters"] = job_parameters
+        body.update(_legacy(legacy_parameters))
         return int(self._call("POST", f"{JOBS}/run-now", json=body)["run_id"])
 
     def update_job_cluster(self, job_id: int, job_cluster_key: str, new_cluster: dict[str, Any]) -> None:
@@ -345,6 +355,13 @@ class DatabricksClient:
         if not isinstance(data, dict):
             raise InternalError("answered with JSON that is not an object", method=method, path=path)
         return data
+
+
+def _legacy(parameters: dict[str, Any]) -> dict[str, Any]:
+    unknown = set(parameters) - set(LEGACY_PARAMETER_FIELDS)
+    if unknown:
+        raise ValueError(f"not a run parameter kind: {', '.join(sorted(unknown))}")
+    return {name: value for name, value in parameters.items() if value is not None}
 
 
 def _without_paging(page: dict[str, Any]) -> dict[str, Any]:

@@ -480,3 +480,21 @@ def test_a_retryable_refusal_that_lasts_raises_transient_after_the_policy(sim, j
         jobs_api.get_run(1)
 
     assert len(sim.requests_to("/runs/get")) == 1 + TEST_RETRY.retries
+
+
+def test_a_repair_sends_the_legacy_parameters_the_run_was_started_with(sim, jobs_api):
+    run_id = failed_run(sim)
+
+    jobs_api.repair_run(run_id, latest_repair_id=None, notebook_params={"day": "2024-06-01"},
+                        python_params=["--full"])
+
+    body = sim.requests_to("/runs/repair")[0].body
+    assert body["notebook_params"] == {"day": "2024-06-01"} and body["python_params"] == ["--full"]
+    assert "job_parameters" not in body and body["rerun_all_failed_tasks"] is True
+
+
+def test_an_unknown_parameter_kind_is_refused_before_calling(sim, jobs_api):
+    with pytest.raises(ValueError, match="not a run parameter kind"):
+        jobs_api.repair_run(1, latest_repair_id=None, notebok_params={"a": "1"})
+
+    assert sim.requests_to("/runs/repair") == []
