@@ -97,6 +97,7 @@ def demo_environment(storage: str, workspace_url: str) -> dict[str, str]:
         "AGENT_MODE": "act",
         "MAX_RETRIES": "3",
         "POLL_SCHEDULE": "0 */5 * * * *",
+        "POLL_SETTLE_MINUTES": "0",  # the simulated runs end "now"; the poller is run on purpose right after
         "WEBHOOK_USERNAME": WEBHOOK_USER,
         "WEBHOOK_PASSWORD": WEBHOOK_PASSWORD,
         "EMAIL_ENABLED": "true",

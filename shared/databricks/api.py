@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, Protocol
 
-from shared.databricks.models import ClusterInfo, Job, Run, RunOutput, RunSummary
+from shared.databricks.models import ClusterInfo, Job, Run, RunOutput, RunsPage, RunSummary
 
 
 class JobsApi(Protocol):
@@ -27,6 +27,12 @@ class JobsApi(Protocol):
         self, *, start_time_from: int, start_time_to: int | None = None, completed_only: bool = True
     ) -> Iterator[RunSummary]:
         """`runs/list` across every page, newest first; times in epoch ms."""
+
+    def list_runs_page(
+        self, *, start_time_from: int, start_time_to: int | None = None, page_token: str | None = None,
+        completed_only: bool = True, run_type: str | None = "JOB_RUN",
+    ) -> RunsPage:
+        """One page of `runs/list` (the poller pages itself, to stop within its time budget)."""
 
     def repair_run(
         self, run_id: int, *, latest_repair_id: int | None, job_parameters: dict[str, str] | None = None,

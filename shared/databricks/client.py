@@ -43,7 +43,15 @@ from shared.databricks.errors import (
     error_from_response,
     parse_retry_after,
 )
-from shared.databricks.models import LEGACY_PARAMETER_FIELDS, ClusterInfo, Job, Run, RunOutput, RunSummary
+from shared.databricks.models import (
+    LEGACY_PARAMETER_FIELDS,
+    ClusterInfo,
+    Job,
+    Run,
+    RunOutput,
+    RunsPage,
+    RunSummary,
+)
 from shared.exceptions import ConfigError
 from shared.settings import WorkspaceConfig
 
@@ -244,6 +252,31 @@ class DatabricksClient:
         for page in self._pages(f"{JOBS}/runs/list", params):
             for raw in page.get("runs", []):
                 yield RunSummary.model_validate(raw)
+
+    def list_runs_page(
+        self,
+        *,
+        start_time_from: int,
+        start_time_to: int | None = None,
+        page_token: str | None = None,
+        completed_only: bool = True,
+        run_type: str | None = "JOB_RUN",
+    ) -> RunsPage:
+        """One page of `runs/list` (25 runs, newest first), asking only for what the poller needs: finished
+        runs (`completed_only`) of jobs (`run_type=JOB_RUN`), started inside the window."""
+        params: dict[str, Any] = {"start_time_from": start_time_from, "limit": RUNS_LIST_LIMIT}
+        if start_time_to is not None:
+            params["start_time_to"] = start_time_to
+        if completed_only:
+            params["completed_only"] = "true"
+        if run_type:
+            params["run_type"] = run_type
+        if page_token:
+            params["page_token"] = page_token
+        page = self._call("GET", f"{JOBS}/runs/list", params=params)
+        more = page.get("has_more") is not False and page.get("next_page_token")
+        return RunsPage(runs=[RunSummary.model_validate(r) for r in page.get("runs", [])],
+                        next_page_token=page.get("next_page_token") if more else None)
 
     def repair_run(
         self, run_id: int, *, latest_repair_id: int | None, job_parameters: dict[str, str] | None = None,

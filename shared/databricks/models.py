@@ -277,3 +277,10 @@ class RunSummary(_Model):
     state: RunState = Field(default_factory=RunState)
     start_time: int | None = None
     end_time: int | None = None
+
+
+class RunsPage(_Model):
+    """One page of `runs/list`: its runs, newest first, and the token of the next page (None: the last)."""
+
+    runs: list[RunSummary] = Field(default_factory=list)
+    next_page_token: str | None = None

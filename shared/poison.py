@@ -1,0 +1,109 @@
+"""Poison that comes back: why a failure ended in the poison queue, and queueing it again once that has cleared.
+
+Every message the worker gives up on is recorded (state kind "poison"): the reason whole, the body, whether the
+cause was transient (the Jobs API or storage kept failing longer than the queue's 5 tries) or permanent (a
+bad message, a run that does not exist). The poller queues transient ones again, at most POISON_MAX_REQUEUES
+times, POISON_RETRY_MINUTES after they were poisoned and only for a workspace that answered on this tick; the
+claim makes a requeued failure that was decided meanwhile a duplicate, never a second action.
+`python -m shared poison list|requeue` shows them and queues any of them by hand.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from shared.events import FailureEvent
+from shared.state import StateStore
+
+log = logging.getLogger(__name__)
+
+KIND = "poison"
+
+
+@dataclass
+class RequeueReport:
+    requeued: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
+def poison_key(message_id: str, body: str) -> str:
+    """The run's key when the body names a run (so its entry is updated, not duplicated); else the message id."""
+    try:
+        event = FailureEvent.from_message(body)
+    except Exception:  # noqa: BLE001 - a body that does not parse is exactly what poison keeps
+        return f"message-{message_id}"
+    return f"run-{event.workspace_id or 'default'}-{event.run_id}"
+
+
+def record_poison(state: StateStore, message_id: str, body: str, reason: str, dequeue_count: int, *,
+                  transient: bool, at: datetime) -> None:
+    """Record why `body` goes to the poison queue (never raises: the queue keeps the message anyway)."""
+    log.error("message goes to the poison queue: %s", reason, extra={"message_id": message_id})
+    key = poison_key(message_id, body)
+    try:
+        previous = state.get(KIND, key) or {}
+        state.put(KIND, key, {
+            "reason": reason, "body": body, "dequeue_count": dequeue_count, "at": at.isoformat(),
+            "message_id": message_id, "transient": transient, "status": "poisoned",
+            "requeues": int(previous.get("requeues", 0)),
+        })
+    except Exception:  # noqa: BLE001 - the poison queue still keeps the message; this is only the reason
+        log.exception("could not record the poison reason", extra={"message_id": message_id})
+
+
+def entries(state: StateStore) -> list[tuple[str, dict[str, Any]]]:
+    """Every poison entry, oldest first."""
+    return sorted(state.list(KIND), key=lambda item: str(item[1].get("at", "")))
+
+
+def requeue_due(
+    state: StateStore,
+    enqueue: Callable[[FailureEvent, int], None],
+    *,
+    now: datetime,
+    retry_after: timedelta,
+    max_requeues: int,
+    answering: Collection[str | None] | None,
+    workspace_of: Callable[[str | None], str],
+) -> RequeueReport:
+    """Queue again every poisoned failure whose cause was transient and has had time to clear.
+
+    answering: the workspace keys whose Jobs API answered on this tick (None: do not check).
+    """
+    report = RequeueReport()
+    for key, entry in entries(state):
+        if entry.get("status") != "poisoned" or not entry.get("transient"):
+            continue
+        if int(entry.get("requeues", 0)) >= max_requeues or _when(entry) > now - retry_after:
+            continue
+        try:
+            event = FailureEvent.from_message(entry.get("body") or "")
+        except Exception:  # noqa: BLE001 - recorded as transient but unreadable: leave it to a person
+            continue
+        if answering is not None and workspace_of(event.workspace_id) not in answering:
+            report.skipped.append(key)  # its workspace still does not answer: the cause has not cleared
+            continue
+        requeue(state, enqueue, key, entry, event, now=now)
+        report.requeued.append(key)
+    return report
+
+
+def requeue(state: StateStore, enqueue: Callable[[FailureEvent, int], None], key: str, entry: dict[str, Any],
+            event: FailureEvent, *, now: datetime) -> None:
+    """Put one poisoned failure back on the queue and note it on its entry (enqueued first: nothing lost)."""
+    enqueue(event, 0)
+    state.put(KIND, key, {**entry, "status": "requeued", "requeued_at": now.isoformat(),
+                          "requeues": int(entry.get("requeues", 0)) + 1})
+    log.warning("poisoned failure queued again", extra={"key": key, "run_id": event.run_id})
+
+
+def _when(entry: dict[str, Any]) -> datetime:
+    try:
+        value = datetime.fromisoformat(str(entry.get("at")))
+    except ValueError:
+        return datetime.min.replace(tzinfo=timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
