@@ -46,9 +46,13 @@ class StateStore:
 
 
 def _properties(value: dict[str, Any]) -> dict[str, str]:
-    text = json.dumps(value, default=str, ensure_ascii=False)
-    if len(text) > MAX_DOCUMENT_CHARS:
-        text = json.dumps(_shrink(json.loads(text), len(text) - MAX_DOCUMENT_CHARS), ensure_ascii=False)
+    # ASCII JSON: one character is one UTF-16 unit, so CHUNK_CHARS is exactly what a property holds.
+    text = json.dumps(value, default=str)
+    while len(text) > MAX_DOCUMENT_CHARS:
+        shrunk = json.dumps(_shrink(json.loads(text), len(text) - MAX_DOCUMENT_CHARS))
+        if len(shrunk) >= len(text):  # nothing long enough left to shorten: refuse rather than write junk
+            raise ValueError(f"state document of {len(text)} characters cannot be made to fit")
+        text = shrunk
     chunks = [text[i:i + CHUNK_CHARS] for i in range(0, len(text), CHUNK_CHARS)] or [""]
     return {("value" if i == 0 else f"value_{i}"): chunk for i, chunk in enumerate(chunks)}
 
