@@ -352,3 +352,38 @@ def test_a_repair_refused_with_a_retryable_400_retries_the_message_instead_of_em
 
     assert deps.notifier.sent == []
     assert deps.store.get("ws:900:0").action is Action.RETRY  # still a rerun, never "Databricks refused"
+
+
+# --- The email names the compute, both runs, and how far a resize reaches -----------------------------------
+
+
+def test_the_email_names_what_the_task_runs_on_and_the_child_run():
+    from shared.notify.render import render
+
+    api = run_job_api()
+    deps, _ = deps_for(api)
+    process(FailureEvent(run_id=200), deps, owner="m1")
+    record = deps.store.get("ws:200:0")
+
+    email = render(record, NotificationKind.RETRY, Settings())
+
+    for body in (email.text, email.html):
+        assert "run 200" in body or "200" in body
+        assert "300" in body and "/runs/300" in body  # the child run, linked
+        assert "another job (a run_job task)" in body
+
+
+def test_a_resize_email_says_the_larger_cluster_reaches_other_tasks_and_runs_until_the_revert():
+    from shared.notify.render import render
+
+    api = for_each_api({111: OOM})
+    deps, _ = deps_for(api)
+    process(FailureEvent(run_id=100), deps, owner="m1")
+    record = deps.store.get("ws:100:0")
+
+    email = render(record, NotificationKind.RETRY, Settings())
+
+    assert "every task of this job that uses job cluster" in email.text
+    assert "starts before the revert" in email.text and "starts before the revert" in email.html
+    assert "1 of its for_each iterations failed" in email.text
+    assert "runs on a job cluster ('etl')" in email.text
