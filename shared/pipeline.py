@@ -98,7 +98,7 @@ def process(event: FailureEvent, deps: PipelineDeps, *, owner: str) -> Result:
         # One-time runs (runs/submit from ADF or Airflow, notebook workflows) belong to their orchestrator,
         # which retries them itself; a repair here would run beside its retry.
         return _log(Result("skipped", f"run {run.run_id} is a {run.run_type}, left to its orchestrator"), ctx)
-    if run.started_by_run_job_task is not None:
+    if run.is_run_job_child:
         # run_job: one failure, one decision, made on the parent's run (its repair reruns the run_job task, which
         # starts a new child); the child is only linked, or both sides would act (shared/run_job.py).
         return _log(Result("skipped", link_child_to_parent(run, api, deps, event)), ctx)

@@ -154,6 +154,11 @@ class Run(_Model):
     iterations: list[RunTask] = Field(default_factory=list)  # a for_each task run's iterations (runs/get)
 
     @property
+    def is_run_job_child(self) -> bool:
+        """Started by another job's run_job task (`trigger: RUN_JOB_TASK`), whether or not it says which."""
+        return self.trigger == RUN_JOB_TRIGGER
+
+    @property
     def started_by_run_job_task(self) -> int | None:
         """The run_job task run that started this run (trigger RUN_JOB_TASK), if it was one."""
         if self.trigger != RUN_JOB_TRIGGER:

@@ -387,3 +387,13 @@ def test_a_resize_email_says_the_larger_cluster_reaches_other_tasks_and_runs_unt
     assert "starts before the revert" in email.text and "starts before the revert" in email.html
     assert "1 of its for_each iterations failed" in email.text
     assert "runs on a job cluster ('etl')" in email.text
+
+
+def test_a_child_that_does_not_say_which_task_started_it_is_still_never_acted_on():
+    api = run_job_api()
+    del api.runs[300]["trigger_info"]
+    deps, queued = deps_for(api)
+
+    result = process(FailureEvent(run_id=300), deps, owner="m1")
+
+    assert result.status == "skipped" and api.repairs == [] and queued == []
