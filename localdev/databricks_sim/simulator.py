@@ -5,6 +5,19 @@
     run_id = sim.fail_run(job_id, failures={"transform": TaskFailure(error="...")})
     sim.script_repair(run_id, outcome="success")     # how the next repair of that run ends
     sim.throttle(times=2, retry_after=0)              # the next two requests get 429
+
+Fault injection (see faults.py for every kind):
+    sim.inject("lost_drop", path="runs/repair", times=1)          # the repair happens, its answer is lost
+    sim.inject(["throttle", "error", "stall", "lost_500"], fraction=0.2, seed=7, stall_s=1.5)  # 20% of all
+    sim.clear_faults()
+    sim.request_count("jobs/runs/repair", "POST")   # requests received (faulted ones included)
+    sim.applied_count("jobs/runs/repair")           # requests that took effect (lost answers included)
+    sim.peak_rate(window_s=1.0)                     # most requests received within one second
+Out of process (`python -m localdev.databricks_sim`), the same through admin routes, with the bearer token:
+    POST /sim/faults {"kinds": [...], "path": ..., "method": ..., "fraction": ..., "times": ..., "seed": ...,
+                      "retry_after": ..., "stall_s": ...}       -> the rule
+    POST /sim/faults/clear    GET /sim/stats  (received / applied / injected per endpoint, rules, peak_rate)
+    POST /sim/stats/reset
 """
 
 from __future__ import annotations
@@ -21,9 +34,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from localdev.databricks_sim.errors import ApiError, invalid
+from localdev.databricks_sim.faults import FaultPlan, FaultRule
 from localdev.databricks_sim.model import JobRun, Outcome, TaskFailure, cluster_json, run_json
 from localdev.databricks_sim.server import SimHTTPServer
-from localdev.databricks_sim.errors import ApiError
+from localdev.databricks_sim.shapes import legacy_overrides
 from localdev.databricks_sim.state import Workspace
 
 log = logging.getLogger(__name__)
@@ -88,6 +103,7 @@ class DatabricksSimulator:
         self._lock = threading.Lock()
         self._requests: list[RecordedRequest] = []
         self._faults: list[Fault] = []
+        self.faults = FaultPlan()
         self._webhook: tuple[str, str | None, str | None] | None = None
         self._deliveries: list[dict[str, Any]] = []
         self._senders: list[threading.Thread] = []
@@ -129,6 +145,8 @@ class DatabricksSimulator:
             self._faults.clear()
             self._deliveries.clear()
             self._webhook = None
+        self.faults.clear()
+        self.faults.reset_counts()
 
     def __enter__(self) -> DatabricksSimulator:
         self.start()
@@ -170,8 +188,12 @@ class DatabricksSimulator:
         job_parameters: dict[str, str] | None = None,
         trigger: str = "PERIODIC",
         duration_s: float = 600.0,
+        overriding_parameters: dict[str, Any] | None = None,
     ) -> int:
-        """A finished run of `job_id` in which each task of `failures` failed (downstream: UPSTREAM_FAILED)."""
+        """A finished run of `job_id` in which each task of `failures` failed (downstream: UPSTREAM_FAILED).
+
+        A for_each task's failure may be a ForEachFailure (by iteration); a run_job task's failure is its child
+        run's. `overriding_parameters`: legacy run-now parameters ({"notebook_params": {...}, ...})."""
         with self.workspace.lock:
             self.workspace.tick()
             unknown = set(failures) - {t["task_key"] for t in self.workspace.job(job_id)["settings"]["tasks"]}
@@ -180,6 +202,7 @@ class DatabricksSimulator:
             run = self.workspace.start_job_run(
                 job_id, outcome=dict(failures), trigger=trigger, job_parameters=job_parameters,
                 immediate=True, duration_ms=int(duration_s * 1000),
+                overriding=legacy_overrides(overriding_parameters or {}),
             )
             return run.run_id
 
@@ -237,6 +260,12 @@ class DatabricksSimulator:
             run, _ = self.workspace.find_run(run_id)
             return run_json(run, self.url, self.workspace_id, include_history=True)
 
+    def task_parameters(self, run_id: int) -> dict[str, Any]:
+        """task_key -> the parameters the newest attempt of each task ran with (after legacy overrides)."""
+        with self.workspace.lock:
+            run, _ = self.workspace.find_run(run_id)
+            return {key: copy.deepcopy(task.parameters) for key, task in run.latest_by_key().items()}
+
     def cluster(self, cluster_id: str) -> dict[str, Any]:
         """clusters/get as JSON."""
         with self.workspace.lock:
@@ -271,6 +300,42 @@ class DatabricksSimulator:
         """Hold the next `times` matching requests for `seconds`, then process them normally."""
         with self._lock:
             self._faults.append(Fault(None, None, "", None, seconds, path, None, times))
+
+    def inject(
+        self,
+        kinds: str | Iterable[str],
+        *,
+        path: str | None = None,
+        method: str | None = None,
+        fraction: float = 1.0,
+        times: int | None = None,
+        seed: int = 0,
+        retry_after: float = 1.0,
+        stall_s: float = 2.0,
+    ) -> FaultRule:
+        """Inject faults (faults.py: throttle, throttle_bare, error, unavailable, stall, lost_drop, lost_500,
+        lost_stall, lock, unexpected, faster) into `fraction` of the requests whose path contains `path`
+        (None: all), at most `times` of them; with several kinds each hit picks one. Seeded, deterministic."""
+        return self.faults.add(kinds, path=path, method=method, fraction=fraction, times=times, seed=seed,
+                               retry_after=retry_after, stall_s=stall_s)
+
+    def clear_faults(self) -> None:
+        """Remove every injection rule and one-shot fault (the counters stay)."""
+        self.faults.clear()
+        with self._lock:
+            self._faults.clear()
+
+    def request_count(self, op: str, method: str | None = None) -> int:
+        """Requests received for `op` ("jobs/runs/repair"), faulted ones included."""
+        return _count(self.faults.received, op, method)
+
+    def applied_count(self, op: str, method: str | None = None) -> int:
+        """Requests for `op` that reached the workspace and succeeded, including those whose answer was lost."""
+        return _count(self.faults.applied, op, method)
+
+    def peak_rate(self, window_s: float = 1.0) -> int:
+        """The most API requests received within any `window_s` seconds."""
+        return self.faults.peak_rate(window_s)
 
     def allow_token(self, token: str) -> None:
         """Accept one more bearer token (for example the fake Entra token of a test)."""
@@ -321,6 +386,25 @@ class DatabricksSimulator:
                     return fault
             return None
 
+    def admin(self, method: str, op: str, body: dict[str, Any]) -> dict[str, Any]:
+        """The /sim/ routes: fault rules and counters for a simulator in another process."""
+        if (method, op) == ("POST", "faults"):
+            options = {k: body[k] for k in ("path", "method", "fraction", "times", "seed", "retry_after", "stall_s")
+                       if body.get(k) is not None}
+            try:
+                return self.inject(body.get("kinds") or [], **options).to_json()
+            except (TypeError, ValueError) as exc:
+                raise invalid(str(exc)) from exc
+        if (method, op) == ("POST", "faults/clear"):
+            self.clear_faults()
+            return {}
+        if (method, op) == ("GET", "stats"):
+            return {**self.faults.stats(), "peak_rate": self.peak_rate()}
+        if (method, op) == ("POST", "stats/reset"):
+            self.faults.reset_counts()
+            return {}
+        raise ApiError(404, "ENDPOINT_NOT_FOUND", f"No admin route '{method} /sim/{op}'")
+
     def check_auth(self, header: str | None) -> ApiError | None:
         if not header or not header.startswith("Bearer "):
             return ApiError(401, "UNAUTHENTICATED", "Credential was not sent or was of an unsupported type for this API.")
@@ -363,3 +447,13 @@ class DatabricksSimulator:
             result = {"payload": payload, "error": str(exc)}
         with self._lock:
             self._deliveries.append(result)
+
+
+def _count(counter: Any, op: str, method: str | None) -> int:
+    op = op.strip("/")
+    total = 0
+    for key, n in counter.items():
+        verb, _, seen = key.partition(" ")
+        if (seen == op or seen.endswith("/" + op)) and method in (None, verb):
+            total += n
+    return total

@@ -18,6 +18,7 @@ from typing import Any
 from localdev.databricks_sim.errors import ApiError, invalid
 from localdev.databricks_sim.execution import RunExecution
 from localdev.databricks_sim.model import FAILED, UPSTREAM, Cluster, JobRun, Outcome, TaskFailure, TaskRun
+from localdev.databricks_sim.shapes import legacy_overrides
 
 
 class Workspace(RunExecution):
@@ -123,6 +124,8 @@ class Workspace(RunExecution):
         token: str | None = None,
         immediate: bool = False,
         duration_ms: int = 0,
+        overriding: dict[str, Any] | None = None,
+        trigger_info: dict[str, Any] | None = None,
     ) -> JobRun:
         job = self.job(job_id)
         settings = job["settings"]
@@ -134,6 +137,7 @@ class Workspace(RunExecution):
             creator_user_name=job["creator_user_name"],
             job_parameters=_resolve_parameters(settings.get("parameters", []), job_parameters or {}),
             job_clusters=copy.deepcopy(settings.get("job_clusters", [])), idempotency_token=token,
+            overriding_parameters=dict(overriding or {}), trigger_info=trigger_info,
         )
         self.runs[run.run_id] = run
         if token:
@@ -190,13 +194,16 @@ class Workspace(RunExecution):
                 keys = self._with_downstream(run, keys)
         if not keys:
             raise invalid(f"Run {run.run_id} has no failed tasks to repair.")
+        # Legacy parameters count only when the repair sends them again; otherwise the job's own values run.
+        overrides = legacy_overrides(body)
+        run.overriding_parameters.update(overrides)
         if body.get("job_parameters"):
             current = {p["name"]: p.get("value", p.get("default", "")) for p in run.job_parameters}
             current.update(body["job_parameters"])
             settings = self.jobs[run.job_id]["settings"] if run.job_id in self.jobs else {}
             run.job_parameters = _resolve_parameters(settings.get("parameters", []), current)
         repair_id = next(self._repair_ids)
-        self._execute(run, keys, outcome, "REPAIR", repair_id, immediate=False)
+        self._execute(run, keys, outcome, "REPAIR", repair_id, immediate=False, overrides=overrides)
         return repair_id
 
     def cancel(self, run_id: Any) -> None:
@@ -224,7 +231,9 @@ class Workspace(RunExecution):
 def _resolve_parameters(definitions: list[dict[str, Any]], given: dict[str, str]) -> list[dict[str, Any]]:
     names = [d["name"] for d in definitions] + [n for n in given if n not in {d["name"] for d in definitions}]
     defaults = {d["name"]: d.get("default") for d in definitions}
-    return [{"name": n, "default": defaults.get(n), "value": str(given.get(n, defaults.get(n) or ""))} for n in names]
+    return [{k: v for k, v in (("name", n), ("default", defaults.get(n)),
+                                ("value", str(given.get(n, defaults.get(n) or "")))) if v is not None}
+            for n in names]
 
 
 def _int(value: Any, name: str) -> int:
