@@ -137,7 +137,7 @@ def ensure_resized(api: JobsApi, intent: Intent) -> ResizeChange:
         log.info("resize recognised: the job cluster shows it already", extra={"job_id": intent.job_id})
     elif showing(live, step, "before") == fields:
         target = patched(live, step, "after")
-        api.update_job_cluster(intent.job_id, change.job_cluster_key, target)
+        _write_and_confirm(api, intent.job_id, change.job_cluster_key, target, step, "after")
     else:
         raise PermanentError(f"job cluster '{change.job_cluster_key}' was changed by someone else since the "
                              "decision, so the agent did not resize it")
@@ -204,11 +204,23 @@ def revert_resize(api: JobsApi, job_id: int, change: ResizeChange, current: dict
                if _MASKED not in (str(c.before), str(c.after))]  # a record older than the inverse patch
     fields = {c.field for c in changes}
     if fields and showing(current, changes, "after") == fields:
-        api.update_job_cluster(job_id, change.job_cluster_key, patched(current, changes, "before"))
+        _write_and_confirm(api, job_id, change.job_cluster_key, patched(current, changes, "before"), changes, "before")
         return f"reverted {name} to its original size"
     if fields and showing(current, changes, "before") == fields:
         return f"reverted {name} to its original size (it showed it already)"
     return f"kept {name} as it is: it was changed by someone else after the resize"
+
+
+def _write_and_confirm(api: JobsApi, job_id: int, key: str, spec: dict[str, Any], changes: list[FieldChange],
+                       side: str) -> None:
+    """jobs/update once; after an unclear answer, read the cluster back to learn whether it took effect."""
+    try:
+        api.update_job_cluster(job_id, key, spec)
+    except TransientError:
+        live = api.get_job(job_id).job_cluster(key)
+        if showing(live, changes, side) != {c.field for c in changes}:  # type: ignore[arg-type]
+            raise
+        log.info("jobs/update recognised after an unclear answer", extra={"job_id": job_id})
 
 
 def _revert_quietly(api: JobsApi, job_id: int | None, change: ResizeChange) -> None:

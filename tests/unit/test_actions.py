@@ -97,11 +97,10 @@ def test_a_repair_that_did_not_start_raises_for_a_retry_and_keeps_the_resize_for
 def test_jobs_update_is_compared_before_it_is_written_so_a_retry_never_goes_a_step_further():
     ws = Workspace()
     intent = intent_for(ws)
-    ws.lose_update_answer = True
-    with pytest.raises(TransientError):
-        act(Action.RETRY_WITH_NEW_PARAMS, intent, ws, observe=False)
+    ws.lose_update_answer = True  # jobs/update took effect, its answer timed out: read back, not re-sent
+    act(Action.RETRY_WITH_NEW_PARAMS, intent, ws, observe=False)
     ws.lose_update_answer = False
-    for _ in range(3):
+    for _ in range(3):  # redeliveries
         act(Action.RETRY_WITH_NEW_PARAMS, intent, ws, observe=False)
     assert len(ws.updates) == 1 and ws.spec["node_type_id"] == "Standard_DS4_v2" and len(ws.repairs) == 1
 
@@ -152,15 +151,27 @@ def test_a_revert_leaves_the_cluster_alone_once_someone_changed_a_field_the_resi
     assert "changed by someone else" in note
 
 
-def test_a_revert_whose_answer_was_lost_is_recognised_next_time():
+def test_a_revert_whose_answer_was_lost_is_recognised_not_repeated():
     ws = Workspace()
     result = act(Action.RETRY_WITH_NEW_PARAMS, intent_for(ws), ws, observe=False)
     ws.lose_update_answer = True
-    with pytest.raises(TransientError):
-        revert_resize(ws, 42, result.resize)
+    assert revert_resize(ws, 42, result.resize).startswith("reverted")
     ws.lose_update_answer = False
     assert revert_resize(ws, 42, result.resize).startswith("reverted") and ws.spec == SMALL
     assert len(ws.updates) == 2  # the resize and one revert
+
+
+def test_an_update_that_did_not_take_effect_raises_for_a_retry():
+    ws = Workspace()
+    intent = intent_for(ws)
+
+    def down(job_id, key, spec):
+        raise DatabricksTimeout("no answer", method="POST", path="/jobs/update")
+
+    ws.update_job_cluster = down
+    with pytest.raises(TransientError):
+        act(Action.RETRY_WITH_NEW_PARAMS, intent, ws, observe=False)
+    assert ws.repairs == [] and ws.spec == SMALL
 
 
 def test_a_sensitive_spark_conf_key_is_never_part_of_a_resize():
