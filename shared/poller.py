@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from shared import actions
+from shared.completion import finish_unfinished
 from shared.databricks.api import JobsApi
 from shared.databricks.models import SUCCEEDED_RESULT_STATES, Job, Run, RunSummary
 from shared.decision import DecisionRecord
@@ -51,6 +52,7 @@ def poll(deps: PipelineDeps, now: datetime | None = None) -> PollReport:
         except AgentError as exc:
             log.error("poll failed for workspace %s: %s", ws, exc)
             report.errors.append(f"{ws}: {exc}")
+    finish_unfinished(deps, now, job_of=read_job)  # decisions an invocation stopped in the middle of
     _follow_up(deps, report)
     flush = getattr(deps.notifier, "flush", None)
     if callable(flush):
