@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 CHECKOV_VENV := .venv-checkov
 
-.PHONY: help setup demo test test-unit test-integration test-e2e eval bench check-infra run doctor clean
+.PHONY: help setup demo test test-unit test-integration test-e2e eval bench fault-soak check-infra run doctor clean
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 20
@@ -43,6 +43,9 @@ eval: setup  ## classifier accuracy on ../shared/eval/dev.jsonl and our own hold
 
 bench: setup  ## classifier speed
 	$(PY) -m shared bench
+
+fault-soak: setup  ## exactly once under ~20% Jobs API faults: 1,000 failures, prints the figures
+	$(PY) -m localdev.fault_soak --failures 1000
 
 run: setup  ## the Functions on loopback (stand-in for `func start`), reading local.settings.json
 	$(PY) -m localdev.host

@@ -25,6 +25,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from shared import actions, poison
+from shared.completion import finish_unfinished
 from shared.databricks.api import JobsApi
 from shared.databricks.models import SUCCEEDED_RESULT_STATES, Job, Run, RunsPage, RunSummary
 from shared.decision import DecisionRecord
@@ -74,6 +75,7 @@ def poll(deps: PipelineDeps, now: datetime | None = None, *, monotonic: Callable
             log.error("poll failed for workspace %s: %s", ws, exc)
             report.errors.append(f"{ws}: {exc}")
     _requeue_poison(deps, now, answering, report)
+    finish_unfinished(deps, now, job_of=read_job)  # decisions an invocation stopped in the middle of
     _follow_up(deps, report)
     flush = getattr(deps.notifier, "flush", None)
     if callable(flush):

@@ -15,6 +15,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+from shared.completion import new_invocation_id
 from shared.events import FailureEvent
 from shared.exceptions import PermanentError, TransientError
 from shared.pipeline import PipelineDeps, Result, process
@@ -37,7 +38,9 @@ def handle_message(
     """Process one `job-failures` message; raise to have it retried."""
     try:
         event = FailureEvent.from_message(body)
-        return Handled(result=process(event, deps, owner=message_id))
+        # The claim belongs to this invocation: a second one of the same message (its lease ran out while this
+        # one still runs) must not pass for the owner retrying.
+        return Handled(result=process(event, deps, owner=new_invocation_id(message_id)))
     except PermanentError as exc:
         reason = f"{type(exc).__name__}: {exc}"
         record_poison(deps.state, message_id, body, reason, dequeue_count, transient=False,

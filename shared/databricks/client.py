@@ -6,15 +6,15 @@ Retry policy (urllib3 `Retry` mounted on requests' HTTPAdapter):
   TooManyRequests is raised at once and the queue retries the message later.
 - 500/502/504, read timeouts and dropped connections are ambiguous: the server may have acted. They are
   retried, with exponential backoff and jitter, only where repeating is harmless: GETs, run-now (it carries an
-  idempotency_token), jobs/update (sets the same value again) and runs/cancel. `runs/repair` is not retried on
-  them: a repeated repair would hit "run in progress" (INVALID_STATE) and could be mistaken for "cannot be
-  repaired", or act twice. Its transient error goes up instead, the queue retries, and the pipeline re-reads the
-  run, where a repair that did happen shows in repair_history.
+  idempotency_token) and runs/cancel. `runs/repair` and `jobs/update` are not retried on them: a repeated
+  repair would hit "run in progress" (INVALID_STATE) and could be mistaken for "cannot be repaired", or act
+  twice. Their transient error goes up instead and the caller reads Databricks back (actions.py): a repair
+  that did happen shows in repair_history, an update in the job cluster's spec.
 - Connection failures before the request was sent are always retried.
 - Refusals Databricks' own clients retry whatever their status (400 COULD_NOT_ACQUIRE_LOCK, "Unexpected error",
   "Please try again later ...": errors.RETRYABLE_*) raise RetryableRefusal, a TransientError. Where repeating is
-  harmless they are retried here, with the same backoff and budget; a repair is not repeated (it goes up, and
-  the caller re-reads the run before anything else), so it is never an email.
+  harmless they are retried here, with the same backoff and budget; a repair or jobs/update is not repeated (it
+  goes up as a TransientError, and the caller reads Databricks back before anything else), never an email.
 - The total wait of one call is capped by `budget`; past it the last error is raised.
 """
 
@@ -63,7 +63,7 @@ RUNS_LIST_LIMIT = 25  # the largest page runs/list accepts
 MAX_TOKEN_LENGTH = 64  # run-now idempotency_token
 MAX_PAGES = 1000  # a server that keeps returning next_page_token must not loop forever
 # Paths where repeating a request after an ambiguous failure could act twice (see the module docstring).
-NOT_IDEMPOTENT_PATHS = (f"{JOBS}/runs/repair",)
+NOT_IDEMPOTENT_PATHS = (f"{JOBS}/runs/repair", f"{JOBS}/update")
 # Arrays that 2.2 pages 100 at a time; the pages are merged into one object.
 RUN_PAGED_ARRAYS = ("tasks", "job_clusters", "job_parameters", "repair_history", "iterations")
 JOB_SETTINGS_PAGED_ARRAYS = ("tasks", "job_clusters", "parameters", "environments")

@@ -112,6 +112,13 @@ class Settings(EnvironmentSettings):
         default=True, description="Revert a resized job cluster to its original spec once its rerun has ended."
     )
 
+    # --- Exactly once (claims, intents, recognition) ----------------------------------------------------
+    claim_wait_seconds: int = Field(
+        default=10, ge=1, le=600,
+        description="A message about a run another invocation is deciding right now is looked at again after "
+        "this many seconds (at most until that invocation's claim lease ends).",
+    )
+
     # --- Timer (poller) -----------------------------------------------------------------------------
     poll_schedule: str = Field(
         default="0 */5 * * * *", description="NCRONTAB schedule of the poller (six fields, seconds first)."

@@ -88,6 +88,7 @@ def agent(sim, monkeypatch, tmp_path):
         "EMAIL_SENDER": "agent@contoso.example",
         "EMAIL_DEFAULT_RECIPIENTS": "oncall@contoso.example",
         "MAX_RETRIES": "3",
+        "CLAIM_WAIT_SECONDS": "1",
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)

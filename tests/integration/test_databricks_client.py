@@ -451,15 +451,24 @@ def test_a_400_could_not_acquire_lock_on_a_read_is_retried_then_succeeds(sim, jo
     assert [int(w) for w in recorded_sleeps] == [1, 2]  # min(10, attempt) s plus jitter, as the SDK waits
 
 
-def test_jobs_update_refused_with_try_again_later_is_retried(sim, jobs_api, recorded_sleeps):
+def test_run_now_refused_with_try_again_later_is_retried_its_token_makes_it_safe(sim, jobs_api, recorded_sleeps):
     job_id = etl_job(sim)
     sim.fail_with(400, times=1, error_code="INVALID_STATE",
-                  message="Please try again later or try a faster operation.", path="/jobs/update")
+                  message="Please try again later or try a faster operation.", path="/run-now")
 
-    jobs_api.update_job_cluster(job_id, "etl", {**CLUSTER, "num_workers": 4})
+    run_id = jobs_api.run_now(job_id, idempotency_token="agent-test-token")
 
-    assert len(sim.requests_to("/jobs/update")) == 2
-    assert sim.job(job_id)["settings"]["job_clusters"][0]["new_cluster"]["num_workers"] == 4
+    assert run_id and len(sim.requests_to("/run-now")) == 2
+
+
+def test_jobs_update_refused_for_now_is_not_resent_but_raised_as_transient(sim, jobs_api):
+    job_id = etl_job(sim)
+    sim.fail_with(400, times=1, error_code="COULD_NOT_ACQUIRE_LOCK", message="lock held", path="/jobs/update")
+
+    with pytest.raises(errors.RetryableRefusal):
+        jobs_api.update_job_cluster(job_id, "etl", {**CLUSTER, "num_workers": 4})
+
+    assert len(sim.requests_to("/jobs/update")) == 1  # the caller reads the job back before anything else
 
 
 def test_a_repair_refused_with_a_lock_is_not_resent_but_raised_as_transient(sim, jobs_api):

@@ -91,7 +91,7 @@ def test_a_decided_run_that_was_repaired_and_failed_again_is_enqueued():
     api = ListingApi([summary(11, started_h_ago=2, ended_min_ago=1)])
     deps, queued = deps_for(api)
     deps.store.save(DecisionRecord(key="default:11:0", workspace_id="default", run_id=11, chain_id="default:11",
-                                   received_at=NOW - timedelta(hours=1)))
+                                   received_at=NOW - timedelta(hours=1), status="done"))
 
     poll(deps, now=NOW)
 
