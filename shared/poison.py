@@ -17,6 +17,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from shared.events import FailureEvent
+from shared.redaction import redact
 from shared.state import StateStore
 
 log = logging.getLogger(__name__)
@@ -46,8 +47,9 @@ def record_poison(state: StateStore, message_id: str, body: str, reason: str, de
     key = poison_key(message_id, body)
     try:
         previous = state.get(KIND, key) or {}
+        # Masked like the log line: the body and the error may quote a token (the queue keeps the original).
         state.put(KIND, key, {
-            "reason": reason, "body": body, "dequeue_count": dequeue_count, "at": at.isoformat(),
+            "reason": redact(reason), "body": redact(body), "dequeue_count": dequeue_count, "at": at.isoformat(),
             "message_id": message_id, "transient": transient, "status": "poisoned",
             "requeues": int(previous.get("requeues", 0)),
         })

@@ -58,3 +58,16 @@ def test_requeue_of_an_unparsable_body_or_unknown_key_queues_nothing():
                        enqueue=lambda e, d: queued.append(e), out=io.StringIO())
 
     assert code == 1 and queued == []
+
+
+def test_a_token_quoted_in_the_reason_is_masked_in_the_entry_and_the_run_still_requeues():
+    state, queued = MemoryStateStore(), []
+    token = "dapi" + "0123456789abcdef" * 2
+    record_poison(state, "m9", FailureEvent(run_id=49).model_dump_json(), f"Unauthenticated: bad token {token}", 5,
+                  transient=True, at=AT)
+
+    command.run(parse("requeue", "run-default-49"), state=state, enqueue=lambda e, d: queued.append(e),
+                out=io.StringIO())
+
+    assert token not in json.dumps(state.get("poison", "run-default-49"))
+    assert [e.run_id for e in queued] == [49]
