@@ -17,6 +17,7 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from shared.decision import DecisionRecord, ResizeChange
 from shared.notify.kinds import NotificationKind, acted_kind
+from shared.notify.task_shape import task_shape
 from shared.redaction import redact as _redact  # every run text passes through it: no secret in an email
 from shared.settings import Settings
 from shared.taxonomy import Action, Category
@@ -200,19 +201,6 @@ def _evidence_summary(evidence: list[str]) -> str:
 
 
 # --- views ------------------------------------------------------------------------------------------------
-def _task_shape(task: Any) -> dict[str, Any]:
-    """What a failed task runs on, the run it started (run_job), its failed iterations (for_each)."""
-    from shared.databricks.compute import describe
-
-    return {
-        "compute": _redact(describe(task.compute, task.compute_detail)) if task.compute else "",
-        "linked_run": task.linked_run_id,
-        "linked_url": _safe_url(task.linked_run_url),
-        "iterations_failed": task.iterations_failed or 0,
-    }
-
-
-
 def decision_view(record: DecisionRecord, kind: NotificationKind, settings: Settings) -> dict[str, Any]:
     """Everything the templates show, already redacted and bounded (the templates add no logic of their own)."""
     llm = record.analysis.source in ("llm", "llm_cache")
@@ -240,7 +228,7 @@ def decision_view(record: DecisionRecord, kind: NotificationKind, settings: Sett
                 "state": t.result_state or "",
                 "error": one_line(_redact(t.error or ""), MAX_LINE),
                 "url": _safe_url(t.run_page_url),
-                **_task_shape(t),
+                **task_shape(t, _redact, _safe_url),
             }
             for t in record.failed_tasks[:MAX_TASKS]
         ],
