@@ -108,6 +108,7 @@ def _poll_workspace(deps: PipelineDeps, workspace_id: str | None, ws: str, now: 
         if not token:
             deps.state.put("checkpoint", ws, {"until_ms": sweep["until_ms"]})
             deps.state.delete(SWEEP, ws)
+            _forget_enqueued_before(deps, ws, sweep["ended_after"])
             return
         deps.state.put(SWEEP, ws, sweep)  # page by page: a tick that dies here loses one page at most
         if monotonic() >= deadline:
@@ -154,6 +155,13 @@ def _worth_enqueueing(deps: PipelineDeps, ws: str, summary: RunSummary, sweep: d
     if marker is not None and marker.get("end_time") == summary.end_time:
         return False  # enqueued already for this end: a message is waiting, or was handled
     return not _decided_since(deps, ws, summary)
+
+
+def _forget_enqueued_before(deps: PipelineDeps, ws: str, ended_after: int) -> None:
+    """Drop the marks of runs that ended before this sweep's window: no later sweep lists them as new."""
+    for key, mark in deps.state.list(ENQUEUED):
+        if key.startswith(f"{ws}:") and int(mark.get("end_time") or 0) < ended_after:
+            deps.state.delete(ENQUEUED, key)
 
 
 def _requeue_poison(deps: PipelineDeps, now: datetime, answering: set[str], report: PollReport) -> None:

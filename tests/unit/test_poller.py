@@ -288,3 +288,15 @@ def test_a_failure_poisoned_again_after_requeues_stops_at_the_cap():
     poll(deps, now=NOW)
 
     assert queued == []
+
+
+def test_enqueued_marks_older_than_the_window_are_forgotten_when_a_sweep_completes():
+    deps, _ = deps_for(ListingApi([summary(24, started_h_ago=1, ended_min_ago=1)]))
+    deps.state.put("enqueued", "default:5", {"end_time": NOW_MS - 48 * HOUR})
+    deps.state.put("enqueued", "other:6", {"end_time": NOW_MS - 48 * HOUR})
+
+    poll(deps, now=NOW)
+
+    assert deps.state.get("enqueued", "default:5") is None
+    assert deps.state.get("enqueued", "other:6") is not None  # another workspace's sweep decides about it
+    assert deps.state.get("enqueued", "default:24") is not None
