@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 from localdev.databricks_sim.errors import invalid
 from localdev.databricks_sim.model import JobRun, run_json, run_page_url
 
-MAX_LIMIT, DEFAULT_LIMIT = 25, 20
+MAX_LIMIT, DEFAULT_LIMIT, EXPANDED_MAX = 25, 20, 100
 
 
 class BulkRun(NamedTuple):
@@ -65,7 +65,7 @@ def bulk_run_json(run: BulkRun, name: str, base_url: str, workspace_id: str, *, 
     out: dict[str, Any] = {
         "job_id": run.job_id, "run_id": run.run_id, "number_in_job": run.run_id, "original_attempt_run_id": run.run_id,
         "attempt_number": 0, "creator_user_name": "scheduler@contoso.example", "run_name": name,
-        "run_type": "JOB_RUN", "trigger": "PERIODIC", "format": "MULTI_TASK", "state": state, "status": status,
+        "run_type": "JOB_RUN", "trigger": "PERIODIC", "state": state, "status": status,
         "start_time": run.start_time, "end_time": end, "setup_duration": 0, "execution_duration": 0,
         "cleanup_duration": 0, "run_duration": run.duration_ms, "queue_duration": 0,
         "run_page_url": run_page_url(base_url, workspace_id, run.job_id, run.run_id),
@@ -151,12 +151,58 @@ def list_runs(runs: dict[int, JobRun], bulk: BulkRuns, query: dict[str, str], ba
     return out
 
 
+BASE_JOB_FIELDS = ("job_id", "creator_user_name", "created_time", "settings")
+
+
+def list_jobs(jobs: dict[int, dict[str, Any]], query: dict[str, str]) -> dict[str, Any]:
+    """jobs/list: newest first, `limit` 1..100 (default 20), exact case-insensitive `name`, `expand_tasks`."""
+    limit = _int(query.get("limit"), "limit", DEFAULT_LIMIT)
+    if not 1 <= limit <= 100:
+        raise invalid(f"Invalid limit {limit}: it must be between 1 and 100.")
+    name = (query.get("name") or "").lower()
+    chosen = [j for j in sorted(jobs.values(), key=lambda j: (j["created_time"], j["job_id"]), reverse=True)
+              if not name or j["settings"].get("name", "").lower() == name]
+    start = _decode_jobs(query["page_token"]) if query.get("page_token") else _int(query.get("offset"), "offset", 0)
+    page = chosen[start:start + limit]
+    out: dict[str, Any] = {"has_more": start + limit < len(chosen)}
+    if page:
+        out["jobs"] = [_base_job(j, _flag(query, "expand_tasks")) for j in page]
+    if out["has_more"]:
+        out["next_page_token"] = _encode({"jobs_offset": start + limit})
+    if start > 0:
+        out["prev_page_token"] = _encode({"jobs_offset": max(0, start - limit)})
+    return out
+
+
+def _base_job(job: dict[str, Any], expand: bool) -> dict[str, Any]:
+    out = json.loads(json.dumps({k: job[k] for k in BASE_JOB_FIELDS if k in job}))
+    for name in ("tasks", "job_clusters"):
+        if not expand:
+            out["settings"].pop(name, None)
+        elif name in out["settings"]:
+            out["settings"][name] = out["settings"][name][:EXPANDED_MAX]
+    return out
+
+
+def _decode_jobs(token: str) -> int:
+    try:
+        data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        return int(data["jobs_offset"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise invalid(f"Invalid page token: {token}") from exc
+
+
 def _render(run: Any, bulk: BulkRuns, base_url: str, workspace_id: str, expand: bool) -> dict[str, Any]:
     if isinstance(run, BulkRun):
         return bulk_run_json(run, bulk.job_names.get(run.job_id, "busy_job"), base_url, workspace_id,
                              with_tasks=expand)
     data = run_json(run, base_url, workspace_id, include_history=False)
-    return data if expand else {k: v for k, v in data.items() if k not in ("tasks", "job_clusters")}
+    if not expand:
+        return {k: v for k, v in data.items() if k not in ("tasks", "job_clusters")}
+    for name in ("tasks", "job_clusters"):  # "only the first 100 elements will be shown" (SDK docstring)
+        if name in data:
+            data[name] = data[name][:EXPANDED_MAX]
+    return data
 
 
 def _encode(data: dict[str, Any]) -> str:

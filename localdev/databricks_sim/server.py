@@ -21,8 +21,8 @@ from urllib.parse import parse_qs, urlsplit
 
 from localdev.databricks_sim.errors import ApiError, invalid
 from localdev.databricks_sim.faults import FaultPlan, Hit
-from localdev.databricks_sim.listing import bulk_run_json, list_runs
-from localdev.databricks_sim.model import cluster_json, run_json, task_json
+from localdev.databricks_sim.listing import bulk_run_json, list_jobs, list_runs
+from localdev.databricks_sim.model import RUN_FIELDS, cluster_json, run_json, task_json
 from localdev.databricks_sim.oauth import DISCOVERY_PATHS, TOKEN_PATH, OAuthIssuer, discovery
 from localdev.databricks_sim.shapes import legacy_overrides
 from localdev.databricks_sim.state import Workspace
@@ -131,8 +131,7 @@ def _get_job(req: Request) -> dict[str, Any]:
 
 
 def _list_jobs(req: Request) -> dict[str, Any]:
-    jobs = [j for j in req.ws.jobs.values() if not req.query.get("name") or j["settings"].get("name") == req.query["name"]]
-    return {"jobs": [{k: v for k, v in j.items()} for j in jobs], "has_more": False} if jobs else {"has_more": False}
+    return list_jobs(req.ws.jobs, req.query)
 
 
 def _update_job(req: Request) -> dict[str, Any]:
@@ -215,7 +214,10 @@ ROUTES: dict[tuple[str, str], Callable[[Request], dict[str, Any]]] = {
 
 def _task_as_run(req: Request, run: Any, task: Any) -> dict[str, Any]:
     data = task_json(task, run, req.sim.url, req.sim.workspace_id)
-    return {**data, "job_id": run.job_id, "job_run_id": run.run_id, "run_name": task.task_key}
+    as_run = {k: v for k, v in data.items() if k in RUN_FIELDS}
+    return {**as_run, "job_id": run.job_id, "job_run_id": run.run_id, "run_name": task.task_key,
+            "number_in_job": run.number_in_job, "original_attempt_run_id": task.run_id, "run_type": run.run_type,
+            "trigger": run.trigger, "creator_user_name": run.creator_user_name}
 
 
 def _page(req: Request, whole: dict[str, Any], container: dict[str, Any], arrays: tuple[str, ...], owner: str) -> dict:

@@ -77,7 +77,7 @@ def test_a_dropped_answer_after_a_repair_leaves_the_repair_done(sim):
     with pytest.raises(requests.ConnectionError):
         _post(sim, "jobs/runs/repair", {"run_id": run_id, "rerun_all_failed_tasks": True})
 
-    assert _repairs(sim, run_id) == 1
+    assert _repairs(sim, run_id) == sim.repair_count(run_id) == 1
     assert (sim.request_count("jobs/runs/repair", "POST"), sim.applied_count("jobs/runs/repair")) == (1, 1)
 
 
@@ -91,6 +91,7 @@ def test_a_500_after_jobs_update_hides_that_the_job_changed(sim):
 
     assert answer.status_code == 500
     assert sim.job(job)["settings"]["job_clusters"][0]["new_cluster"]["node_type_id"] == "Standard_DS4_v2"
+    assert [u["job_clusters"][0]["new_cluster"]["node_type_id"] for u in sim.job_updates(job)] == ["Standard_DS4_v2"]
 
 
 def test_a_late_answer_after_run_now_times_the_client_out_but_the_run_exists(sim):
@@ -159,3 +160,35 @@ def test_the_admin_routes_add_rules_and_report_counts_from_another_process(sim):
     assert (bad.status_code, anonymous.status_code) == (400, 401)
     requests.post(f"{sim.url}/sim/faults/clear", headers=AUTH, timeout=5)
     assert sim.faults.rules == []
+
+
+def test_the_command_line_takes_faults_shapes_busy_runs_and_a_service_principal():
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    rule = json.dumps({"kinds": ["lock"], "path": "runs/list", "times": 1})
+    process = subprocess.Popen(
+        [sys.executable, "-m", "localdev.databricks_sim", "--port", "0", "--token", "dapi-cli", "--shapes",
+         "--busy-runs", "100", "--fault", rule, "--service-principal", "sp-1:s3cret"],
+        cwd=Path(__file__).resolve().parents[2], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )
+    headers = {"Authorization": "Bearer dapi-cli"}
+    try:
+        started = json.loads(process.stdout.readline())
+        url = started["url"]
+        refused = requests.get(f"{url}/api/2.2/jobs/runs/list", headers=headers, timeout=5)
+        listed = requests.get(f"{url}/api/2.2/jobs/runs/list", params={"limit": 25}, headers=headers, timeout=5)
+        token = requests.post(f"{url}/oidc/v1/token", data={"grant_type": "client_credentials", "scope": "all-apis"},
+                              auth=("sp-1", "s3cret"), timeout=5)
+        stats = requests.get(f"{url}/sim/stats", headers=headers, timeout=5).json()
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+    assert len(started["scenarios"]) == 12
+    assert (refused.status_code, refused.json()["error_code"]) == (400, "COULD_NOT_ACQUIRE_LOCK")
+    assert listed.json()["has_more"] is True
+    assert token.status_code == 200
+    assert stats["received"]["GET jobs/runs/list"] == 2
