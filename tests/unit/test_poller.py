@@ -300,3 +300,29 @@ def test_enqueued_marks_older_than_the_window_are_forgotten_when_a_sweep_complet
     assert deps.state.get("enqueued", "default:5") is None
     assert deps.state.get("enqueued", "other:6") is not None  # another workspace's sweep decides about it
     assert deps.state.get("enqueued", "default:24") is not None
+
+
+def test_a_sweep_interrupted_by_the_jobs_api_keeps_its_place_and_the_next_tick_finishes_it():
+    from shared.databricks.errors import TemporarilyUnavailable
+
+    runs = busy_workspace(count=500, failed_every=7)
+    api = PagedApi(runs)
+    real_page, calls = api.list_runs_page, []
+
+    def flaky(**kwargs):
+        calls.append(kwargs)
+        if len(calls) == 8:
+            raise TemporarilyUnavailable("down for a moment", status=503)
+        return real_page(**kwargs)
+
+    api.list_runs_page = flaky
+    deps, queued = deps_for(api)
+    deps.state.put("checkpoint", "default", {"until_ms": NOW_MS - 12 * HOUR})
+
+    first = poll(deps, now=NOW)
+    place = deps.state.get("poll_sweep", "default")
+    second = poll(deps, now=NOW)
+
+    assert first.errors and place is not None and place["start_to"] is not None  # 7 pages kept
+    assert second.errors == [] and deps.state.get("poll_sweep", "default") is None
+    assert sorted(e.run_id for e in queued) == sorted(r.run_id for r in runs if r.state.result_state == "FAILED")
