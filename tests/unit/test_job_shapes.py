@@ -397,3 +397,22 @@ def test_a_child_that_does_not_say_which_task_started_it_is_still_never_acted_on
     result = process(FailureEvent(run_id=300), deps, owner="m1")
 
     assert result.status == "skipped" and api.repairs == [] and queued == []
+
+
+def test_a_cluster_that_ended_the_task_leads_with_its_termination_reason():
+    api = FakeJobsApi({950: job_run(950, [{
+        "run_id": 951, "task_key": "load", "job_cluster_key": "etl", "state": FAILED,
+        "status": {"state": "TERMINATED", "termination_details": {"code": "CLUSTER_ERROR", "type": "CLOUD_FAILURE"}},
+        "cluster_instance": {"cluster_id": "0101-quota"}}])}, outputs={951: {}})
+    api.get_cluster = lambda cluster_id: ClusterInfo.model_validate({
+        "cluster_id": cluster_id, "state": "TERMINATED",
+        "termination_reason": {"code": "AZURE_QUOTA_EXCEEDED_EXCEPTION", "type": "CLIENT_ERROR",
+                               "parameters": {"azure_error_code": "QuotaExceeded"}}})
+    deps, _ = deps_for(api)
+
+    process(FailureEvent(run_id=950), deps, owner="m1")
+
+    record = deps.store.get("ws:950:0")
+    assert record.failed_tasks[0].error.startswith("Cluster terminated: AZURE_QUOTA_EXCEEDED_EXCEPTION(CLIENT_ERROR)")
+    assert record.category is Category.QUOTA and api.repairs == []
+    assert "Workload failed" not in subject(record, NotificationKind.DIAGNOSIS)
