@@ -31,27 +31,39 @@ class RequeueReport:
     skipped: list[str] = field(default_factory=list)
 
 
-def poison_key(message_id: str, body: str) -> str:
-    """The run's key when the body names a run (so its entry is updated, not duplicated); else the message id."""
+def run_of(body: str) -> str | None:
+    """'workspace:run' of the failure a message names, or None when its body does not parse."""
     try:
         event = FailureEvent.from_message(body)
     except Exception:  # noqa: BLE001 - a body that does not parse is exactly what poison keeps
-        return f"message-{message_id}"
-    return f"run-{event.workspace_id or 'default'}-{event.run_id}"
+        return None
+    return f"{event.workspace_id or 'default'}:{event.run_id}"
 
 
 def record_poison(state: StateStore, message_id: str, body: str, reason: str, dequeue_count: int, *,
                   transient: bool, at: datetime) -> None:
-    """Record why `body` goes to the poison queue (never raises: the queue keeps the message anyway)."""
+    """Record why `body` goes to the poison queue, under its message id (never raises: the queue keeps the message).
+
+    A failure queued again and poisoned again comes back with a new message id: its earlier entries are marked
+    superseded and their requeue count carried over, so the cap holds across messages.
+    """
     log.error("message goes to the poison queue: %s", reason, extra={"message_id": message_id})
-    key = poison_key(message_id, body)
+    run = run_of(body)
+    requeues = 0
     try:
-        previous = state.get(KIND, key) or {}
+        for key, entry in state.list(KIND) if run else []:
+            if key != message_id and entry.get("run") == run:
+                requeues = max(requeues, int(entry.get("requeues", 0)))
+                if entry.get("status") != "superseded":
+                    state.put(KIND, key, {**entry, "status": "superseded", "superseded_by": message_id})
+    except Exception:  # noqa: BLE001 - the count is a bound on requeues; the reason matters more
+        log.exception("could not read earlier poison entries", extra={"message_id": message_id})
+    try:
         # Masked like the log line: the body and the error may quote a token (the queue keeps the original).
-        state.put(KIND, key, {
+        state.put(KIND, message_id, {
             "reason": redact(reason), "body": redact(body), "dequeue_count": dequeue_count, "at": at.isoformat(),
-            "message_id": message_id, "transient": transient, "status": "poisoned",
-            "requeues": int(previous.get("requeues", 0)),
+            "message_id": message_id, "run": run, "transient": transient, "status": "poisoned",
+            "requeues": requeues,
         })
     except Exception:  # noqa: BLE001 - the poison queue still keeps the message; this is only the reason
         log.exception("could not record the poison reason", extra={"message_id": message_id})

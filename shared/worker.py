@@ -4,9 +4,9 @@
   straight to the poison queue with its reason recorded, instead of being retried five times.
 - A transient failure raises, so the Functions host retries the message; on the last delivery the reason is
   recorded first, and the host moves the message to `job-failures-poison`.
-- The reason is stored whole (state kind "poison"), keyed by the run when the body names one, so a failure
-  that is poisoned again after a requeue updates its own entry and keeps its requeue count. Entries whose cause
-  was transient are queued again by the poller once the workspace answers (shared/poison.py).
+- The reason is stored whole (state kind "poison", by message id), with whether its cause was transient; a
+  failure poisoned again after a requeue supersedes its earlier entry and keeps its requeue count. Entries whose
+  cause was transient are queued again by the poller once the workspace answers (shared/poison.py).
 """
 
 from __future__ import annotations

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from localdev.databricks_sim.model import TaskFailure, succeed_if_resized
 from shared.taxonomy import Action
-from shared.poison import poison_key
 
 CLUSTER = {"spark_version": "15.4.x-scala2.12", "node_type_id": "Standard_DS3_v2", "num_workers": 2}
 READ_TIMEOUT = ("java.net.SocketTimeoutException: Read timed out\n"
@@ -156,7 +155,7 @@ def test_message_for_a_run_that_does_not_exist_goes_to_poison_with_its_reason(ag
     poison = agent.poison_messages()
     assert len(poison) == 1 and "987654321" in poison[0]
     invocation = agent.host.invocations("process_failure")[-1]
-    reason = agent.state("poison", poison_key(invocation.message_id, poison[0]))  # keyed by the run it names
+    reason = agent.state("poison", invocation.message_id)
     assert reason and "987654321" in reason["body"] and "does not exist" in reason["reason"].lower()
     assert reason["transient"] is False  # never queued again by the poller
 
@@ -178,7 +177,7 @@ def test_message_that_always_fails_is_retried_then_poisoned_with_its_reason(agen
     attempts = agent.host.invocations("process_failure")
     assert [i.dequeue_count for i in attempts] == [1, 2, 3, 4, 5]
     assert len(agent.poison_messages()) == 1
-    reason = agent.state("poison", poison_key(attempts[-1].message_id, agent.poison_messages()[0]))
+    reason = agent.state("poison", attempts[-1].message_id)
     assert "Jobs API unreachable" in reason["reason"] and "5 attempts" in reason["reason"]
     assert reason["transient"] is True and reason["status"] == "poisoned"  # the poller brings it back later
 

@@ -36,8 +36,8 @@ def test_list_shows_every_entry_with_its_reason_whole_in_json():
     assert command.run(parse("list", "--json"), state=store_with_entries(), out=out) == 0
 
     rows = [json.loads(line) for line in out.getvalue().splitlines()]
-    assert {r["key"] for r in rows} == {"run-default-41", "message-m2"}
-    transient = next(r for r in rows if r["key"] == "run-default-41")
+    assert {r["key"] for r in rows} == {"m1", "m2"}
+    transient = next(r for r in rows if r["key"] == "m1")
     assert transient["transient"] is True and transient["reason"].endswith("trace ")  # not cut
 
 
@@ -47,14 +47,14 @@ def test_requeue_transient_puts_them_back_and_notes_it():
     code = command.run(parse("requeue", "--transient"), state=state, enqueue=lambda e, d: queued.append(e), out=out)
 
     assert code == 0 and [e.run_id for e in queued] == [41]
-    assert state.get("poison", "run-default-41")["status"] == "requeued"
-    assert state.get("poison", "run-default-41")["requeues"] == 1
+    assert state.get("poison", "m1")["status"] == "requeued"
+    assert state.get("poison", "m1")["requeues"] == 1
 
 
 def test_requeue_of_an_unparsable_body_or_unknown_key_queues_nothing():
     state, queued = store_with_entries(), []
 
-    code = command.run(parse("requeue", "message-m2", "nope"), state=state,
+    code = command.run(parse("requeue", "m2", "nope"), state=state,
                        enqueue=lambda e, d: queued.append(e), out=io.StringIO())
 
     assert code == 1 and queued == []
@@ -66,8 +66,8 @@ def test_a_token_quoted_in_the_reason_is_masked_in_the_entry_and_the_run_still_r
     record_poison(state, "m9", FailureEvent(run_id=49).model_dump_json(), f"Unauthenticated: bad token {token}", 5,
                   transient=True, at=AT)
 
-    command.run(parse("requeue", "run-default-49"), state=state, enqueue=lambda e, d: queued.append(e),
+    command.run(parse("requeue", "m9"), state=state, enqueue=lambda e, d: queued.append(e),
                 out=io.StringIO())
 
-    assert token not in json.dumps(state.get("poison", "run-default-49"))
+    assert token not in json.dumps(state.get("poison", "m9"))
     assert [e.run_id for e in queued] == [49]

@@ -248,7 +248,7 @@ def poisoned(deps, run_id, *, transient, minutes_ago=60, requeues=0):
     record_poison(deps.state, f"m{run_id}", body, "TemporarilyUnavailable: Databricks 503 (after 5 attempts)", 5,
                   transient=transient, at=NOW - timedelta(minutes=minutes_ago))
     if requeues:
-        key = f"run-default-{run_id}"
+        key = f"m{run_id}"
         deps.state.put("poison", key, {**deps.state.get("poison", key), "requeues": requeues})
 
 
@@ -262,7 +262,7 @@ def test_transient_poison_is_queued_again_once_the_workspace_answers_and_only_on
     poll(deps, now=NOW)
 
     assert [e.run_id for e in queued] == [31]
-    entry = deps.state.get("poison", "run-default-31")
+    entry = deps.state.get("poison", "m31")
     assert entry["status"] == "requeued" and entry["requeues"] == 1
 
 
@@ -326,3 +326,21 @@ def test_a_sweep_interrupted_by_the_jobs_api_keeps_its_place_and_the_next_tick_f
     assert first.errors and place is not None and place["start_to"] is not None  # 7 pages kept
     assert second.errors == [] and deps.state.get("poll_sweep", "default") is None
     assert sorted(e.run_id for e in queued) == sorted(r.run_id for r in runs if r.state.result_state == "FAILED")
+
+
+def test_a_failure_poisoned_again_under_a_new_message_keeps_its_requeue_count():
+    from shared.events import FailureEvent
+    from shared.poison import record_poison
+
+    deps, queued = deps_for(ListingApi([]), poison_max_requeues=1)
+    poisoned(deps, 36, transient=True)
+    poll(deps, now=NOW)  # queued again once: the cap
+    body = FailureEvent(run_id=36, job_id=1).model_dump_json()
+    record_poison(deps.state, "m36-again", body, "TemporarilyUnavailable (after 5 attempts)", 5, transient=True,
+                  at=NOW - timedelta(hours=1))
+
+    poll(deps, now=NOW)
+
+    assert [e.run_id for e in queued] == [36]
+    assert deps.state.get("poison", "m36")["status"] == "superseded"
+    assert deps.state.get("poison", "m36-again")["requeues"] == 1
