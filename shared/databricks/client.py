@@ -1,6 +1,6 @@
 """The Jobs API over `requests`: timeouts, retries that explain themselves, typed errors, 2.2 pagination.
 
-Retry policy (urllib3 `Retry` mounted on requests' HTTPAdapter):
+Retry policy (urllib3 `Retry` mounted on requests' HTTPAdapter; the machinery is in retry.py):
 - 429 and 503 mean the server refused before doing anything, so every call is retried, after `Retry-After`
   seconds (1 s when absent). A Retry-After above `max_retry_after` is not slept through inside a Function:
   TooManyRequests is raised at once and the queue retries the message later.
@@ -24,14 +24,9 @@ import logging
 import random
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 import requests
-from requests.adapters import HTTPAdapter
-from urllib3.exceptions import MaxRetryError, ResponseError
-from urllib3.util.retry import Retry
 
 from shared.databricks.auth import EntraToken, PatToken, TokenProvider
 from shared.databricks.errors import (
@@ -41,7 +36,6 @@ from shared.databricks.errors import (
     InternalError,
     RetryableRefusal,
     error_from_response,
-    parse_retry_after,
 )
 from shared.databricks.models import (
     LEGACY_PARAMETER_FIELDS,
@@ -52,6 +46,7 @@ from shared.databricks.models import (
     RunsPage,
     RunSummary,
 )
+from shared.databricks.retry import RetryPolicy, adapter
 from shared.exceptions import ConfigError
 from shared.settings import WorkspaceConfig
 
@@ -67,106 +62,6 @@ NOT_IDEMPOTENT_PATHS = (f"{JOBS}/runs/repair", f"{JOBS}/update")
 # Arrays that 2.2 pages 100 at a time; the pages are merged into one object.
 RUN_PAGED_ARRAYS = ("tasks", "job_clusters", "job_parameters", "repair_history", "iterations")
 JOB_SETTINGS_PAGED_ARRAYS = ("tasks", "job_clusters", "parameters", "environments")
-_REFUSED_STATUSES = frozenset({429, 503})
-_AMBIGUOUS_STATUSES = frozenset({500, 502, 504})
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How hard one call tries; every figure is in seconds except `retries`.
-
-    Worst case for one call: (retries + 1) x the read timeout + budget; with the defaults and a 30 s timeout,
-    150 s, inside a queue function's time limit. Anything longer is the queue's job (visibility timeout).
-    """
-
-    retries: int = 3
-    backoff_factor: float = 1.0  # 1, 2, 4 ... s
-    backoff_max: float = 10.0
-    jitter: float = 0.5
-    default_retry_after: float = 1.0  # least wait on 429/503 without Retry-After (the Databricks SDK's 1 s)
-    max_retry_after: float = 30.0
-    budget: float = 30.0  # total seconds of waiting between the tries of one call
-
-
-class _Retry(Retry):
-    """urllib3 Retry that logs why it retries, refuses long Retry-After waits and caps the total wait."""
-
-    def __init__(
-        self,
-        *args: Any,
-        policy: RetryPolicy,
-        sleep: Callable[[float], None] = time.sleep,
-        waited: float = 0.0,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(*args, **kwargs)
-        self.policy = policy
-        self.sleep_fn = sleep
-        self.waited = waited  # seconds slept so far in this call
-        self.next_wait = 0.0
-
-    def new(self, **kw: Any) -> _Retry:
-        return super().new(**{"policy": self.policy, "sleep": self.sleep_fn, "waited": self.waited, **kw})
-
-    def increment(self, method=None, url=None, response=None, error=None, _pool=None, _stacktrace=None):  # noqa: ANN001
-        new = super().increment(method, url, response, error, _pool, _stacktrace)  # raises when exhausted
-        path = urlsplit(url or "").path
-        if response is not None:
-            reason = f"HTTP {response.status}"
-            retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            if retry_after is not None and retry_after > self.policy.max_retry_after:
-                log.warning(
-                    "not waiting %.0fs for Retry-After inside the call; giving up so the message is retried later",
-                    retry_after, extra={"method": method, "path": path, "status": response.status},
-                )
-                raise MaxRetryError(_pool, url, ResponseError(f"Retry-After {retry_after:g}s over the cap"))
-            if retry_after is not None:
-                wait = retry_after
-            elif response.status in _REFUSED_STATUSES:  # overloaded and silent on when: at least the default
-                wait = max(self.policy.default_retry_after, self._backoff(len(new.history)))
-            else:
-                wait = self._backoff(len(new.history))
-        else:
-            reason = f"{type(error).__name__}: {error}"
-            wait = self._backoff(len(new.history))
-        if self.waited + wait > self.policy.budget:
-            log.warning("retry budget of %.0fs spent; giving up", self.policy.budget,
-                        extra={"method": method, "path": path, "reason": reason})
-            raise MaxRetryError(_pool, url, error or ResponseError(f"{reason}; retry budget spent"))
-        new.waited = self.waited + wait
-        new.next_wait = wait
-        log.warning(
-            "retrying %s %s in %.1fs (attempt %d): %s", method, path, wait, len(new.history) + 1, reason,
-            extra={"method": method, "path": path, "reason": reason, "wait_s": wait},
-        )
-        return new
-
-    def _backoff(self, attempt: int) -> float:
-        base = min(self.policy.backoff_max, self.policy.backoff_factor * 2 ** (attempt - 1))
-        return base + random.uniform(0, self.policy.jitter)  # noqa: S311 - jitter, not security
-
-    def sleep(self, response=None) -> None:  # noqa: ANN001
-        if self.next_wait > 0:
-            self.sleep_fn(self.next_wait)
-
-
-def _adapter(policy: RetryPolicy, sleep: Callable[[float], None], *, idempotent: bool) -> HTTPAdapter:
-    retry = _Retry(
-        total=policy.retries,
-        connect=policy.retries,
-        read=policy.retries if idempotent else False,
-        status=policy.retries,
-        other=0,
-        allowed_methods=None,  # which calls may be repeated is decided by path (idempotent), not by verb
-        status_forcelist=_REFUSED_STATUSES | (_AMBIGUOUS_STATUSES if idempotent else frozenset()),
-        raise_on_status=False,  # hand back the last answer, so it becomes a typed error
-        respect_retry_after_header=True,
-        policy=policy,
-        sleep=sleep,
-    )
-    return HTTPAdapter(max_retries=retry)
-
-
 class _BearerAuth(requests.auth.AuthBase):
     def __init__(self, provider: TokenProvider) -> None:
         self.provider = provider
@@ -198,9 +93,9 @@ class DatabricksClient:
         self._session.auth = _BearerAuth(auth)
         self._session.headers["User-Agent"] = "databricks-ai-agent"
         # requests picks the adapter with the longest matching prefix, so these paths get the stricter one.
-        self._session.mount(self.host, _adapter(retry, sleep, idempotent=True))
+        self._session.mount(self.host, adapter(retry, sleep, idempotent=True))
         for path in NOT_IDEMPOTENT_PATHS:
-            self._session.mount(self.host + path, _adapter(retry, sleep, idempotent=False))
+            self._session.mount(self.host + path, adapter(retry, sleep, idempotent=False))
 
     def __repr__(self) -> str:
         return f"DatabricksClient(host={self.host!r}, auth={self._auth!r})"
