@@ -27,7 +27,7 @@ from typing import Any
 from shared import actions, poison
 from shared.completion import finish_unfinished
 from shared.databricks.api import JobsApi
-from shared.databricks.models import SUCCEEDED_RESULT_STATES, Job, Run, RunsPage, RunSummary
+from shared.databricks.models import RUN_JOB_TRIGGER, SUCCEEDED_RESULT_STATES, Job, Run, RunsPage, RunSummary
 from shared.decision import DecisionRecord
 from shared.events import FailureEvent
 from shared.exceptions import AgentError
@@ -151,6 +151,8 @@ def _worth_enqueueing(deps: PipelineDeps, ws: str, summary: RunSummary, sweep: d
     failed = summary.state.result_state in _POLLED_FAILURES or summary.state.life_cycle_state == "INTERNAL_ERROR"
     if not failed or summary.run_type not in (None, "JOB_RUN"):
         return False
+    if summary.trigger == RUN_JOB_TRIGGER:
+        return False  # a run_job child: its parent failed too, ended later, and is the one decided (run_job.py)
     marker = deps.state.get(ENQUEUED, f"{ws}:{summary.run_id}")
     if marker is not None and marker.get("end_time") == summary.end_time:
         return False  # enqueued already for this end: a message is waiting, or was handled

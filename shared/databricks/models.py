@@ -282,6 +282,7 @@ class RunSummary(_Model):
     state: RunState = Field(default_factory=RunState)
     start_time: int | None = None
     end_time: int | None = None
+    trigger: str | None = None  # RUN_JOB_TASK: a child of a run_job task (its parent is decided instead)
 
 
 class RunsPage(_Model):

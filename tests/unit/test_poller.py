@@ -344,3 +344,13 @@ def test_a_failure_poisoned_again_under_a_new_message_keeps_its_requeue_count():
     assert [e.run_id for e in queued] == [36]
     assert deps.state.get("poison", "m36")["status"] == "superseded"
     assert deps.state.get("poison", "m36-again")["requeues"] == 1
+
+
+def test_the_poller_leaves_a_run_job_child_to_its_parent():
+    child = summary(25, started_h_ago=1, ended_min_ago=3).model_copy(update={"trigger": "RUN_JOB_TASK"})
+    parent = summary(26, started_h_ago=1, ended_min_ago=2)
+    deps, queued = deps_for(ListingApi([child, parent]))
+
+    poll(deps, now=NOW)
+
+    assert [e.run_id for e in queued] == [26]
