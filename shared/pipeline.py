@@ -63,6 +63,9 @@ class PipelineDeps:
     enqueue: Callable[[FailureEvent, int], None]  # put an event on the queue, visible after N seconds
     analyzer: Analyzer | None = None
     clock: Callable[[], datetime] = field(default=utcnow)
+    # When the oldest message still waiting in job-failures was enqueued (None: none waiting, or unknown); the
+    # poller leaves runs that ended after it to the messages ahead of it (shared/poller.py).
+    oldest_waiting: Callable[[], datetime | None] | None = None
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,8 @@
    is complete. Page tokens are not kept across ticks (their lifetime is not documented): the saved place is
    a start time, re-listed inclusively.
 2. A failed run is enqueued at most once per end: the poller records what it enqueued (state "enqueued") and
-   skips a run already decided; runs that ended in the last POLL_SETTLE_MINUTES are left to their webhook.
+   skips a run already decided; runs that ended in the last POLL_SETTLE_MINUTES, or after the oldest message
+   still waiting in the queue (a burst), are left to their webhook's message until the queue has caught up.
 3. Poisoned failures whose cause was transient are queued again once their workspace answers (shared/poison.py).
 4. For each decision whose rerun is pending: record how it ended, revert a resize once its rerun is over,
    email how a resized rerun ended (which size worked, whether it was reverted), and enqueue the rerun's
@@ -122,17 +123,35 @@ def _new_sweep(deps: PipelineDeps, ws: str, now: datetime) -> dict[str, Any]:
     settings = deps.settings
     checkpoint = deps.state.get("checkpoint", ws)
     now_ms = int(now.timestamp() * 1000)
-    ended_after = int(checkpoint["until_ms"]) if checkpoint else now_ms - settings.poll_lookback_minutes * 60_000
-    ended_after -= settings.poll_overlap_minutes * 60_000
+    floor = int(checkpoint["until_ms"]) if checkpoint else now_ms - settings.poll_lookback_minutes * 60_000
+    ended_after = floor - settings.poll_overlap_minutes * 60_000
+    until_ms = now_ms - settings.poll_settle_minutes * 60_000
+    backlog = _oldest_waiting(deps)
+    if backlog is not None:
+        # A burst: messages wait in the queue. A run that ended after the oldest of them probably has its
+        # webhook's message among them; the checkpoint stays before it (never goes back) until the queue has
+        # caught up, and the runs after it are looked at then.
+        until_ms = max(floor, min(until_ms, int(backlog.timestamp() * 1000)))
     return {
         "ended_after": ended_after,
         # runs/list filters on start time: a six-hour run that failed a minute ago started long before the
         # checkpoint. Look back by the longest run, then keep the runs that ended inside the window.
         "started_after": ended_after - settings.poll_max_run_hours * 3_600_000,
-        "until_ms": now_ms - settings.poll_settle_minutes * 60_000,
+        "until_ms": until_ms,
         "start_to": None,
         "since": now.isoformat(),
     }
+
+
+def _oldest_waiting(deps: PipelineDeps) -> datetime | None:
+    peek = getattr(deps, "oldest_waiting", None)
+    if not callable(peek):
+        return None
+    try:
+        return peek()
+    except AgentError as exc:  # the queue cannot be read: fall back to the settle time alone
+        log.warning("could not peek the failure queue: %s", exc)
+        return None
 
 
 def _list_page(api: JobsApi, started_after: int, start_to: int | None, token: str | None) -> RunsPage:

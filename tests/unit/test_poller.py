@@ -354,3 +354,69 @@ def test_the_poller_leaves_a_run_job_child_to_its_parent():
     poll(deps, now=NOW)
 
     assert [e.run_id for e in queued] == [26]
+
+
+def burst(count=1_000):
+    """`count` failures that ended over the last 10 minutes."""
+    return [RunSummary.model_validate({
+        "run_id": 5_000 + i, "job_id": 1, "run_type": "JOB_RUN", "start_time": NOW_MS - HOUR,
+        "end_time": NOW_MS - 10 * 60_000 + i * 600, "state": {"life_cycle_state": "TERMINATED", "result_state": "FAILED"},
+    }) for i in range(count)]
+
+
+def test_a_burst_waiting_in_the_queue_gets_no_poller_messages_until_the_queue_catches_up(capsys):
+    # 1,000 failures in the last 10 minutes, their webhook messages still waiting in the queue (the oldest
+    # enqueued 10 minutes ago), the timer ticking three times 5 minutes apart: before, each tick enqueued every
+    # one of them again (3,000 extra messages).
+    deps, queued = deps_for(ListingApi(burst()), poll_settle_minutes=2)
+    deps.state.put("checkpoint", "default", {"until_ms": NOW_MS - 15 * 60_000})
+    deps.oldest_waiting = lambda: NOW - timedelta(minutes=10, seconds=1)
+
+    for tick in range(3):
+        poll(deps, now=NOW + timedelta(minutes=5 * tick))
+    during = len(queued)
+    # the checkpoint moves up to the oldest waiting message, not past it
+    assert deps.state.get("checkpoint", "default") == {"until_ms": NOW_MS - 10 * 60_000 - 1000}
+
+    deps.oldest_waiting = lambda: None  # the queue caught up (here without deciding: the worst case)
+    poll(deps, now=NOW + timedelta(minutes=15))
+
+    assert during == 0
+    assert sorted(e.run_id for e in queued) == [r.run_id for r in burst()]  # then each once, none lost
+    with capsys.disabled():
+        print(f"\n[poller] burst of 1,000 waiting failures over 3 ticks: {during} poller messages (before: 3,000)")
+
+
+def test_without_a_view_of_the_queue_a_burst_gets_at_most_one_extra_message_each():
+    deps, queued = deps_for(ListingApi(burst()), poll_settle_minutes=2)
+
+    for tick in range(3):
+        poll(deps, now=NOW + timedelta(minutes=5 * tick))
+
+    per_run = {}
+    for event in queued:
+        per_run[event.run_id] = per_run.get(event.run_id, 0) + 1
+    assert max(per_run.values()) == 1 and len(per_run) == 1_000
+
+
+def test_a_queue_that_cannot_be_peeked_falls_back_to_the_settle_time():
+    from shared.exceptions import TransientError
+
+    def broken():
+        raise TransientError("queue unreachable")
+
+    deps, queued = deps_for(ListingApi([summary(27, started_h_ago=1, ended_min_ago=5)]), poll_settle_minutes=2)
+    deps.oldest_waiting = broken
+
+    report = poll(deps, now=NOW)
+
+    assert [e.run_id for e in queued] == [27] and report.errors == []
+
+
+def test_a_backlog_older_than_the_checkpoint_never_moves_the_checkpoint_back():
+    deps, _ = deps_for(ListingApi([]))  # checkpoint 5 minutes ago
+    deps.oldest_waiting = lambda: NOW - timedelta(minutes=20)
+
+    poll(deps, now=NOW)
+
+    assert deps.state.get("checkpoint", "default") == {"until_ms": NOW_MS - 5 * 60_000}
