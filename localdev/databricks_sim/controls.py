@@ -93,6 +93,10 @@ class FaultControls:
         return self.faults.add(kinds, path=path, method=method, fraction=fraction, times=times, seed=seed,
                                retry_after=retry_after, stall_s=stall_s)
 
+    def limit_rate(self, per_s: float, *, path: str | None = None) -> None:
+        """Answer 429 (Retry-After: 1) to requests (to paths containing `path`) beyond `per_s` in any second."""
+        self.faults.limit_rate(per_s, path)
+
     def clear_faults(self) -> None:
         """Remove every injection rule and one-shot fault (the counters stay)."""
         self.faults.clear()
@@ -128,6 +132,12 @@ class FaultControls:
                 return self.inject(body.get("kinds") or [], **options).to_json()
             except (TypeError, ValueError) as exc:
                 raise invalid(str(exc)) from exc
+        if (method, op) == ("POST", "faults/rate-limit"):
+            try:
+                self.limit_rate(float(body.get("per_s", 0)), path=body.get("path"))
+            except (TypeError, ValueError) as exc:
+                raise invalid(str(exc)) from exc
+            return {}
         if (method, op) == ("POST", "faults/clear"):
             self.clear_faults()
             return {}

@@ -290,7 +290,7 @@ class SimHandler(BaseHTTPRequestHandler):
         if split.path in DISCOVERY_PATHS and method == "GET":
             self._send_json(200, discovery(split.path, sim.url, sim.workspace_id))
             return
-        if split.path != TOKEN_PATH:
+        if split.path != TOKEN_PATH:  # the token request carries a client secret: never in the request log
             sim.record(method, split.path, query, body)
         match = _API_PATH.match(split.path)
         op = match.group("op") if match else split.path

@@ -9,6 +9,8 @@
 Fault injection (see faults.py for every kind):
     sim.inject("lost_drop", path="runs/repair", times=1)          # the repair happens, its answer is lost
     sim.inject(["throttle", "error", "stall", "lost_500"], fraction=0.2, seed=7, stall_s=1.5)  # 20% of all
+    sim.inject(faults.CHAOS, path="runs/repair", fraction=0.2)     # every refusal and every lost answer
+    sim.limit_rate(20, path="run-now")              # 429 beyond 20 requests in any second
     sim.clear_faults()
     sim.request_count("jobs/runs/repair", "POST")   # requests received (faulted ones included)
     sim.applied_count("jobs/runs/repair")           # requests that took effect (lost answers included)
@@ -23,6 +25,7 @@ Job shapes, a busy workspace, OAuth:
 Out of process (`python -m localdev.databricks_sim`), the same through admin routes, with the bearer token:
     POST /sim/faults {"kinds": [...], "path": ..., "method": ..., "fraction": ..., "times": ..., "seed": ...,
                       "retry_after": ..., "stall_s": ...}       -> the rule
+    POST /sim/faults/rate-limit {"per_s": 20, "path": "run-now"}
     POST /sim/faults/clear    GET /sim/stats  (received / applied / injected per endpoint, rules, peak_rate)
     POST /sim/stats/reset
 """

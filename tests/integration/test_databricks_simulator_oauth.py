@@ -102,3 +102,9 @@ def test_databricks_sdk_oauth_m2m_flow_authenticates_against_the_simulator(sim):
 
     assert got.settings.name == "nb"
     assert len(sim.issued_tokens) == 1
+
+
+def test_the_service_principal_fixture_gets_a_token(sim, sim_service_principal):
+    answer = token(sim, {"grant_type": "client_credentials", "scope": "all-apis"}, auth=sim_service_principal)
+
+    assert answer.status_code == 200 and runs_list(sim, answer.json()["access_token"]) == 200
