@@ -260,7 +260,7 @@ def run_soak(config: SoakConfig, log: Any = None) -> SoakReport:
                 if taken is None:
                     if queue.idle():
                         idle_since = idle_since or time.monotonic()
-                        if time.monotonic() - idle_since > 0.3:
+                        if time.monotonic() - idle_since > 0.1:
                             return
                     time.sleep(0.005)
                     continue
