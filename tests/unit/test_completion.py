@@ -11,6 +11,7 @@ import pytest
 from shared.classify import classify
 from shared.completion import finish_unfinished
 from shared.databricks.models import Job, Run, RunOutput
+from shared.decision import DecisionRecord
 from shared.events import FailureEvent
 from shared.exceptions import TransientError
 from shared.pipeline import PipelineDeps, process, read_job
@@ -124,8 +125,8 @@ def test_while_the_dead_invocations_lease_runs_the_timer_finishes_it_afterwards(
 def test_a_record_left_claimed_is_put_back_on_the_queue_once_its_lease_is_over():
     api, clock = Api(), FixedClock(NOW)
     deps, queued = deps_for(api, clock)
-    deps.store.claim(__import__("shared.decision", fromlist=["DecisionRecord"]).DecisionRecord(
-        key="ws:111:0", workspace_id="ws", run_id=111, job_id=42, chain_id="ws:111"), "inv-1", now=NOW)
+    deps.store.claim(DecisionRecord(key="ws:111:0", workspace_id="ws", run_id=111, job_id=42, chain_id="ws:111"),
+                     "inv-1", now=NOW)
 
     finish_unfinished(deps, job_of=read_job)
     assert queued == []
