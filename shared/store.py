@@ -172,7 +172,7 @@ class DecisionStore:
             fresh, etag = self._read(record.key)
             if fresh is None:
                 raise TransientError(f"decision {record.key} disappeared while being saved")
-            if owner is not None and fresh.claim_owner != owner and fresh.status in IN_PROGRESS:
+            if owner is not None and fresh.claim_owner != owner:
                 raise ClaimLost(f"decision {record.key} was taken over by another invocation")
             candidate = _merge(fresh, record)
             log.info("decision changed since it was read; merged", extra={"key": record.key})
