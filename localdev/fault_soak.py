@@ -7,7 +7,8 @@ with ~20% of its answers refused, failed, slowed or lost after taking effect.
 Each failure is one failed run of its own job: transient (a rerun), out of memory on a job cluster (a resize,
 then a rerun, then the revert; the cluster's spark_conf holds a plaintext key), a permission error or a code
 error (an email). Some messages are delivered twice at once. Workers process an in-memory queue with the
-Functions host's redelivery rules (5 tries, then poison); then the timer runs until every rerun is followed.
+Functions host's redelivery rules (5 tries, then poison) while the timer ticks beside them (its follow-ups
+race their saves); then the timer runs until every rerun is followed.
 The figures: every failure decided exactly once, no run repaired twice, no job updated twice in one
 direction, no record left unfinished, every resized cluster back to its spec byte for byte, each email sent
 at most once. The fast version of this run is tests/integration/test_exactly_once_faults.py.
@@ -61,6 +62,8 @@ class SoakConfig:
     delay_scale: float = 0.02  # queue delays (deferrals, redeliveries) shortened by this factor
     max_rounds: int = 8
     kinds: tuple[str, ...] = LOSSY
+    timer_during_burst: bool = True
+    timer_interval_s: float = 0.25
 
 
 @dataclass
@@ -70,6 +73,8 @@ class SoakReport:
     deliveries: int = 0
     redeliveries: int = 0
     poisoned: int = 0
+    timer_ticks: int = 0
+    timer_errors: int = 0
     injected: Counter = field(default_factory=Counter)
     requests: int = 0
     decisions: Counter = field(default_factory=Counter)
@@ -104,7 +109,7 @@ class SoakReport:
         lines = [
             f"failures            {self.failures} ({', '.join(f'{k} {n}' for k, n in sorted(self.kinds.items()))})",
             f"deliveries          {self.deliveries} ({self.redeliveries} redeliveries after an error, "
-            f"{self.poisoned} poisoned)",
+            f"{self.poisoned} poisoned); timer ticks during the burst {self.timer_ticks}",
             f"Jobs API requests   {self.requests}; faults injected {faults} "
             f"({faults / max(self.requests, 1):.0%}): " + ", ".join(f"{k} {n}" for k, n in self.injected.most_common()),
             f"decisions           {sum(self.decisions.values())}: "
@@ -284,14 +289,21 @@ def run_soak(config: SoakConfig, log: Any = None) -> SoakReport:
                 finally:
                     queue.done()
 
-        def drain() -> None:
+        def drain(with_timer: bool = False) -> None:
             threads = [threading.Thread(target=worker, daemon=True) for _ in range(config.workers)]
             for thread in threads:
                 thread.start()
+            stop = threading.Event()
+            if with_timer:  # the timer ticks while the workers are busy: its follow-ups race their saves
+                ticker = threading.Thread(target=_tick, args=(deps, stop, report), daemon=True)
+                ticker.start()
             for thread in threads:
                 thread.join(600)
+            stop.set()
+            if with_timer:
+                ticker.join(60)
 
-        drain()
+        drain(with_timer=config.timer_during_burst)
         for _ in range(config.max_rounds):  # the timer: finish stragglers, follow the reruns, revert
             finish_unfinished(deps, job_of=read_job)
             poll(deps)
@@ -304,6 +316,17 @@ def run_soak(config: SoakConfig, log: Any = None) -> SoakReport:
     finally:
         sim.stop()
     return report
+
+
+def _tick(deps: Any, stop: threading.Event, report: SoakReport) -> None:
+    from shared.poller import poll
+
+    while not stop.wait(0.25):
+        try:
+            poll(deps)
+            report.timer_ticks += 1
+        except Exception:  # noqa: BLE001 - a tick that fails is retried by the next one, as in Azure
+            report.timer_errors += 1
 
 
 def _measure(report: SoakReport, sim: DatabricksSimulator, deps: Any, failures: dict[int, tuple[int, str]],
