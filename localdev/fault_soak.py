@@ -7,7 +7,8 @@ with ~20% of its answers refused, failed, slowed or lost after taking effect.
 Each failure is one failed run of its own job: transient (a rerun), out of memory on a job cluster (a resize,
 then a rerun, then the revert; the cluster's spark_conf holds a plaintext key), a permission error or a code
 error (an email). Some messages are delivered twice at once. Workers process an in-memory queue with the
-Functions host's redelivery rules (5 tries, then poison); then the timer runs until every rerun is followed.
+Functions host's redelivery rules (5 tries, then poison) while the timer ticks beside them (its follow-ups
+race their saves); then the timer runs until every rerun is followed.
 The figures: every failure decided exactly once, no run repaired twice, no job updated twice in one
 direction, no record left unfinished, every resized cluster back to its spec byte for byte, each email sent
 at most once. The fast version of this run is tests/integration/test_exactly_once_faults.py.
@@ -44,6 +45,8 @@ KINDS = {
 }
 # Lost answers (the action took effect), refusals, 500s; and slow answers that still arrive in time.
 LOSSY = ("throttle", "throttle_bare", "error", "unavailable", "lost_drop", "lost_500", "lost_stall")
+# The 400s Databricks' SDK retries by text or code (--retryable-400s: needs a client that retries them).
+RETRYABLE_400S = ("lock", "unexpected", "faster")
 MAX_DEQUEUE = 5
 EXPECTED = {"transient": "RETRY", "oom": "RETRY_WITH_NEW_PARAMS", "permission": "SEND_EMAIL", "code": "SEND_EMAIL"}
 
@@ -58,6 +61,9 @@ class SoakConfig:
     timeout_s: float = 0.25  # the client's read timeout; lost_stall answers come later than this
     delay_scale: float = 0.02  # queue delays (deferrals, redeliveries) shortened by this factor
     max_rounds: int = 8
+    kinds: tuple[str, ...] = LOSSY
+    timer_during_burst: bool = True
+    timer_interval_s: float = 0.25
 
 
 @dataclass
@@ -67,6 +73,8 @@ class SoakReport:
     deliveries: int = 0
     redeliveries: int = 0
     poisoned: int = 0
+    timer_ticks: int = 0
+    timer_errors: int = 0
     injected: Counter = field(default_factory=Counter)
     requests: int = 0
     decisions: Counter = field(default_factory=Counter)
@@ -101,7 +109,7 @@ class SoakReport:
         lines = [
             f"failures            {self.failures} ({', '.join(f'{k} {n}' for k, n in sorted(self.kinds.items()))})",
             f"deliveries          {self.deliveries} ({self.redeliveries} redeliveries after an error, "
-            f"{self.poisoned} poisoned)",
+            f"{self.poisoned} poisoned); timer ticks during the burst {self.timer_ticks}",
             f"Jobs API requests   {self.requests}; faults injected {faults} "
             f"({faults / max(self.requests, 1):.0%}): " + ", ".join(f"{k} {n}" for k, n in self.injected.most_common()),
             f"decisions           {sum(self.decisions.values())}: "
@@ -243,7 +251,7 @@ def run_soak(config: SoakConfig, log: Any = None) -> SoakReport:
 
         queue = _Queue(config.delay_scale)
         deps, transport = build(sim, config, queue)
-        sim.inject(LOSSY, fraction=config.fault_fraction * 0.85, seed=config.seed, retry_after=0,
+        sim.inject(config.kinds, fraction=config.fault_fraction * 0.85, seed=config.seed, retry_after=0,
                    stall_s=config.timeout_s * 2)
         sim.inject("stall", fraction=config.fault_fraction * 0.15 / (1 - config.fault_fraction * 0.85),
                    seed=config.seed + 1, stall_s=config.timeout_s / 3)
@@ -260,7 +268,7 @@ def run_soak(config: SoakConfig, log: Any = None) -> SoakReport:
                 if taken is None:
                     if queue.idle():
                         idle_since = idle_since or time.monotonic()
-                        if time.monotonic() - idle_since > 0.3:
+                        if time.monotonic() - idle_since > 0.1:
                             return
                     time.sleep(0.005)
                     continue
@@ -281,14 +289,21 @@ def run_soak(config: SoakConfig, log: Any = None) -> SoakReport:
                 finally:
                     queue.done()
 
-        def drain() -> None:
+        def drain(with_timer: bool = False) -> None:
             threads = [threading.Thread(target=worker, daemon=True) for _ in range(config.workers)]
             for thread in threads:
                 thread.start()
+            stop = threading.Event()
+            if with_timer:  # the timer ticks while the workers are busy: its follow-ups race their saves
+                ticker = threading.Thread(target=_tick, args=(deps, stop, report), daemon=True)
+                ticker.start()
             for thread in threads:
                 thread.join(600)
+            stop.set()
+            if with_timer:
+                ticker.join(60)
 
-        drain()
+        drain(with_timer=config.timer_during_burst)
         for _ in range(config.max_rounds):  # the timer: finish stragglers, follow the reruns, revert
             finish_unfinished(deps, job_of=read_job)
             poll(deps)
@@ -301,6 +316,17 @@ def run_soak(config: SoakConfig, log: Any = None) -> SoakReport:
     finally:
         sim.stop()
     return report
+
+
+def _tick(deps: Any, stop: threading.Event, report: SoakReport) -> None:
+    from shared.poller import poll
+
+    while not stop.wait(0.25):
+        try:
+            poll(deps)
+            report.timer_ticks += 1
+        except Exception:  # noqa: BLE001 - a tick that fails is retried by the next one, as in Azure
+            report.timer_errors += 1
 
 
 def _measure(report: SoakReport, sim: DatabricksSimulator, deps: Any, failures: dict[int, tuple[int, str]],
@@ -352,12 +378,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fault-fraction", type=float, default=0.2)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--retryable-400s", action="store_true",
+                        help="also answer COULD_NOT_ACQUIRE_LOCK, 'Unexpected error', 'try a faster operation'")
     args = parser.parse_args(argv)
     import logging
 
     logging.basicConfig(level=logging.CRITICAL)
     report = run_soak(SoakConfig(failures=args.failures, fault_fraction=args.fault_fraction, seed=args.seed,
-                                 workers=args.workers))
+                                 workers=args.workers, kinds=LOSSY + (RETRYABLE_400S if args.retryable_400s else ())))
     print(report.text())
     problems = report.problems()
     for problem in problems:

@@ -21,7 +21,9 @@ from shared.databricks.models import Job, Run
 from shared.decision import DecisionRecord
 from shared.events import FailureEvent
 from shared.exceptions import AgentError, PermanentError
+from shared.store import as_utc
 from shared.taxonomy import Action
+from shared.workspaces import workspace_id_of
 
 if TYPE_CHECKING:
     from shared.pipeline import PipelineDeps
@@ -68,9 +70,6 @@ def finish_unfinished(deps: PipelineDeps, now: datetime | None = None, *, job_of
     A record still `claimed` (nothing decided, nothing sent) is put back on the queue instead, once its lease is
     over, so the pipeline decides it.
     """
-    from shared.store import as_utc
-    from shared.workspaces import workspace_id_of
-
     now = now or deps.clock()
     finished: list[str] = []
     for record in deps.store.unfinished():

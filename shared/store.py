@@ -172,7 +172,7 @@ class DecisionStore:
             fresh, etag = self._read(record.key)
             if fresh is None:
                 raise TransientError(f"decision {record.key} disappeared while being saved")
-            if owner is not None and fresh.claim_owner != owner and fresh.status in IN_PROGRESS:
+            if owner is not None and fresh.claim_owner != owner:
                 raise ClaimLost(f"decision {record.key} was taken over by another invocation")
             candidate = _merge(fresh, record)
             log.info("decision changed since it was read; merged", extra={"key": record.key})
@@ -189,10 +189,10 @@ class DecisionStore:
 
     def unfinished(self, workspace_id: str | None = None, run_id: int | None = None) -> list[DecisionRecord]:
         """Records not finished yet (claimed, decided or acted), of one run or of every run."""
-        equals: dict[str, Any] = {} if run_id is None else {"run_id": _table_int(run_id)}
-        found: list[DecisionRecord] = []
-        for status in sorted(IN_PROGRESS):
-            found += self._query(workspace_id, {**equals, "status": status})
+        if run_id is not None:  # one query per message: every record of the run, few
+            found = [r for r in self._query(workspace_id, {"run_id": _table_int(run_id)}) if r.status in IN_PROGRESS]
+        else:
+            found = [r for status in sorted(IN_PROGRESS) for r in self._query(workspace_id, {"status": status})]
         return sorted(found, key=lambda r: r.repair_count)
 
     def pending_outcomes(self) -> list[DecisionRecord]:

@@ -2,7 +2,7 @@
 
 The points are where a real worker can die between claiming a failure and finishing its record: with the
 intent on record but nothing sent, right after Databricks accepted the repair or the jobs/update, after the
-acted record, and in the middle of the email (before or after it reached ACS).
+acted record, in the middle of the email (before or after it reached ACS), and after the final record.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import signal
 from typing import Any
 
 POINTS = ("before_action", "after_repair_reached", "between_update_and_repair", "after_record",
-          "during_email_before_sent", "during_email_after_sent")
+          "during_email_before_sent", "during_email_after_sent", "after_done_record")
 
 
 def die() -> None:
@@ -34,7 +34,8 @@ def arm(point: str, deps: Any) -> None:
 
     def save_then_maybe_die(record: Any, **kw: Any) -> Any:
         out = save(record, **kw)
-        if (point, out.status) in (("before_action", "decided"), ("after_record", "acted")):
+        if (point, out.status) in (("before_action", "decided"), ("after_record", "acted"),
+                                   ("after_done_record", "done")):
             die()
         return out
 
