@@ -70,3 +70,20 @@ def test_a_run_started_with_notebook_params_is_repaired_with_them(agent, sim):
     repairs = sim.requests_to("/runs/repair", "POST")
     assert len(repairs) == 1 and repairs[0].body["notebook_params"] == {"day": "2024-06-11"}
     assert sim.task_parameters(run)["nb"]["day"] == "2024-06-11"  # not the job's base value
+
+
+def test_a_repair_refused_with_a_retryable_400_is_retried_not_emailed_as_refused(agent, sim):
+    job = sim.add_job("nightly", [{"task_key": "main", "job_cluster_key": "etl",
+                                   "notebook_task": {"notebook_path": "/x"}}],
+                      job_clusters=[{"job_cluster_key": "etl", "new_cluster": dict(CLUSTER)}])
+    run = sim.fail_run(job, {"main": TIMEOUT})
+    sim.fail_with(400, times=1, error_code="COULD_NOT_ACQUIRE_LOCK", message="Could not acquire lock on the run",
+                  path="/runs/repair")
+
+    agent.deliver(job, run)
+    agent.settle()
+
+    record = only(agent.decisions())
+    assert record.action is Action.RETRY and record.status == "done" and "refused" not in record.reason
+    assert len(sim.requests_to("/runs/repair", "POST")) == 2  # refused once, then accepted on the redelivery
+    assert sim.run(run)["repair_history"][-1]["type"] == "REPAIR"
