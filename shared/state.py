@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from shared.table_keys import table_key
 from shared.tables import EntityTable, MemoryEntityTable
 
 # A string property holds 64 KiB (32K UTF-16 characters); an entity 1 MiB. 30,000 characters a property and
@@ -95,8 +96,8 @@ def _set(document: Any, path: tuple[Any, ...], value: str) -> None:
 
 
 def _safe_key(key: str) -> str:
-    # Table keys may not hold / \ # ? or control characters.
-    return "".join("-" if ch in "/\\#?" or ord(ch) < 32 else ch for ch in key)[:512]
+    # Table keys may not hold / \ # ?, control characters (C0, DEL, C1); keys differing there stay apart.
+    return table_key(key)
 
 
 class TableStateStore(StateStore):
