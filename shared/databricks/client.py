@@ -35,6 +35,7 @@ from shared.databricks.errors import (
     DatabricksTimeout,
     InternalError,
     RetryableRefusal,
+    Unauthenticated,
     error_from_response,
 )
 from shared.databricks.models import (
@@ -234,10 +235,17 @@ class DatabricksClient:
         self, method: str, path: str, *, params: dict[str, Any] | None = None, json: dict[str, Any] | None = None
     ) -> dict[str, Any]:
         """One call; a retryable refusal is tried again (not on NOT_IDEMPOTENT_PATHS) within the policy."""
-        waited, attempt = 0.0, 0
+        waited, attempt, refreshed = 0.0, 0, False
         while True:
             try:
                 return self._call_once(method, path, params=params, json=json)
+            except Unauthenticated:
+                # A 401 is refused before anything is done: an OAuth or Entra token revoked or expired early is
+                # dropped and the call made once more with a new one (a PAT has nothing to renew).
+                if refreshed or not hasattr(self._auth, "invalidate"):
+                    raise
+                self._auth.invalidate()
+                refreshed = True
             except RetryableRefusal as exc:
                 attempt += 1
                 # Databricks' SDK waits min(10, attempt) s plus jitter between such tries.

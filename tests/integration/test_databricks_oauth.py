@@ -13,7 +13,7 @@ import pytest
 
 from shared.databricks.auth import OAuthM2MToken
 from shared.databricks.client import DatabricksClient, RetryPolicy, build_jobs_api
-from shared.databricks.errors import DatabricksError, TokenUnavailable
+from shared.databricks.errors import TokenUnavailable
 from shared.doctor import READY, doctor
 from shared.settings import load_settings
 
@@ -51,7 +51,7 @@ def test_the_client_built_from_the_settings_signs_in_with_one_token_for_many_cal
     assert SECRET not in caplog.text
 
 
-def test_an_expired_token_is_replaced_and_a_stale_one_would_be_refused(principal):
+def test_an_expiring_token_is_replaced_before_it_expires(principal):
     clock = lambda: principal.workspace.now_ms() / 1000  # noqa: E731 - the workspace's clock, which advance() moves
     tokens = OAuthM2MToken(principal.url, CLIENT_ID, SECRET, timeout=5, clock=clock)
     client = DatabricksClient(principal.url, tokens, timeout=5, retry=RetryPolicy(retries=0))
@@ -65,13 +65,18 @@ def test_an_expired_token_is_replaced_and_a_stale_one_would_be_refused(principal
         assert len(principal.issued_tokens) == 3
     finally:
         client.close()
+
+
+def test_a_token_refused_as_expired_is_dropped_and_the_call_made_once_more_with_a_new_one(principal):
     frozen = OAuthM2MToken(principal.url, CLIENT_ID, SECRET, timeout=5, clock=lambda: 0.0)  # never sees time pass
     stale = DatabricksClient(principal.url, frozen, timeout=5, retry=RetryPolicy(retries=0))
     try:
         list_runs(stale)
-        principal.advance(3601)
-        with pytest.raises(DatabricksError):  # the simulator enforces expiry: without the refresh, refused
-            list_runs(stale)
+        principal.advance(3601)  # the simulator enforces expiry: the cached token is now refused with 401
+        before = len(principal.requests_to("runs/list"))
+        assert list_runs(stale) == []
+        assert len(principal.requests_to("runs/list")) - before == 2  # refused once, then served
+        assert len(principal.issued_tokens) == 2
     finally:
         stale.close()
 
