@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
-from shared import actions
+from shared import actions, telemetry
 from shared.classify import Classification, FailureSignals
 from shared.databricks.api import JobsApi
 from shared.databricks.models import SUCCEEDED_RESULT_STATES, Job, Run
@@ -125,7 +125,8 @@ def process(event: FailureEvent, deps: PipelineDeps, *, owner: str) -> Result:
         record = resumed  # acted already; only the notification is missing
     record = _notify(record, job, deps)
     deps.store.save(record)
-    return _log(Result("decided", record.reason, key, record.action), {**ctx, "action": record.action.value})
+    telemetry.record_decision(record)
+    return _log(Result("decided", record.reason, key, record.action), {**ctx, **telemetry.dimensions(record)})
 
 
 def _diagnose_and_decide(

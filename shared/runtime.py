@@ -102,3 +102,7 @@ def poll() -> PollReport:
 def _configure_logging(current: Settings) -> None:
     logging.getLogger().setLevel(current.log_level)
     install_redaction()  # idempotent; handlers added by the host since import get the filter too
+    from shared.telemetry import configure as configure_telemetry
+
+    configure_telemetry(current.applicationinsights_connection_string,
+                        authentication=current.applicationinsights_authentication_string)

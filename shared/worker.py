@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+from shared import telemetry
 from shared.events import FailureEvent
 from shared.exceptions import PermanentError
 from shared.pipeline import PipelineDeps, Result, process
@@ -47,6 +48,7 @@ def handle_message(
 
 def _record_poison(deps: PipelineDeps, message_id: str, body: str, reason: str, dequeue_count: int) -> None:
     log.error("message goes to the poison queue: %s", reason, extra={"message_id": message_id})
+    telemetry.record_poison(reason.partition(":")[0])  # the exception's type: what the alert groups by
     try:
         deps.state.put("poison", message_id, {
             "reason": reason, "body": body[:20_000], "dequeue_count": dequeue_count,

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from shared import telemetry
 from shared.databricks.models import Job
 from shared.decision import DecisionRecord, utcnow
 from shared.exceptions import TransientError
@@ -195,6 +196,7 @@ class Notifier:
             entry.last_error = None
             self._log_final(entry)
         self.outbox.save(entry)
+        telemetry.record_emails(sent=int(entry.status in ("sent", "recorded")), failed=int(entry.status == "failed"))
 
     def _sender(self) -> str:
         try:

@@ -24,6 +24,7 @@ _SECTIONS = (
     ("azure_openai_endpoint", "Azure OpenAI"),
     ("email_enabled", "Email"),
     ("log_level", "Logging"),
+    ("applicationinsights_connection_string", "Telemetry"),
 )
 
 

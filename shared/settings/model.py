@@ -310,6 +310,18 @@ class Settings(EnvironmentSettings):
         default="INFO", description="DEBUG, INFO, WARNING, ERROR or CRITICAL."
     )
 
+    # --- Telemetry ----------------------------------------------------------------------------------
+    applicationinsights_connection_string: str | None = Field(
+        default=None,
+        description="Application Insights connection string. Set: logs keep their dimensions (run, job, workspace, "
+        "category, action) and the agent's metrics are sent through OpenTelemetry. Unset: telemetry is off.",
+    )
+    applicationinsights_authentication_string: str | None = Field(
+        default=None,
+        description="'Authorization=AAD;ClientId=<managed identity client id>' when the Application Insights "
+        "resource refuses local (key) auth, as the deployed one does.",
+    )
+
     # --- Validation of single values (shared/settings/values.py) ------------------------------------
     # Every check below is per field, so pydantic reports all of them together. Cross-field checks are in
     # problems_for(), which load_settings() runs after these.

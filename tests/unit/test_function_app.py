@@ -12,7 +12,8 @@ def test_importing_function_app_loads_no_openai_key_vault_or_acs_module():
     code = (
         "import sys, function_app; "
         "heavy = [m for m in sys.modules if m.split('.')[0] == 'openai' or m.startswith(('azure.keyvault', "
-        "'azure.communication', 'azure.identity', 'azure.data.tables', 'azure.storage.queue'))]; "
+        "'azure.communication', 'azure.identity', 'azure.data.tables', 'azure.storage.queue', 'azure.monitor', "
+        "'opentelemetry'))]; "
         "print(heavy)"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
