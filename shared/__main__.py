@@ -18,6 +18,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "email-test": ("shared.commands.email_test", "send a sample diagnosis through the configured email transport"),
     "decisions": ("shared.commands.decisions", "list recent decisions from Table Storage"),
     "llm-report": ("shared.commands.llm_report", "prompt size and cost of LLM analysis on a labeled set"),
+    "finetune": ("shared.commands.finetune", "fine-tuning data from verified decisions: prepare, submit, status"),
+    "report": ("shared.commands.report", "decisions, accuracy, cost and advice over a window (--html writes the page)"),
 }
 
 
