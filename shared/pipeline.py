@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
@@ -135,7 +135,8 @@ def _diagnose_and_decide(
     record: DecisionRecord, run: Run, job: Job | None, api: JobsApi, deps: PipelineDeps, ws: str
 ) -> tuple[DecisionRecord, actions.ResizeRequest | None]:
     settings = deps.settings
-    diagnosis = diagnose(run, api, deps.classify)
+    # The classifier sees the attempt: some limits mean more when they persist (a workspace run limit is quota then).
+    diagnosis = diagnose(run, api, lambda signals: deps.classify(replace(signals, attempt=record.attempt)))
     classification, analysis = diagnosis.classification, Analysis()
     controls = job_controls(job.settings.tags if job else {}, settings.max_retries)
     max_retries = controls.max_retries if controls.max_retries is not None else settings.max_retries
@@ -164,6 +165,9 @@ def _diagnose_and_decide(
         settings_unreadable=job is None and run.job_id is not None,
         termination_code=run.termination.code,
         resize_blocker=blocker,
+        confidence=classification.confidence,
+        threshold=settings.llm_confidence_threshold,
+        llm_outcome=analysis.llm_outcome,
     ))
     verdict = hold_stale(verdict, run, deps.clock(), settings.failure_max_age_hours)
     observe = settings.agent_mode == "observe" or controls.mode == "observe"
@@ -171,6 +175,7 @@ def _diagnose_and_decide(
         "job_name": job_name, "failed_tasks": diagnosis.failed_tasks, "category": classification.category,
         "proposed_action": classification.action, "action": verdict.action, "confidence": classification.confidence,
         "reason": verdict.reason, "evidence": list(classification.evidence), "excerpt": classification.excerpt,
+        "reason_code": verdict.code.value,
         "fingerprint": classification.fingerprint, "rule_id": classification.rule_id, "analysis": analysis,
         "mode": "observe" if observe else "act", "status": "decided", "decided_at": deps.clock(),
         "max_attempts": max_retries + 1, "agent_enabled": controls.enabled,
