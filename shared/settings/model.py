@@ -181,6 +181,21 @@ class Settings(EnvironmentSettings):
         default="agentoutbox", pattern=r"^[A-Za-z][A-Za-z0-9]{2,62}$", description="Table of notifications to send."
     )
 
+    # --- Jobs API request limit --------------------------------------------------------------------
+    databricks_requests_per_second: float = Field(
+        default=10.0, gt=0, le=1000,
+        description="Jobs API requests per second the agent allows itself per workspace, all instances together "
+        "(Databricks documents about 20/s for jobs get/list/run-now and 10/s for jobs/update per workspace).",
+    )
+    databricks_request_burst: int = Field(
+        default=10, ge=1, le=1000, description="Requests an idle instance may send at once before the rate applies.",
+    )
+    functions_max_instances: int = Field(
+        default=40, ge=1, le=1000,
+        description="The Function App's maximum instance count (Bicep maximumInstanceCount): the per-workspace "
+        "rate is divided by it, so every instance together stays under DATABRICKS_REQUESTS_PER_SECOND.",
+    )
+
     # --- Secrets ------------------------------------------------------------------------------------
     key_vault_url: str | None = Field(
         default=None,
