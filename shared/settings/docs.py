@@ -23,6 +23,7 @@ _SECTIONS = (
     ("key_vault_url", "Secrets"),
     ("azure_openai_endpoint", "Azure OpenAI"),
     ("email_enabled", "Email"),
+    ("teams_webhook_secret_name", "Escalation channels"),
     ("log_level", "Logging"),
 )
 

@@ -48,13 +48,13 @@ class ChannelSender:
         if self.name == "pagerduty":
             if self.routing_key is None:
                 raise SendRejected("pagerduty: no routing key configured")
-            return payloads.pagerduty(message, self.routing_key())
+            return payloads.pagerduty(message, self._secret(self.routing_key))
         raise SendRejected(f"unknown channel {self.name!r}")
 
     def send(self, body: dict[str, Any]) -> str:
         """Post one prepared body; a short provider answer (PagerDuty's dedup key, else the status)."""
         try:
-            response = self.session.post(self.url(), json=body, timeout=self.timeout)
+            response = self.session.post(self._secret(self.url), json=body, timeout=self.timeout)
         except requests.RequestException as exc:
             raise SendFailed(f"{self.name}: {type(exc).__name__}") from exc
         status, text = response.status_code, response.text[:300]
@@ -74,3 +74,9 @@ class ChannelSender:
                 raise SendRejected(f"pagerduty: {answer.get('message')}: {answer.get('errors')}")
             return str(answer.get("dedup_key") or "")
         return f"HTTP {status}"
+
+    def _secret(self, read: Callable[[], str]) -> str:
+        try:
+            return read()
+        except Exception as exc:  # noqa: BLE001 - Key Vault down or secret missing: try again later, never crash
+            raise SendFailed(f"{self.name}: its secret could not be read ({type(exc).__name__})") from exc
