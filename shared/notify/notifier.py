@@ -205,8 +205,13 @@ class Notifier:
         self._deliver(entry, now)
 
     def _deliver(self, entry: OutboxEntry, now: datetime) -> None:
-        """One send attempt; the outcome (sent, retry later, failed) is saved on the entry."""
+        """One send attempt; the outcome (sent, retry later, failed) is saved on the entry.
+
+        The attempt is counted in the outbox before the send: should the worker die mid-send, the next attempt
+        knows an earlier one may have reached the provider (ACS then looks the operation up instead of sending).
+        """
         entry.attempts += 1
+        self.outbox.save(entry)
         try:
             result = self._send(entry)
         except SendFailed as exc:
@@ -236,7 +241,7 @@ class Notifier:
             return SendResult(status="sent", transport=entry.channel, provider_id=provider_id)
         return self.transport.send(OutgoingEmail(
             id=entry.id, sender=self._sender(), to=tuple(entry.recipients), subject=entry.subject, text=entry.text,
-            html=entry.html, sender_name=self.settings.email_sender_name,
+            html=entry.html, sender_name=self.settings.email_sender_name, attempt=entry.attempts,
         ))
 
     def _sender(self) -> str:
