@@ -241,6 +241,8 @@ def _follow_one(deps: PipelineDeps, record: DecisionRecord, report: PollReport) 
         # Before the save: if enqueueing fails, the record stays pending and the next tick tries again.
         _enqueue_if_unannounced(deps, record, run)
     _email_outcome(deps, api, record, job)
+    if succeeded and record.agent_enabled:
+        _resolve_channels(deps, api, record, job)
     deps.store.save(record)
     report.followed.append(record.key)
     log.info("rerun ended %s", record.outcome, extra={"key": record.key, "run_id": run.run_id})
@@ -271,6 +273,17 @@ def _email_outcome(deps: PipelineDeps, api: JobsApi, record: DecisionRecord, job
     if job is None:
         job = read_job(api, record.job_id)
     sent = deps.notifier.notify(record, job, kind=kind)
+    record.notifications += [nid for nid in sent if nid not in record.notifications]
+
+
+def _resolve_channels(deps: PipelineDeps, api: JobsApi, record: DecisionRecord, job: Job | None) -> None:
+    """The chain recovered: close what the escalation channels opened for it (PagerDuty's incident)."""
+    # Optional on purpose: test doubles and email-only notifiers have no channels to resolve, and then the
+    # job is not read for nothing.
+    resolve = getattr(deps.notifier, "resolve", None)
+    if resolve is None or not getattr(deps.notifier, "channels", None):
+        return
+    sent = resolve(record, job if job is not None else read_job(api, record.job_id), f"A rerun succeeded: {record.done}")
     record.notifications += [nid for nid in sent if nid not in record.notifications]
 
 
