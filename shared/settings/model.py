@@ -230,7 +230,7 @@ class Settings(EnvironmentSettings):
 
     # --- Jobs API request limit --------------------------------------------------------------------
     databricks_requests_per_second: float = Field(
-        default=10.0, gt=0, le=1000,
+        default=20.0, gt=0, le=1000,
         description="Jobs API requests per second the agent allows itself per workspace, all instances together "
         "(Databricks documents about 20/s for jobs get/list/run-now and 10/s for jobs/update per workspace).",
     )
@@ -238,9 +238,10 @@ class Settings(EnvironmentSettings):
         default=10, ge=1, le=1000, description="Requests an idle instance may send at once before the rate applies.",
     )
     functions_max_instances: int = Field(
-        default=40, ge=1, le=1000,
-        description="The Function App's maximum instance count (Bicep maximumInstanceCount): the per-workspace "
-        "rate is divided by it, so every instance together stays under DATABRICKS_REQUESTS_PER_SECOND.",
+        default=1, ge=1, le=1000,
+        description="The Function App's maximum instance count (the deployment sets it from Bicep's "
+        "maximumInstanceCount; a local run is one instance): the per-workspace rate is divided by it, so every "
+        "instance together stays under DATABRICKS_REQUESTS_PER_SECOND.",
     )
 
     # --- Secrets ------------------------------------------------------------------------------------
