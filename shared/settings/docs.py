@@ -18,11 +18,13 @@ _SECTIONS = (
     ("databricks_workspace_url", "Databricks"),
     ("agent_mode", "Decisions and actions"),
     ("poll_schedule", "Timer (poller)"),
+    ("poll_time_budget_seconds", "Poller at scale and poison"),
     ("webhook_username", "Webhook"),
     ("storage_connection_string", "Storage"),
     ("key_vault_url", "Secrets"),
     ("azure_openai_endpoint", "Azure OpenAI"),
     ("email_enabled", "Email"),
+    ("teams_webhook_secret_name", "Escalation channels"),
     ("log_level", "Logging"),
     ("applicationinsights_connection_string", "Telemetry"),
 )

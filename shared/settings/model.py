@@ -113,6 +113,13 @@ class Settings(EnvironmentSettings):
         default=True, description="Revert a resized job cluster to its original spec once its rerun has ended."
     )
 
+    # --- Exactly once (claims, intents, recognition) ----------------------------------------------------
+    claim_wait_seconds: int = Field(
+        default=10, ge=1, le=600,
+        description="A message about a run another invocation is deciding right now is looked at again after "
+        "this many seconds (at most until that invocation's claim lease ends).",
+    )
+
     # --- Timer (poller) -----------------------------------------------------------------------------
     poll_schedule: str = Field(
         default="0 */5 * * * *", description="NCRONTAB schedule of the poller (six fields, seconds first)."
@@ -135,6 +142,28 @@ class Settings(EnvironmentSettings):
         default=600, ge=600, le=86400,
         description="After this many seconds a stuck claim on a run can be taken over; at least host.json's "
         "functionTimeout (10 min), or a live worker's claim could be taken and the run acted on twice.",
+    )
+
+    # --- Poller at scale and poison (shapes) --------------------------------------------------------
+    poll_time_budget_seconds: int = Field(
+        default=240, ge=10, le=480,
+        description="Longest one timer tick lists runs, in seconds; well under functionTimeout (10 min). A busy "
+        "workspace's listing stops there, its place saved page by page, and the next tick carries on.",
+    )
+    poll_settle_minutes: int = Field(
+        default=2, ge=0, le=60,
+        description="The poller leaves runs that ended this recently to their webhook (a message for them is "
+        "probably waiting in the queue); the next tick looks at them.",
+    )
+    poison_retry_minutes: int = Field(
+        default=30, ge=1, le=7 * 24 * 60,
+        description="A failure that went to the poison queue for a transient reason (Jobs API or storage down) is "
+        "queued again by the poller this many minutes later, once its workspace answers again.",
+    )
+    poison_max_requeues: int = Field(
+        default=3, ge=0, le=20,
+        description="How many times the poller queues one poisoned failure again (0: never; "
+        "`python -m shared poison requeue` still can).",
     )
 
     # --- Webhook ------------------------------------------------------------------------------------
@@ -197,6 +226,22 @@ class Settings(EnvironmentSettings):
     )
     outbox_table: str = Field(
         default="agentoutbox", pattern=r"^[A-Za-z][A-Za-z0-9]{2,62}$", description="Table of notifications to send."
+    )
+
+    # --- Jobs API request limit --------------------------------------------------------------------
+    databricks_requests_per_second: float = Field(
+        default=20.0, gt=0, le=1000,
+        description="Jobs API requests per second the agent allows itself per workspace, all instances together "
+        "(Databricks documents about 20/s for jobs get/list/run-now and 10/s for jobs/update per workspace).",
+    )
+    databricks_request_burst: int = Field(
+        default=10, ge=1, le=1000, description="Requests an idle instance may send at once before the rate applies.",
+    )
+    functions_max_instances: int = Field(
+        default=1, ge=1, le=1000,
+        description="The Function App's maximum instance count (the deployment sets it from Bicep's "
+        "maximumInstanceCount; a local run is one instance): the per-workspace rate is divided by it, so every "
+        "instance together stays under DATABRICKS_REQUESTS_PER_SECOND.",
     )
 
     # --- Secrets ------------------------------------------------------------------------------------
@@ -323,6 +368,27 @@ class Settings(EnvironmentSettings):
         default=8, ge=1, le=50, description="Sends tried (backoff up to an hour apart) before an email is marked failed."
     )
 
+    # --- Escalation channels (Teams, Slack, PagerDuty) ----------------------------------------------
+    teams_webhook_secret_name: str | None = Field(
+        default=None, description="Key Vault secret holding the Teams Workflows webhook URL. Unset: no Teams.",
+    )
+    slack_webhook_secret_name: str | None = Field(
+        default=None, description="Key Vault secret holding the Slack incoming-webhook URL. Unset: no Slack.",
+    )
+    pagerduty_routing_key_secret_name: str | None = Field(
+        default=None, description="Key Vault secret holding the PagerDuty Events API v2 routing (integration) key. "
+        "Unset: no PagerDuty.",
+    )
+    pagerduty_events_url: str = Field(
+        default="https://events.pagerduty.com/v2/enqueue", description="PagerDuty Events API v2 endpoint.",
+    )
+    notify_channel_routes: str = Field(
+        default="escalation=pagerduty,teams,slack;resolved=pagerduty",
+        description="Which notifications go to which configured channels: <kind>=<channel>[,...];... with kinds "
+        "diagnosis, escalation, retry, observe, outcome, incident, resolved. A job's ai_agent_channels tag picks "
+        "among them ('none': no channel).",
+    )
+
     # --- Logging ------------------------------------------------------------------------------------
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
         default="INFO", description="DEBUG, INFO, WARNING, ERROR or CRITICAL."
@@ -348,11 +414,19 @@ class Settings(EnvironmentSettings):
     )(split_commas)
     _upper = field_validator("log_level", mode="before")(upper_case)
     _url = field_validator("databricks_workspace_url", "azure_openai_endpoint", "feedback_url",
-                           "storage_queue_service_uri", "storage_table_service_uri")(http_url)
+                           "storage_queue_service_uri", "storage_table_service_uri", "pagerduty_events_url")(http_url)
     _https_url = field_validator("key_vault_url", "acs_endpoint")(https_url)
     _numeric_workspace_id = field_validator("databricks_workspace_id", mode="before")(workspace_id)
     _workspaces_json = field_validator("databricks_workspaces")(workspaces_json)
     _ncrontab = field_validator("poll_schedule")(ncrontab)
+
+    @field_validator("notify_channel_routes")
+    @classmethod
+    def _channel_routes(cls, value: str) -> str:
+        from shared.notify.channels.route import parse_routes
+
+        parse_routes(value)  # ValueError names the bad part
+        return value
     _ladders = field_validator("resize_node_ladders")(node_type_ladders)
     _addresses = field_validator("email_default_recipients", "email_escalation_recipients")(email_addresses)
     # Defined last so it runs before the other "before" validators (pydantic runs them last-defined first).
