@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from shared import telemetry
 from shared import actions, poison
 from shared.completion import finish_unfinished
 from shared.databricks.api import JobsApi
@@ -225,6 +226,7 @@ def _follow_one(deps: PipelineDeps, record: DecisionRecord, report: PollReport) 
         return
     succeeded = _rerun_succeeded(run, record.repair_id if record.new_run_id is None else None)
     record.outcome = "succeeded" if succeeded else "failed"
+    telemetry.record_rerun_outcome(succeeded, category=record.category.value)
     # Only a rerun that worked ends the chain here. One that failed again is the chain's next attempt: its
     # decision builds on the larger cluster, and puts the original back when the chain ends (pipeline).
     job: Job | None = None  # read once: for the revert, and for the outcome email's recipients
