@@ -25,8 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from shared import telemetry
-from shared import actions, poison
+from shared import actions, poison, telemetry
 from shared.completion import finish_unfinished
 from shared.databricks.api import JobsApi
 from shared.databricks.models import RUN_JOB_TRIGGER, SUCCEEDED_RESULT_STATES, Job, Run, RunsPage, RunSummary
