@@ -6,6 +6,7 @@ PY := $(VENV)/bin/python
 CHECKOV_VENV := .venv-checkov
 
 .PHONY: help setup demo test test-unit test-integration test-e2e eval bench check-infra run doctor clean
+.PHONY: bench-pipeline
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 20
@@ -43,6 +44,9 @@ eval: setup  ## classifier accuracy on ../shared/eval/dev.jsonl and our own hold
 
 bench: setup  ## classifier speed
 	$(PY) -m shared bench
+
+bench-pipeline: setup  ## throughput of the whole agent: a burst of 1,000 webhooks (ARGS="--failures N --llm --json")
+	$(PY) -m localdev.bench_pipeline $(ARGS)
 
 run: setup  ## the Functions on loopback (stand-in for `func start`), reading local.settings.json
 	$(PY) -m localdev.host

@@ -18,6 +18,7 @@ import platform
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -93,7 +94,7 @@ def _measure(storage: str, proxy_url: str, workload: dict[str, Any], env: dict[s
         requests.post(f"{proxy_url}/_proxy/reset", timeout=5)
         runs = {run_id: kind for _, run_id, kind in workload["failures"]}
         started = time.time()
-        sent = _fire(url, workload)
+        sent, retried = _fire(url, workload)
         fired = time.time()
         rows = _wait_done(storage, env["DECISIONS_TABLE"], set(runs), deadline)
         ended = time.time()
@@ -109,8 +110,9 @@ def _measure(storage: str, proxy_url: str, workload: dict[str, Any], env: dict[s
             else:
                 os.environ[name] = value
     concurrency, how = concurrency_of(host_json)
-    return _figures(runs, sent, rows, started, fired, ended, sim_stats, tables, concurrency, how, latency, unsure,
-                    failures)
+    figures = _figures(runs, sent, rows, started, fired, ended, sim_stats, tables, concurrency, how, latency,
+                       unsure, failures)
+    return {**figures, "webhook_deliveries_retried": retried}
 
 
 def _figures(runs, sent, rows, started, fired, ended, sim_stats, tables, concurrency, how, latency, unsure,
@@ -152,24 +154,39 @@ def _figures(runs, sent, rows, started, fired, ended, sim_stats, tables, concurr
     }
 
 
-def _fire(url: str, workload: dict[str, Any]) -> dict[int, float]:
-    """POST one jobs.on_failure webhook per failed run, SENDERS at a time; returns run_id -> send time."""
+def _fire(url: str, workload: dict[str, Any]) -> tuple[dict[int, float], int]:
+    """POST one jobs.on_failure webhook per failed run, SENDERS at a time; returns run_id -> first send time,
+    and how many deliveries were retried (a connection refused or reset: the local runner's HTTP front has a
+    small accept backlog; Databricks retries failed deliveries too, and the agent drops duplicates)."""
     sent: dict[int, float] = {}
-    session = requests.Session()
-    session.trust_env = False  # loopback only: never through a proxy from the environment
+    retried: list[int] = []
+    local = threading.local()
 
     def deliver(item: list) -> None:
         job_id, run_id, kind = item
+        if getattr(local, "session", None) is None:
+            local.session = requests.Session()
+            local.session.trust_env = False  # loopback only: never through a proxy from the environment
         payload = {"event_type": "jobs.on_failure", "workspace_id": workload["workspace_id"],
                    "run": {"run_id": str(run_id)}, "job": {"job_id": str(job_id), "name": f"bench_{kind}"}}
         sent[run_id] = time.time()
-        answer = session.post(url, json=payload, auth=(USER, PASSWORD), timeout=30)
+        for attempt in range(1, 6):
+            try:
+                answer = local.session.post(url, json=payload, auth=(USER, PASSWORD), timeout=30)
+                break
+            except requests.ConnectionError:
+                if attempt == 5:
+                    raise
+                retried.append(run_id)
+                local.session = requests.Session()
+                local.session.trust_env = False
+                time.sleep(0.05 * attempt)
         if answer.status_code != 202:
             raise RuntimeError(f"webhook for run {run_id} answered {answer.status_code}: {answer.text[:200]}")
 
     with ThreadPoolExecutor(SENDERS) as pool:
         list(pool.map(deliver, workload["failures"]))
-    return sent
+    return sent, len(retried)
 
 
 def _wait_done(storage: str, table_name: str, runs: set[int], deadline: float) -> dict[int, dict[str, Any]]:
@@ -267,7 +284,8 @@ def format_table(figures: dict[str, Any]) -> str:
         ("failures decided", f"{f['decided']} / {f['failures']}"
          + (f" ({f['unsure_fraction']:.0%} unsure, model {LLM_DELAY_S:g} s)" if f["unsure_fraction"] else "")),
         ("time to decide the burst", f"{f['seconds_to_decide_burst']} s (webhooks sent in "
-                                     f"{f['seconds_to_send_burst']} s)"),
+                                     f"{f['seconds_to_send_burst']} s, {f['webhook_deliveries_retried']} "
+                                     "deliveries retried)"),
         ("failures / hour", f"{f['failures_per_hour']:,}"),
         ("bound / hour", f"{f['bound_per_hour']:,} = {f['concurrency']} in flight ({f['concurrency_from']}) "
                          f"÷ ({f['jobs_api_calls_per_failure']} calls × {f['jobs_api_latency_s']} s) × 3600"
