@@ -63,7 +63,8 @@ def run_bench(failures: int, *, latency: float = 0.1, unsure: float = 0.0, llm: 
             f"TableEndpoint=http://127.0.0.1:{azurite.table_port}/", f"TableEndpoint={proxy_url}/")
         with tempfile.TemporaryDirectory(prefix="bench-emails-") as emails:
             env = _environment(app_storage, workload, emails, fake_llm)
-            return _measure(azurite.connection_string, proxy_url, workload, env, failures, latency, unsure, deadline)
+            return _measure(azurite.connection_string, proxy_url, workload, env, failures, latency, unsure, deadline,
+                            fake_llm)
     finally:
         for child in children:
             if child.stdin:
@@ -79,7 +80,7 @@ def run_bench(failures: int, *, latency: float = 0.1, unsure: float = 0.0, llm: 
 
 
 def _measure(storage: str, proxy_url: str, workload: dict[str, Any], env: dict[str, str], failures: int,
-             latency: float, unsure: float, deadline: float) -> dict[str, Any]:
+             latency: float, unsure: float, deadline: float, fake_llm: Any) -> dict[str, Any]:
     from localdev.host import LocalFunctionsHost, load_app, read_host_json
     from shared import runtime
 
@@ -112,7 +113,10 @@ def _measure(storage: str, proxy_url: str, workload: dict[str, Any], env: dict[s
     concurrency, how = concurrency_of(host_json)
     figures = _figures(runs, sent, rows, started, fired, ended, sim_stats, tables, concurrency, how, latency,
                        unsure, failures)
-    return {**figures, "webhook_deliveries_retried": retried}
+    figures["webhook_deliveries_retried"] = retried
+    if fake_llm is not None:
+        figures["llm_calls"] = len(fake_llm.chat_requests)
+    return figures
 
 
 def _figures(runs, sent, rows, started, fired, ended, sim_stats, tables, concurrency, how, latency, unsure,
@@ -229,7 +233,8 @@ def _environment(storage: str, workload: dict[str, Any], emails: str, fake_llm: 
     }
     if fake_llm is not None:
         env.update({"AZURE_OPENAI_ENDPOINT": fake_llm.endpoint, "AZURE_OPENAI_API_KEY": fake_llm.api_key,
-                    "AZURE_OPENAI_DEPLOYMENT": fake_llm.deployments[0], "AZURE_OPENAI_MODEL": "gpt-4o-mini"})
+                    "AZURE_OPENAI_DEPLOYMENT": fake_llm.deployments[0], "AZURE_OPENAI_MODEL": "gpt-4o-mini",
+                    "LLM_DAILY_MAX_CALLS": "0", "LLM_DAILY_BUDGET_USD": "0"})  # no cap: measure the model's cost
     return env
 
 
@@ -302,6 +307,10 @@ def format_table(figures: dict[str, Any]) -> str:
         ("  by table", ", ".join(f"{k} {v}" for k, v in f["table_ops_by_table"].items())),
         ("actions", ", ".join(f"{k} {v}" for k, v in sorted(f["actions"].items()))),
     ]
+    if "llm_calls" in f:
+        rows.append(("model calls", f"{f['llm_calls']}"))
+    if "throughput_vs_rules_only" in f:
+        rows.append(("throughput vs rules only", f"{f['throughput_vs_rules_only']}"))
     width = max(len(name) for name, _ in rows)
     return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
 

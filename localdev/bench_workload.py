@@ -26,16 +26,25 @@ WORKSPACE_ID = "7777777777777777"
 # Out of every 20 failures: 8 network and 4 timeouts (rules → RETRY), 6 code errors (→ SEND_EMAIL),
 # 2 out-of-memory on a job cluster (→ RETRY_WITH_NEW_PARAMS, a resize). Rules-only: none asks the model.
 MIX = ("network",) * 8 + ("timeout",) * 4 + ("code_sql",) * 3 + ("code_cast",) * 3 + ("resource",) * 2
-# A failure no rule recognises: the classifier is unsure and asks the model (when one is configured).
-UNSURE_ERROR = "Step finalize_batch ended with status 3 after 412 s; see the step's own report for details."
+# A failure no rule recognises: the classifier is unsure and asks the model (when one is configured). Each
+# names its own step (letters outside hex, which the LLM cache keeps), so no answer is served from the cache.
+UNSURE_ERROR = "Step finalize_{step} ended with status 3 after 412 s; see the step's own report for details."
+
+
+def unsure_failure(i: int) -> TaskFailure:
+    return TaskFailure(error=UNSURE_ERROR.format(step="".join("klmnopqrst"[int(d)] for d in f"{i:05d}")))
 
 
 def kinds(failures: int, unsure: float) -> list[str]:
-    """The kind of each failure, deterministic: the MIX cycled, and every k-th one unsure for a fraction."""
-    out = [MIX[i % len(MIX)] for i in range(failures)]
-    if unsure > 0:
-        every = max(1, round(1 / unsure))
-        out = ["unsure" if i % every == every - 1 or unsure >= 1 else kind for i, kind in enumerate(out)]
+    """The kind of each failure, deterministic: every k-th one unsure for a fraction 1/k, the others the MIX."""
+    every = max(1, round(1 / unsure)) if unsure > 0 else 0
+    out, sure = [], 0
+    for i in range(failures):
+        if every and i % every == every - 1:
+            out.append("unsure")
+        else:
+            out.append(MIX[sure % len(MIX)])
+            sure += 1
     return out
 
 
@@ -53,7 +62,6 @@ _FAILURES = {
     "code_sql": TaskFailure(error=SYNTAX_ERROR),
     "code_cast": TaskFailure(error=CAST_ERROR, error_trace=CAST_TRACE),
     "resource": TaskFailure(error=OOM_ERROR, error_trace=OOM_TRACE),
-    "unsure": TaskFailure(error=UNSURE_ERROR),
 }
 
 
@@ -65,7 +73,8 @@ def load(sim: DatabricksSimulator, failure_kinds: list[str]) -> list[tuple[int, 
         clusters = [] if kind == "code_sql" else [{"job_cluster_key": "etl_cluster", "new_cluster": dict(STANDARD_CLUSTER)}]
         job = sim.add_job(f"bench_{kind}_{i:05d}", [task], job_clusters=clusters,
                           email_notifications={"on_failure": ["data-oncall@contoso.example"]})
-        out.append((job, sim.fail_run(job, {task["task_key"]: _FAILURES[kind]}), kind))
+        failure = unsure_failure(i) if kind == "unsure" else _FAILURES[kind]
+        out.append((job, sim.fail_run(job, {task["task_key"]: failure}), kind))
     return out
 
 
