@@ -38,8 +38,9 @@ def concurrency_of(host_json: dict[str, Any]) -> tuple[int, str]:
     """Invocations of one queue function in flight on one instance, and how that follows from host.json."""
     queues = host_json.get("extensions", {}).get("queues", {})
     batch, threshold = int(queues.get("batchSize", 16)), int(queues.get("newBatchThreshold", 8))
-    # The Functions host fetches a batch when fewer than newBatchThreshold are running, so at most
-    # batchSize + newBatchThreshold run at once (learn.microsoft.com, "host.json settings" for queues).
+    # "The maximum number of messages processed in parallel by the job is NewBatchThreshold plus BatchSize"
+    # (QueuesOptions, Microsoft.Azure.WebJobs.Extensions.Storage.Queues 5.x API reference); a new batch is
+    # fetched only when the number running drops to newBatchThreshold or below.
     return batch + threshold, f"batchSize {batch} + newBatchThreshold {threshold}"
 
 
