@@ -19,9 +19,12 @@ import zlib
 from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, PrivateAttr
 
 from shared.decision import utcnow
+from shared.exceptions import TransientError
+from shared.redaction import redact, redact_data
+from shared.table_keys import table_key
 from shared.tables import EntityTable, MemoryEntityTable, storage_errors
 
 log = logging.getLogger(__name__)
@@ -71,6 +74,8 @@ class OutboxEntry(BaseModel):
     provider_id: str | None = None
     detail: str | None = None
 
+    _etag: Any = PrivateAttr(default=None)  # the version read; a save is conditional on it
+
     def to_entity(self) -> dict[str, Any]:
         """A Table entity: bodies compressed into one binary property, lists as JSON, long strings cut."""
         data = self.model_dump(mode="python", exclude={"text", "html", "digest_items"})
@@ -80,7 +85,7 @@ class OutboxEntry(BaseModel):
             if isinstance(value, list):
                 value = _json_list(value)
             elif isinstance(value, str):
-                value = _cut(value)
+                value = _cut(redact(value))  # the job's name and a send error may quote a secret, like any run text
             elif isinstance(value, int) and not isinstance(value, bool) and not -(2**31) <= value < 2**31:
                 value = str(value)  # Databricks ids outgrow Edm.Int32; pydantic reads the string back as int
             if value is not None:
@@ -99,6 +104,11 @@ class OutboxEntry(BaseModel):
         return cls.model_validate({**data, "text": text, "html": html, "digest_items": items})
 
 
+# What a delivery attempt changes on an entry: re-applied onto a fresher copy when the save meets a conflict.
+_DELIVERY_FIELDS = ("status", "sent_at", "next_attempt_at", "last_error", "transport", "provider_id", "detail",
+                    "recipients", "held_recipients")
+
+
 class HeldItem(BaseModel):
     """A notification one recipient will read in the digest of `hour` instead of on its own."""
 
@@ -115,7 +125,7 @@ class HeldItem(BaseModel):
         return {
             "PartitionKey": DIGEST, "RowKey": self.row_key(), "hour": self.hour, "recipient": self.recipient,
             "notification_id": self.notification_id, "reason": self.reason,
-            "summary": _cut(json.dumps(self.summary, ensure_ascii=False, default=str)),
+            "summary": _cut(json.dumps(redact_data(self.summary), ensure_ascii=False, default=str)),
         }
 
     @classmethod
@@ -134,15 +144,47 @@ class Outbox:
 
     # --- notifications ------------------------------------------------------------------------------
     def get(self, notification_id: str) -> OutboxEntry | None:
-        entity, _ = self._read(NOTIFICATION, safe_key(notification_id))
-        return OutboxEntry.from_entity(entity) if entity else None
+        entity, etag = self._read(NOTIFICATION, safe_key(notification_id))
+        if not entity:
+            return None
+        entry = OutboxEntry.from_entity(entity)
+        entry._etag = etag
+        return entry
 
     def create(self, entry: OutboxEntry) -> bool:
         """Insert `entry`; False if a notification with its id exists (that is the idempotency guard)."""
-        return self._insert(entry.to_entity())
+        etag = self._insert(entry.to_entity())
+        if etag:
+            entry._etag = etag
+        return bool(etag)
 
     def save(self, entry: OutboxEntry) -> None:
-        self._upsert(entry.to_entity())
+        """Write `entry`, conditional on the version it was read at. On a conflict the delivery outcome is
+        re-applied onto the stored entry (attempts never go down), unless that one is final already and this
+        one is not: someone else finished it, and that is kept."""
+        if entry._etag is None:
+            entry._etag = self._upsert(entry.to_entity())
+            return
+        candidate = entry
+        for _ in range(10):
+            etag = self._replace(candidate.to_entity(), candidate._etag)
+            if etag:
+                entry._etag = etag
+                return
+            entity, fresh_etag = self._read(NOTIFICATION, safe_key(entry.id))
+            if entity is None:
+                entry._etag = self._upsert(entry.to_entity())
+                return
+            fresh = OutboxEntry.from_entity(entity)
+            if fresh.status in FINAL and entry.status not in FINAL:
+                log.info("notification finished by another worker; keeping that", extra={"notification": entry.id})
+                return
+            candidate = fresh.model_copy(update={
+                **{name: getattr(entry, name) for name in _DELIVERY_FIELDS},
+                "attempts": max(fresh.attempts, entry.attempts),
+            })
+            candidate._etag = fresh_etag
+        raise TransientError(f"notification {entry.id} kept changing while being saved")
 
     def due(self, now: datetime) -> list[OutboxEntry]:
         """Pending notifications whose next attempt is due."""
@@ -162,7 +204,11 @@ class Outbox:
         if entry.status != "pending" or (entry.next_attempt_at and as_utc(entry.next_attempt_at) > now):
             return None
         entry.next_attempt_at = until
-        return entry if self._replace(entry.to_entity(), etag) else None
+        new_etag = self._replace(entry.to_entity(), etag)
+        if not new_etag:
+            return None
+        entry._etag = new_etag
+        return entry
 
     # --- the hourly cap -----------------------------------------------------------------------------
     def take_slot(self, recipient: str, hour: str, cap: int) -> bool:
@@ -221,17 +267,17 @@ class Outbox:
         return removed
 
     # --- the table -----------------------------------------------------------------------------------
-    def _insert(self, entity: dict[str, Any]) -> bool:
+    def _insert(self, entity: dict[str, Any]) -> Any:
         return self._table.insert(entity)
 
     def _read(self, partition: str, row: str) -> tuple[dict[str, Any] | None, Any]:
         return self._table.read(partition, row)
 
-    def _replace(self, entity: dict[str, Any], etag: Any) -> bool:
+    def _replace(self, entity: dict[str, Any], etag: Any) -> Any:
         return self._table.replace_if_unchanged(entity, etag)
 
-    def _upsert(self, entity: dict[str, Any]) -> None:
-        self._table.upsert(entity)
+    def _upsert(self, entity: dict[str, Any]) -> Any:
+        return self._table.upsert(entity)
 
     def _delete(self, partition: str, row: str) -> None:
         self._table.delete(partition, row)
@@ -306,8 +352,8 @@ def _cut(value: str) -> str:
 
 
 def safe_key(key: str) -> str:
-    """Table keys may not hold / \\ # ? or control characters, and are at most 1 KiB."""
-    return "".join("_" if ch in "/\\#?" or ord(ch) < 32 or ord(ch) == 127 else ch for ch in key)[:512]
+    """`key` as a table key: forbidden characters escaped, so recipients differing only there stay apart."""
+    return table_key(key)
 
 
 def hour_key(moment: datetime) -> str:

@@ -25,6 +25,7 @@ from shared.settings.values import (
     SECRET_NAME_PATTERN,
     CommaList,
     email_addresses,
+    email_domains,
     http_url,
     https_url,
     ladders,
@@ -112,6 +113,13 @@ class Settings(EnvironmentSettings):
         default=True, description="Revert a resized job cluster to its original spec once its rerun has ended."
     )
 
+    # --- Exactly once (claims, intents, recognition) ----------------------------------------------------
+    claim_wait_seconds: int = Field(
+        default=10, ge=1, le=600,
+        description="A message about a run another invocation is deciding right now is looked at again after "
+        "this many seconds (at most until that invocation's claim lease ends).",
+    )
+
     # --- Timer (poller) -----------------------------------------------------------------------------
     poll_schedule: str = Field(
         default="0 */5 * * * *", description="NCRONTAB schedule of the poller (six fields, seconds first)."
@@ -136,16 +144,55 @@ class Settings(EnvironmentSettings):
         "functionTimeout (10 min), or a live worker's claim could be taken and the run acted on twice.",
     )
 
+    # --- Poller at scale and poison (shapes) --------------------------------------------------------
+    poll_time_budget_seconds: int = Field(
+        default=240, ge=10, le=480,
+        description="Longest one timer tick lists runs, in seconds; well under functionTimeout (10 min). A busy "
+        "workspace's listing stops there, its place saved page by page, and the next tick carries on.",
+    )
+    poll_settle_minutes: int = Field(
+        default=2, ge=0, le=60,
+        description="The poller leaves runs that ended this recently to their webhook (a message for them is "
+        "probably waiting in the queue); the next tick looks at them.",
+    )
+    poison_retry_minutes: int = Field(
+        default=30, ge=1, le=7 * 24 * 60,
+        description="A failure that went to the poison queue for a transient reason (Jobs API or storage down) is "
+        "queued again by the poller this many minutes later, once its workspace answers again.",
+    )
+    poison_max_requeues: int = Field(
+        default=3, ge=0, le=20,
+        description="How many times the poller queues one poisoned failure again (0: never; "
+        "`python -m shared poison requeue` still can).",
+    )
+
     # --- Webhook ------------------------------------------------------------------------------------
     webhook_username: str | None = Field(
         default=None,
         description="Basic-auth user name of the Databricks notification destination. Set with "
-        "WEBHOOK_PASSWORD, or leave both unset (then only the function key protects the webhook).",
+        "WEBHOOK_PASSWORD; required with AGENT_MODE=act (else the webhook answers 503) unless every workspace "
+        "has its own (webhook_username in DATABRICKS_WORKSPACES); optional in observe mode.",
     )
     webhook_password: SecretStr | None = Field(
         default=None,
         description="Basic-auth password of the notification destination (in Azure: a Key Vault reference).",
     )
+
+    # --- Security: freshness and recipients ---------------------------------------------------------
+    failure_max_age_hours: float = Field(
+        default=6, gt=0, le=24 * 30,
+        description="A failure whose run ended longer ago than this is recorded and reported, never rerun (a "
+        "replayed webhook, a poller catching up after an outage). Keep it above the poller's overlap and the "
+        "deferrals (minutes).",
+    )
+    email_allowed_domains: CommaList = Field(
+        default_factory=list,
+        description="Comma-separated domains that addresses from job settings and tags (on_failure, the "
+        "recipients tag) may be in; a subdomain counts (contoso.com admits eu.contoso.com). Others are dropped, "
+        "the drop recorded and shown to EMAIL_DEFAULT_RECIPIENTS. Unset: any domain.",
+    )
+    _split_domains = field_validator("email_allowed_domains", mode="before")(split_commas)
+    _domains = field_validator("email_allowed_domains")(email_domains)
 
     # --- Storage ------------------------------------------------------------------------------------
     storage_connection_string: SecretStr | None = Field(
@@ -368,6 +415,7 @@ class Settings(EnvironmentSettings):
             if isinstance(getattr(self, name), SecretStr)
         ]
         values += [w.pat_token.get_secret_value() for w in self.workspaces() if w.pat_token is not None]
+        values += [w.webhook_password.get_secret_value() for w in self.workspaces() if w.webhook_password is not None]
         return [v for v in values if v and v.lower() != "usedevelopmentstorage=true"]
 
 
