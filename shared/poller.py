@@ -52,6 +52,8 @@ def poll(deps: PipelineDeps, now: datetime | None = None) -> PollReport:
             log.error("poll failed for workspace %s: %s", ws, exc)
             report.errors.append(f"{ws}: {exc}")
     _follow_up(deps, report)
+    if deps.learning is not None:  # verdicts that waited for the decision on a rerun's failure
+        _judge_awaiting(deps, now, report)
     flush = getattr(deps.notifier, "flush", None)
     if callable(flush):
         flush(now)
@@ -97,6 +99,13 @@ def _follow_up(deps: PipelineDeps, report: PollReport) -> None:
             report.errors.append(f"{record.key}: {exc}")
 
 
+def _judge_awaiting(deps: PipelineDeps, now: datetime, report: PollReport) -> None:
+    try:
+        report.followed += deps.learning.judge_awaiting(deps.store, now)
+    except AgentError as exc:
+        report.errors.append(f"outcome verdicts: {exc}")
+
+
 def _follow_one(deps: PipelineDeps, record: DecisionRecord, report: PollReport) -> None:
     workspace_id = workspace_id_of(record.workspace_id)
     api = deps.jobs_api(workspace_id)
@@ -105,6 +114,9 @@ def _follow_one(deps: PipelineDeps, record: DecisionRecord, report: PollReport) 
         return
     succeeded = _rerun_succeeded(run, record.repair_id if record.new_run_id is None else None)
     record.outcome = "succeeded" if succeeded else "failed"
+    if deps.learning is not None:  # confirms or refutes the decision (and the learned rule behind it)
+        deps.learning.rerun_ended(deps.store, record, f"{record.workspace_id}:{run.run_id}:{run.repair_count}",
+                                  succeeded, deps.clock())
     # Only a rerun that worked ends the chain here. One that failed again is the chain's next attempt: its
     # decision builds on the larger cluster, and puts the original back when the chain ends (pipeline).
     job: Job | None = None  # read once: for the revert, and for the outcome email's recipients

@@ -102,6 +102,10 @@ def build_deps(settings: Settings) -> PipelineDeps:
             queue.send_message(event.to_message(), visibility_timeout=delay_seconds or None)
 
     tables = table_service(settings)
+    from shared.learning.links import with_link_key
+    from shared.learning.loop import build_learning
+
+    learning = build_learning(settings, table_service_client=tables, secrets=secrets)
     return PipelineDeps(
         settings=settings,
         jobs_api=jobs_api,
@@ -109,10 +113,11 @@ def build_deps(settings: Settings) -> PipelineDeps:
         store=TableDecisionStore(table(settings, settings.decisions_table, tables),
                                  lease=timedelta(seconds=settings.claim_lease_seconds)),
         state=TableStateStore(table(settings, settings.state_table, tables)),
-        notifier=build_notifier(settings, table_service_client=tables, secrets=secrets),
-        classify=classify,
+        notifier=build_notifier(with_link_key(settings, secrets), table_service_client=tables, secrets=secrets),
+        classify=learning.classifier(classify),  # learned rules first: a person's correction decides the next time
         enqueue=enqueue,
         analyzer=build_analyzer(settings, secrets, tables),
+        learning=learning,
     )
 
 

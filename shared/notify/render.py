@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from shared.decision import DecisionRecord, ResizeChange
+from shared.learning.links import email_links
 from shared.notify.kinds import NotificationKind, acted_kind
 from shared.redaction import redact as _redact  # every run text passes through it: no secret in an email
 from shared.settings import Settings
@@ -257,7 +258,7 @@ def decision_view(record: DecisionRecord, kind: NotificationKind, settings: Sett
         "budget_spent": budget_spent(record),
         "done_in_box": kind in (NotificationKind.RETRY, NotificationKind.OBSERVE, NotificationKind.OUTCOME),
         "confidence": f"{record.confidence:.0%}" if record.confidence else "",
-        "feedback": feedback_links(settings.feedback_url, record.key),
+        "feedback": email_links(settings, record.key) or feedback_links(settings.feedback_url, record.key),
         "key": record.key,
         "fingerprint": record.fingerprint[:16],
     }

@@ -23,6 +23,7 @@ _SECTIONS = (
     ("key_vault_url", "Secrets"),
     ("azure_openai_endpoint", "Azure OpenAI"),
     ("email_enabled", "Email"),
+    ("feedback_signing_key", "Feedback and learning"),
     ("log_level", "Logging"),
 )
 

@@ -26,7 +26,7 @@ def test_host_json_max_dequeue_count_is_the_one_the_runtime_assumes():
     assert host["extensions"]["queues"]["maxDequeueCount"] == MAX_DEQUEUE_COUNT
 
 
-def test_the_three_functions_are_registered_with_their_triggers():
+def test_the_functions_are_registered_with_their_triggers():
     import importlib
 
     import function_app
@@ -34,4 +34,5 @@ def test_the_three_functions_are_registered_with_their_triggers():
     app = importlib.reload(function_app).app
     triggers = {f.get_function_name(): type(f.get_trigger()).__name__ for f in app.get_functions()}
     assert triggers == {"databricks_webhook": "HttpTrigger", "process_failure": "QueueTrigger",
-                        "poll_failures": "TimerTrigger"}
+                        "poll_failures": "TimerTrigger", "decision_feedback": "HttpTrigger",
+                        "feedback_link": "HttpTrigger"}
