@@ -114,7 +114,7 @@ def build_deps(settings: Settings) -> PipelineDeps:
                                  lease=timedelta(seconds=settings.claim_lease_seconds)),
         state=TableStateStore(table(settings, settings.state_table, tables)),
         notifier=build_notifier(with_link_key(settings, secrets), table_service_client=tables, secrets=secrets),
-        classify=learning.classifier(classify),  # learned rules first: a person's correction decides the next time
+        classify=learning.classifier(classify),  # a learned rule for the fingerprint decides over the shipped ones
         enqueue=enqueue,
         analyzer=build_analyzer(settings, secrets, tables),
         learning=learning,

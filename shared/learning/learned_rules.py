@@ -103,7 +103,7 @@ def learn(feedback: Feedback, record: DecisionRecord, rules: LearnedRuleStore) -
             original_category=record.category, original_action=record.action,
             evidence=record.evidence[0] if record.evidence else "",
             status="disabled" if current is not None and current.status == "disabled" else "active",
-            confirmations=[Confirmation(kind="feedback", who=feedback.by, decision_key=record.key, at=feedback.at)],
+            confirmations=[_confirmation(feedback)],
         )
         return _settle(rule)
 
@@ -113,11 +113,16 @@ def learn(feedback: Feedback, record: DecisionRecord, rules: LearnedRuleStore) -
 
 
 def _confirm(rule: LearnedRule, feedback: Feedback) -> LearnedRule:
-    who = feedback.by.strip().lower()
-    if not any(c.kind == "feedback" and c.who.strip().lower() == who for c in rule.confirmations):
-        rule.confirmations.append(Confirmation(kind="feedback", who=feedback.by, decision_key=feedback.decision_key,
-                                               at=feedback.at))
+    new = _confirmation(feedback)
+    if not any(c.kind == "feedback" and c.identity == new.identity and c.who.lower() == new.who.lower()
+               for c in rule.confirmations):
+        rule.confirmations.append(new)
     return _settle(rule)
+
+
+def _confirmation(feedback: Feedback) -> Confirmation:
+    return Confirmation(kind="feedback", who=" ".join(feedback.by.split()), decision_key=feedback.decision_key,
+                        at=feedback.at, via=feedback.via)
 
 
 def confirm_by_outcome(rule: LearnedRule, record: DecisionRecord, at: datetime) -> LearnedRule:

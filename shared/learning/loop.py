@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from shared.decision import DecisionRecord
@@ -26,7 +26,7 @@ from shared.learning.learned_rules import (
 )
 from shared.learning.model import LEARNED_PREFIX, RETRY_ACTIONS, Feedback, LearnedRule
 from shared.learning.links import signing_key_reader
-from shared.learning.signing import LinkCheck, check_link, signed_links
+from shared.learning.signing import LinkCheck, check_link
 
 if TYPE_CHECKING:
     from shared.settings import Settings
@@ -42,7 +42,6 @@ class LearningLoop:
     rules: LearnedRuleStore
     feedback: FeedbackStore
     signing_key: Callable[[], bytes | None]  # read when needed (Key Vault); None when none is configured
-    link_lifetime: timedelta = timedelta(days=14)
 
     def classifier(self, classify: Classifier) -> Classifier:
         """`classify`, with the learned rules deciding before the shipped ones where they apply."""
@@ -102,11 +101,6 @@ class LearningLoop:
     def check_link(self, decision_key: str, expires: str | None, sig: str | None, now: datetime) -> LinkCheck:
         return check_link(self.signing_key() if sig and expires else None, decision_key, expires, sig, now)
 
-    def links(self, base: str | None, decision_key: str, now: datetime) -> dict[str, str] | None:
-        """Signed links for an email, or None when there is no base URL or no key."""
-        key = self.signing_key() if base else None
-        return signed_links(base, decision_key, key, now, self.link_lifetime) if base and key else None
-
 
 def build_learning(settings: Settings, *, table_service_client: Any, secrets: Any) -> LearningLoop:
     """The loop over the storage account's feedback and learned-rule tables."""
@@ -118,5 +112,4 @@ def build_learning(settings: Settings, *, table_service_client: Any, secrets: An
         rules=TableLearnedRuleStore(table(settings, settings.learned_rules_table, table_service_client)),
         feedback=TableFeedbackStore(table(settings, settings.feedback_table, table_service_client)),
         signing_key=signing_key_reader(settings, secrets),
-        link_lifetime=timedelta(days=settings.feedback_link_days),
     )

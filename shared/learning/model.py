@@ -35,6 +35,17 @@ class Confirmation(BaseModel):
     who: str = Field(description="The person, or the decision whose rerun succeeded.")
     decision_key: str
     at: datetime
+    via: Literal["api", "link"] = "api"
+
+    @property
+    def identity(self) -> str:
+        """Who this confirmation counts as. Anyone holding an email's link can type any name, so answers through
+        one decision's link count as one confirmation, however many names they give."""
+        if self.kind == "outcome":
+            return f"outcome:{self.decision_key}"
+        if self.via == "link":
+            return f"link:{self.decision_key}"
+        return "person:" + " ".join(self.who.lower().split())
 
 
 class LearnedRule(BaseModel):
@@ -66,7 +77,5 @@ class LearnedRule(BaseModel):
             self.original_category in NEVER_RETRY or self.category in NEVER_RETRY)
 
     def independent_confirmations(self) -> int:
-        """Distinct people, plus outcomes, standing behind the rule."""
-        people = {c.who.strip().lower() for c in self.confirmations if c.kind == "feedback"}
-        outcomes = {c.decision_key for c in self.confirmations if c.kind == "outcome"}
-        return len(people) + len(outcomes)
+        """Distinct people (API) or emails' links, plus successful reruns, standing behind the rule."""
+        return len({c.identity for c in self.confirmations})

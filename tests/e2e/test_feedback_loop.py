@@ -108,3 +108,29 @@ def test_the_api_takes_feedback_with_the_function_key_only(learning_agent, sim):
     bad = requests.post(url, json={"correct": "perhaps", "by": "ann"}, headers={"x-functions-key": agent.host.host_key},
                         timeout=10)
     assert bad.status_code == 400 and bad.json()["field"] == "correct"
+
+
+def test_outcomes_are_read_off_the_reruns_confirmed_refuted_and_the_size_that_worked(agent, sim):
+    from tests.e2e.test_failure_path import READ_TIMEOUT, out_of_memory_that_a_larger_cluster_fixes
+
+    resized_job, resized_run = out_of_memory_that_a_larger_cluster_fixes(sim)
+    stubborn_job = job_on_cluster(sim, name="stubborn")
+    stubborn_run = sim.fail_run(stubborn_job, {"main": TaskFailure(error=READ_TIMEOUT)})
+    sim.script_repair(stubborn_run, TaskFailure(error=READ_TIMEOUT))  # its repair times out the same way
+    agent.deliver(resized_job, resized_run)
+    agent.deliver(stubborn_job, stubborn_run)
+    agent.settle()
+
+    sim.finish_runs()
+    sim.flush_webhooks()
+    agent.settle()
+    agent.poll()  # follows both reruns up; the failed repair is decided (its own webhook or the poller's find)
+    agent.poll()  # ... and the next tick compares the two fingerprints, if the first could not yet
+
+    records = {r.key: r for r in agent.decisions()}
+    resized = next(r for r in records.values() if r.run_id == resized_run)
+    assert resized.outcome_verdict == "confirmed" and resized.outcome_seen_at is not None
+    assert resized.worked_size == "Standard_DS4_v2 × 2 workers"
+    stubborn = next(r for r in records.values() if r.run_id == stubborn_run and r.repair_count == 0)
+    assert stubborn.outcome_verdict == "refuted"
+    assert records[stubborn.rerun_failure_key].fingerprint == stubborn.fingerprint

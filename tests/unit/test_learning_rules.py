@@ -159,3 +159,25 @@ def test_a_stored_rule_reads_back_equal():
     record = decided(REFUSED)
     rule, _ = learn(answer(record, correct=False, category="code"), record, rules)
     assert rules.find(rule.rule_id) == rule == LearnedRule.model_validate_json(rule.model_dump_json())
+
+
+def link_answer(record, by, decision_key=None, **body):
+    return parse_feedback({"by": by, **body}, decision_key=decision_key or record.key, via="link", now=NOW)
+
+
+def test_two_names_typed_into_one_emails_link_are_one_confirmation():
+    """Anyone with the link can type any name: the same link cannot confirm its own correction."""
+    rules = MemoryLearnedRuleStore()
+    record = decided(PERMISSION)
+    learn(link_answer(record, "ann", correct=False, action="RETRY"), record, rules)
+    rule, _ = learn(link_answer(record, "bob", correct=False, action="RETRY"), record, rules)
+    assert rule.status == "awaiting_confirmation" and rule.independent_confirmations() == 1
+
+
+def test_the_link_in_another_failures_email_is_an_independent_confirmation():
+    rules = MemoryLearnedRuleStore()
+    record = decided(PERMISSION)
+    later = decided(PERMISSION, key="ws:200:0")
+    learn(link_answer(record, "ann", correct=False, action="RETRY"), record, rules)
+    rule, _ = learn(link_answer(later, "bob", correct=False, action="RETRY"), later, rules)
+    assert rule.status == "active"
