@@ -70,3 +70,22 @@ def test_the_links_go_to_the_apps_own_endpoint_unless_feedback_url_says_otherwis
 def test_the_signing_key_is_redacted_from_logs_like_every_secret_setting():
     settings = Settings(feedback_signing_key=SecretStr(KEY))
     assert KEY in settings.secret_values()
+
+
+def doctor_rows(settings, secrets):
+    from shared.doctor.checks.feedback import check_feedback
+    from shared.doctor.context import DoctorContext
+
+    return list(check_feedback(DoctorContext(env={}, settings=settings, problems=[], secrets=secrets)))
+
+
+def test_the_doctor_shows_where_the_links_go_and_never_the_key():
+    [row] = doctor_rows(Settings(website_hostname="agent.azurewebsites.net"), MemorySecretProvider({
+        "feedback-signing-key": KEY}))
+    assert row.status == "READY" and "https://agent.azurewebsites.net/api/feedback/{key}" in row.detail
+    assert KEY not in row.detail and KEY[-4:] in row.detail
+
+
+def test_the_doctor_says_how_to_create_a_missing_key_without_failing_the_run():
+    [row] = doctor_rows(Settings(website_hostname="agent.azurewebsites.net"), MemorySecretProvider({}))
+    assert row.status == "NOT READY" and not row.required and "az keyvault secret set" in row.fix
