@@ -181,3 +181,15 @@ def test_the_link_in_another_failures_email_is_an_independent_confirmation():
     learn(link_answer(record, "ann", correct=False, action="RETRY"), record, rules)
     rule, _ = learn(link_answer(later, "bob", correct=False, action="RETRY"), later, rules)
     assert rule.status == "active"
+
+
+def test_a_yes_on_a_decision_made_by_a_learned_rule_confirms_the_rule():
+    rules = MemoryLearnedRuleStore()
+    record = decided(PERMISSION)
+    learn(answer(record, correct=False, action="RETRY", by="ann"), record, rules)
+    learn(answer(record, correct=False, action="RETRY", by="bob"), record, rules)
+    rerun_by_rule = decided(PERMISSION, key="ws:300:0", classifier=with_learned_rules(classify, rules))
+    assert rerun_by_rule.rule_id.startswith("learned-")
+
+    rule, message = learn(answer(rerun_by_rule, correct=True, by="cyd"), rerun_by_rule, rules)
+    assert rule.independent_confirmations() == 3 and "3 confirmations" in message

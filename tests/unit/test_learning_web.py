@@ -124,3 +124,34 @@ def test_the_api_reports_the_rule_it_made(world):
     body = json.dumps({"correct": False, "category": "code", "by": "ann"}).encode()
     reply = json.loads(submit_json(DECISION, body, JSON, loop, store, NOW).body)
     assert reply["rule"] == "learned-0123456789abcdef" and reply["rule_status"] == "active"
+
+
+def test_a_misconfigured_agent_answers_503_not_a_crash(monkeypatch):
+    from shared import runtime
+    from shared.exceptions import ConfigError
+    from shared.learning import web
+
+    def broken():
+        raise ConfigError("invalid settings (1 problem): DATABRICKS_WORKSPACE_URL: not set")
+
+    monkeypatch.setattr(runtime, "deps", broken)
+    answer = web.link("GET", DECISION, link(), b"", {})
+    assert answer.status == 503 and "DATABRICKS" not in answer.body
+
+
+def test_unreachable_storage_answers_503_with_retry_after(world, monkeypatch):
+    from types import SimpleNamespace
+
+    from shared import runtime
+    from shared.exceptions import TransientError
+    from shared.learning import web
+
+    loop, store = world
+
+    def down(key):
+        raise TransientError("table storage unavailable (read decision): ServiceRequestError")
+
+    store.get = down
+    monkeypatch.setattr(runtime, "deps", lambda: SimpleNamespace(learning=loop, store=store))
+    answer = web.api(DECISION, b'{"correct": true, "by": "ann"}', JSON)
+    assert answer.status == 503 and answer.headers["Retry-After"] == "60"
