@@ -115,8 +115,7 @@ def _follow_one(deps: PipelineDeps, record: DecisionRecord, report: PollReport) 
     succeeded = _rerun_succeeded(run, record.repair_id if record.new_run_id is None else None)
     record.outcome = "succeeded" if succeeded else "failed"
     if deps.learning is not None:  # confirms or refutes the decision (and the learned rule behind it)
-        deps.learning.rerun_ended(deps.store, record, f"{record.workspace_id}:{run.run_id}:{run.repair_count}",
-                                  succeeded, deps.clock())
+        deps.learning.rerun_ended(deps.store, record, run, succeeded, deps.clock())
     # Only a rerun that worked ends the chain here. One that failed again is the chain's next attempt: its
     # decision builds on the larger cluster, and puts the original back when the chain ends (pipeline).
     job: Job | None = None  # read once: for the revert, and for the outcome email's recipients

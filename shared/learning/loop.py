@@ -29,6 +29,7 @@ from shared.learning.links import signing_key_reader
 from shared.learning.signing import LinkCheck, check_link
 
 if TYPE_CHECKING:
+    from shared.databricks.models import Run
     from shared.settings import Settings
     from shared.store import DecisionStore
 
@@ -48,13 +49,14 @@ class LearningLoop:
         return with_learned_rules(classify, self.rules)
 
     # --- outcomes ----------------------------------------------------------------------------------------
-    def rerun_ended(self, decisions: DecisionStore, record: DecisionRecord, failure_key: str, succeeded: bool,
+    def rerun_ended(self, decisions: DecisionStore, record: DecisionRecord, rerun: Run, succeeded: bool,
                     now: datetime) -> None:
         """Record on `record` how its rerun ended; confirm or refute the learned rule behind it. Never raises
         for the rules' table: the outcome on the record is what must not be lost."""
         if succeeded:
             outcomes.rerun_succeeded(record, now)
         else:
+            failure_key = outcomes.rerun_failure_key(record, rerun)
             outcomes.rerun_failed(record, failure_key, now)
             try:
                 outcomes.judge(record, decisions.get(failure_key), now)

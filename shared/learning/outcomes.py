@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from shared.databricks.models import Run
 from shared.decision import DecisionRecord
 
 # A failed rerun whose own failure was never decided (lost webhook and poller, agent off) stops waiting.
@@ -28,6 +29,16 @@ def rerun_failed(record: DecisionRecord, failure_key: str, now: datetime) -> Non
     """The rerun failed; whether the same way is known once its own failure is decided (`judge`)."""
     record.outcome_verdict, record.outcome_seen_at, record.rerun_failure_key = "awaiting", now, failure_key
     record.outcome_note = f"the rerun failed; decision {failure_key} will say whether the same way"
+
+
+def rerun_failure_key(record: DecisionRecord, rerun: Run) -> str:
+    """The key of the decision on this rerun's failure. Not the run's current repair count: by the time the
+    timer looks, the next decision may have repaired the run again."""
+    if record.new_run_id is not None:
+        return f"{record.workspace_id}:{rerun.run_id}:0"
+    repairs = [item.id for item in rerun.repair_history if item.type == "REPAIR"]
+    count = repairs.index(record.repair_id) + 1 if record.repair_id in repairs else record.repair_count + 1
+    return f"{record.workspace_id}:{rerun.run_id}:{count}"
 
 
 def judge(record: DecisionRecord, next_decision: DecisionRecord | None, now: datetime) -> bool:

@@ -17,12 +17,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote
 
-from shared.decision import DecisionRecord, utcnow
-from shared.exceptions import ConfigError, TransientError
-from shared.learning.feedback import FIELDS, FeedbackError, parse_feedback
-from shared.taxonomy import Action, Category
+from shared.exceptions import BadRequest, ConfigError, TransientError
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the rest is imported on the first request: function_app imports this module (cold start)
+    from shared.decision import DecisionRecord
     from shared.learning.loop import LearningLoop
     from shared.store import DecisionStore
 
@@ -50,11 +48,15 @@ class HttpAnswer:
 
 def api(decision_id: str, body: bytes, headers: Mapping[str, str]) -> HttpAnswer:
     """The function-key endpoint (the host checked the key)."""
+    from shared.decision import utcnow
+
     return _with_agent(lambda loop, store: submit_json(decision_id, body, headers, loop, store, utcnow()))
 
 
 def link(method: str, decision_id: str, params: Mapping[str, str], body: bytes, headers: Mapping[str, str]) -> HttpAnswer:
     """The signed-link endpoint: GET the form, POST the answer."""
+    from shared.decision import utcnow
+
     return _with_agent(lambda loop, store: signed(method, decision_id, params, body, headers, loop, store, utcnow()))
 
 
@@ -79,13 +81,15 @@ def _with_agent(handle: Any) -> HttpAnswer:
 def submit_json(decision_id: str, body: bytes, headers: Mapping[str, str], loop: LearningLoop,
                 store: DecisionStore, now: datetime) -> HttpAnswer:
     """POST with the function key: a JSON object with correct, category, action, comment, by."""
+    from shared.learning.feedback import parse_feedback
+
     record = store.get(decision_id) if decision_id else None
     if record is None:
         return _json(404, f"no decision {decision_id!r}")
     try:
         fields = _json_body(body, headers)
         feedback = parse_feedback(fields, decision_key=record.key, via="api", now=now)
-    except FeedbackError as exc:
+    except BadRequest as exc:
         return _json(400, str(exc), field_name=exc.field)
     changed, rule, message = loop.answer(record, feedback)
     return _json(200 if not changed else 201, message, extra={"rule": rule.rule_id if rule else None,
@@ -95,6 +99,9 @@ def submit_json(decision_id: str, body: bytes, headers: Mapping[str, str], loop:
 def signed(method: str, decision_id: str, params: Mapping[str, str], body: bytes, headers: Mapping[str, str],
            loop: LearningLoop, store: DecisionStore, now: datetime) -> HttpAnswer:
     """GET: the form for the decision the link names; POST: its answer. Both need the link's valid signature."""
+    from shared.learning.feedback import parse_feedback
+    from shared.taxonomy import Action, Category
+
     decision_key = decision_id or params.get("key", "")
     check = loop.check_link(decision_key, params.get("exp"), params.get("sig"), now)
     if not check.ok:
@@ -114,7 +121,7 @@ def signed(method: str, decision_id: str, params: Mapping[str, str], body: bytes
     try:
         fields = _form_body(body) if form else _json_body(body, headers)
         feedback = parse_feedback(fields, decision_key=record.key, via="link", now=now)
-    except FeedbackError as exc:
+    except BadRequest as exc:
         if not form:
             return _json(400, str(exc), field_name=exc.field)
         return _page(400, "form.html.j2", title="Was this the right call?", record=_view(record), action_url=action_url, preselected="",
@@ -129,6 +136,8 @@ def signed(method: str, decision_id: str, params: Mapping[str, str], body: bytes
 
 # --- bodies ---------------------------------------------------------------------------------------------------
 def _json_body(body: bytes, headers: Mapping[str, str]) -> dict[str, Any]:
+    from shared.learning.feedback import FIELDS, FeedbackError
+
     if len(body) > MAX_BODY_BYTES:
         raise FeedbackError(f"the body is larger than {MAX_BODY_BYTES} bytes")
     try:
@@ -141,6 +150,8 @@ def _json_body(body: bytes, headers: Mapping[str, str]) -> dict[str, Any]:
 
 
 def _form_body(body: bytes) -> dict[str, Any]:
+    from shared.learning.feedback import FeedbackError
+
     if len(body) > MAX_BODY_BYTES:
         raise FeedbackError(f"the form is larger than {MAX_BODY_BYTES} bytes")
     try:

@@ -154,3 +154,17 @@ def test_an_unreachable_rules_table_does_not_lose_the_outcome():
     deps.learning.rules.update = broken
     report = poll(deps, now=NOW)
     assert deps.store.get("ws:911:0").outcome_verdict == "confirmed" and not report.errors
+
+
+def test_the_reruns_failure_is_looked_up_by_its_own_repair_not_by_the_runs_latest():
+    from shared.learning.outcomes import rerun_failure_key
+
+    twice = Run.model_validate({"run_id": 911, "job_id": 42, "state": {"life_cycle_state": "TERMINATED",
+                                                                         "result_state": "FAILED"},
+                                "repair_history": [{"type": "ORIGINAL", "id": 911}, {"type": "REPAIR", "id": 5501},
+                                                   {"type": "REPAIR", "id": 5502}]})
+    first = DecisionRecord(key="ws:911:0", workspace_id="ws", run_id=911, chain_id="ws:911", repair_id=5501)
+    assert twice.repair_count == 2
+    assert rerun_failure_key(first, twice) == "ws:911:1"
+    run_now = first.model_copy(update={"repair_id": None, "new_run_id": 977})
+    assert rerun_failure_key(run_now, twice.model_copy(update={"run_id": 977})) == "ws:977:0"
