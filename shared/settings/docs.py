@@ -82,8 +82,9 @@ LOCAL_VALUES = {
 # Functions host settings the example also needs (not read by the agent itself).
 HOST_VALUES = {"FUNCTIONS_WORKER_RUNTIME": ("python", "Functions host: the language worker (local runs).")}
 # Identity-based storage settings are for Azure only: next to a connection string they would only confuse.
+# WEBSITE_HOSTNAME is set by the host itself (an empty value in local.settings.json would hide func start's).
 AZURE_ONLY = ("AzureWebJobsStorage__accountName", "AzureWebJobsStorage__queueServiceUri",
-              "AzureWebJobsStorage__tableServiceUri")
+              "AzureWebJobsStorage__tableServiceUri", "WEBSITE_HOSTNAME")
 
 
 def example_settings() -> str:
