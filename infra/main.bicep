@@ -78,12 +78,16 @@ param pollSchedule string = '0 */5 * * * *'
 param logLevel string = 'INFO'
 
 // --- Webhook -----------------------------------------------------------------------------------------
-@description('WEBHOOK_USERNAME: Basic-auth user the Databricks notification destination sends, on top of the function key. Empty: function key only.')
-param webhookUsername string = ''
+// Both required, in every mode: the webhook never accepts the function key alone, and in act mode the app
+// refuses to start without them. A deployment without a password fails validation here instead.
+@minLength(1)
+@description('WEBHOOK_USERNAME: Basic-auth user the Databricks notification destination sends, on top of the function key.')
+param webhookUsername string = 'databricks'
 
 @secure()
-@description('Optional. Basic-auth password, stored as Key Vault secret webhook-password. azd generates one on the first run and reads it back from the vault afterwards.')
-param webhookPassword string = ''
+@minLength(15)
+@description('Basic-auth password, stored as Key Vault secret webhook-password (15 characters or more; azd generates 15 letters and digits on the first run and reads the same value back from the vault afterwards).')
+param webhookPassword string
 
 // --- Email -------------------------------------------------------------------------------------------
 @description('EMAIL_ENABLED: send email. Off: notifications are only recorded.')
@@ -128,8 +132,12 @@ param emailSmtpUsername string = ''
 @description('SMTP only, optional: password stored as Key Vault secret email-password. Empty: put the secret in the vault yourself.')
 param emailSmtpPassword string = ''
 
-@description('FEEDBACK_URL: link in emails where a reader rates a decision; empty: no link.')
+@description('FEEDBACK_URL: link in emails where a reader rates a decision; empty: the app\'s own /api/feedback endpoint.')
 param feedbackUrl string = ''
+
+@secure()
+@description('Key that signs the emails\' one-click feedback links, stored as Key Vault secret feedback-signing-key (the app reads it through KEY_VAULT_URL). azd generates one on the first run. Empty: not written; the app then sends no feedback links unless the secret is in the vault (list it in extraKeyVaultSecretNames).')
+param feedbackSigningKey string = ''
 
 // --- Azure OpenAI (optional) -------------------------------------------------------------------------
 @description('Deploy an Azure OpenAI account and a chat model deployment. Off: rules only, unless openAiEndpoint names an existing account.')
@@ -172,6 +180,51 @@ param openAiEndpoint string = ''
 @description('Existing endpoint only: entra (the identity, default) or key (AZURE_OPENAI_API_KEY from Key Vault secret azure-openai-api-key). A deployed account always uses Entra, local auth off.')
 param openAiAuth string = 'entra'
 
+// --- Network and access ------------------------------------------------------------------------------
+// restrictNetwork (default): the Function App gets VNet integration, and storage, Key Vault and a deployed Azure
+// OpenAI account deny every network except that subnet (service endpoints) and allowedIpAddresses. Off: their
+// firewalls allow all networks (Entra ID is still required everywhere). Trade-off written down in docs/deploy.md:
+// with it on, the operator's own machine needs its address in allowedIpAddresses to read the vault (azd reads
+// webhook-password back on every provision) or the tables (`python -m shared report`).
+@description('Storage, Key Vault and Azure OpenAI deny by default and admit only the app\'s subnet and allowedIpAddresses.')
+param restrictNetwork bool = true
+
+@description('Comma-separated public IPv4 addresses or CIDR ranges allowed through the storage, Key Vault and OpenAI firewalls, e.g. the deployer\'s address (azd env set ALLOWED_IP_ADDRESSES "$(curl -s https://api.ipify.org)").')
+param allowedIpAddresses string = ''
+
+@description('Address space of the VNet (restrictNetwork only).')
+param vnetAddressPrefix string = '10.40.0.0/16'
+
+@description('Flex Consumption integration subnet, inside vnetAddressPrefix.')
+param appSubnetPrefix string = '10.40.0.0/24'
+
+@allowed([
+  'resource'
+  'account'
+])
+@description('resource (default): the identity\'s queue and table roles are assigned on each queue and table. account: on the storage account (also lets the Functions host write its diagnostic-events tables).')
+param storageRoleScope string = 'resource'
+
+@description('Tables the app uses besides DECISIONS_TABLE, STATE_TABLE and OUTBOX_TABLE: created here and granted one by one. Defaults: FEEDBACK_TABLE and LEARNED_RULES_TABLE (feedback and learned rules). Add a table here when the app gains one.')
+param extraTableNames array = [
+  'agentfeedback'
+  'agentlearnedrules'
+]
+
+@description('Key Vault secrets the app reads besides the ones this configuration implies (e.g. per-workspace PATs or webhook passwords named in DATABRICKS_WORKSPACES): the identity is granted each one. Each must exist in the vault before the deployment.')
+param extraKeyVaultSecretNames array = []
+
+@allowed([
+  'builtin'
+  'custom'
+])
+@description('ACS with Entra auth: builtin gives the identity Communication and Email Service Owner (no narrower built-in role exists); custom defines a sender role without key listing or delete (needs the right to create role definitions).')
+param acsRole string = 'builtin'
+
+// --- Monitoring --------------------------------------------------------------------------------------
+@description('Email address for the poison-message alert. Empty: the alert fires in the portal only.')
+param alertEmail string = ''
+
 // --- Function App ------------------------------------------------------------------------------------
 @minValue(1)
 @maxValue(1000)
@@ -206,17 +259,50 @@ var names = {
   emailService: 'ecs-${resourceToken}'
   communicationService: 'acs-${resourceToken}'
   openAi: 'oai-${resourceToken}'
+  vnet: 'vnet-${resourceToken}'
+  nsg: 'nsg-${resourceToken}'
+  actionGroup: 'ag-${resourceToken}'
 }
 // Flex Consumption pulls the app package from this blob container (same naming as the azd quickstart).
 var deploymentContainerName = 'app-package-${take(names.functionApp, 32)}-${take(resourceToken, 7)}'
 
-// The queue and tables the app uses; their names are also handed to the app as settings.
+// The queue and tables the app uses; the three named tables are also handed to the app as settings.
 var jobQueueName = 'job-failures'
 var tableNames = {
   decisions: 'agentdecisions'
   state: 'agentstate'
   outbox: 'agentoutbox'
 }
+var namedTables = [
+  tableNames.decisions
+  tableNames.state
+  tableNames.outbox
+]
+var allTableNames = union(namedTables, extraTableNames)
+
+var allowedIps = empty(allowedIpAddresses) ? [] : split(replace(allowedIpAddresses, ' ', ''), ',')
+
+// The Key Vault secrets the app reads in this configuration; the identity may read these and no other. Each must
+// exist when the role assignment is made: written by this template from its parameter, or put in by hand first.
+var webhookSecretNames = [
+  'webhook-password'
+]
+var feedbackSecretNames = empty(feedbackSigningKey) ? [] : [
+  'feedback-signing-key'
+]
+var patSecretNames = (databricksAuth == 'pat') ? [
+  'databricks-pat'
+] : []
+var smtpSecretNames = (emailTransport == 'smtp') ? [
+  'email-password'
+] : []
+var acsSecretNames = ((emailTransport == 'acs') && (acsAuth == 'connectionString')) ? [
+  'acs-connection-string'
+] : []
+var openAiKeySecretNames = ((!deployOpenAi) && (!empty(openAiEndpoint)) && (openAiAuth == 'key')) ? [
+  'azure-openai-api-key'
+] : []
+var appSecretNames = union(webhookSecretNames, feedbackSecretNames, patSecretNames, smtpSecretNames, acsSecretNames, openAiKeySecretNames, extraKeyVaultSecretNames)
 
 var useOpenAi = deployOpenAi || (!empty(openAiEndpoint))
 
@@ -236,6 +322,21 @@ module identity 'modules/identity.bicep' = {
   }
 }
 
+module network 'modules/network.bicep' = if (restrictNetwork) {
+  name: 'network'
+  scope: rg
+  params: {
+    vnetName: names.vnet
+    nsgName: names.nsg
+    location: location
+    tags: tags
+    addressPrefix: vnetAddressPrefix
+    appSubnetPrefix: appSubnetPrefix
+  }
+}
+
+var appSubnetId = restrictNetwork ? network.outputs.appSubnetId : ''
+
 module storage 'modules/storage.bicep' = {
   name: 'storage'
   scope: rg
@@ -245,11 +346,10 @@ module storage 'modules/storage.bicep' = {
     tags: tags
     deploymentContainerName: deploymentContainerName
     queueName: jobQueueName
-    tableNames: [
-      tableNames.decisions
-      tableNames.state
-      tableNames.outbox
-    ]
+    tableNames: allTableNames
+    restrictNetwork: restrictNetwork
+    subnetId: appSubnetId
+    allowedIpAddresses: allowedIps
   }
 }
 
@@ -262,7 +362,11 @@ module keyVault 'modules/keyvault.bicep' = {
     tags: tags
     databricksPatToken: databricksPatToken
     webhookPassword: webhookPassword
+    feedbackSigningKey: feedbackSigningKey
     emailSmtpPassword: emailSmtpPassword
+    restrictNetwork: restrictNetwork
+    subnetId: appSubnetId
+    allowedIpAddresses: allowedIps
   }
 }
 
@@ -274,6 +378,8 @@ module monitoring 'modules/monitoring.bicep' = {
     appInsightsName: names.appInsights
     location: location
     tags: tags
+    alertEmail: alertEmail
+    actionGroupName: names.actionGroup
   }
 }
 
@@ -302,6 +408,9 @@ module openAi 'modules/openai.bicep' = if (deployOpenAi) {
     modelVersion: openAiModelVersion
     deploymentSku: openAiDeploymentSku
     deploymentCapacity: openAiDeploymentCapacity
+    restrictNetwork: restrictNetwork
+    subnetId: appSubnetId
+    allowedIpAddresses: allowedIps
   }
 }
 
@@ -311,16 +420,26 @@ module rbac 'modules/rbac.bicep' = {
   params: {
     principalId: identity.outputs.principalId
     storageAccountName: storage.outputs.name
+    queueNames: [
+      storage.outputs.queueName
+      storage.outputs.poisonQueueName
+    ]
+    tableNames: allTableNames
+    storageRoleScope: storageRoleScope
     keyVaultName: keyVault.outputs.name
+    secretNames: appSecretNames
     appInsightsName: monitoring.outputs.appInsightsName
     communicationServiceName: communication.outputs.communicationServiceName
     grantCommunication: (emailTransport == 'acs') && (acsAuth == 'entra')
+    acsRole: acsRole
     openAiName: names.openAi
     grantOpenAi: deployOpenAi
     deployerPrincipalId: principalId
     deployerPrincipalType: principalType
   }
-  // The OpenAI role needs the account to exist first (its name is known without the module's outputs).
+  // The OpenAI role needs the account to exist first (its name is known without the module's outputs); the
+  // per-secret and per-table roles need the secrets and tables, written by the keyvault, communication and
+  // storage modules (read through their outputs above, which makes those modules finish first).
   dependsOn: [
     openAi
   ]
@@ -356,6 +475,7 @@ module functionApp 'modules/functionapp.bicep' = {
     stateTable: tableNames.state
     outboxTable: tableNames.outbox
     webhookUsername: webhookUsername
+    subnetId: appSubnetId
     emailEnabled: emailEnabled
     emailTransport: emailTransport
     acsAuth: acsAuth
@@ -392,6 +512,8 @@ output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name
 output AZURE_KEY_VAULT_URL string = keyVault.outputs.uri
 output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
 output APPLICATIONINSIGHTS_NAME string = monitoring.outputs.appInsightsName
+// Portal: Monitor > Workbooks, or this id.
+output AGENT_WORKBOOK_ID string = monitoring.outputs.workbookId
 // Add this identity to the Databricks workspace as a service principal (application id = client id).
 output MANAGED_IDENTITY_CLIENT_ID string = identity.outputs.clientId
 output MANAGED_IDENTITY_PRINCIPAL_ID string = identity.outputs.principalId

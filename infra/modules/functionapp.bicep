@@ -29,7 +29,11 @@ param logLevel string = 'INFO'
 param decisionsTable string
 param stateTable string
 param outboxTable string
-param webhookUsername string = ''
+@minLength(1)
+param webhookUsername string
+
+@description('VNet integration subnet (delegated to Microsoft.App/environments). Empty: no VNet integration.')
+param subnetId string = ''
 param emailEnabled bool = true
 param emailTransport string = 'acs'
 param acsAuth string = 'entra'
@@ -182,7 +186,9 @@ var patSettings = (databricksAuth == 'pat') ? [
   }
 ] : []
 
-var webhookSettings = empty(webhookUsername) ? [] : [
+// Always set: Basic auth on top of the function key is required (issue 11: the agent never acts on a request that
+// carries only the function key). The password itself is a Key Vault reference.
+var webhookSettings = [
   {
     name: 'WEBHOOK_USERNAME'
     value: webhookUsername
@@ -310,6 +316,8 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
     clientCertEnabled: false
     publicNetworkAccess: 'Enabled'
     keyVaultReferenceIdentity: identityId
+    // Outbound through the VNet: storage and Key Vault deny every other network (network.bicep).
+    virtualNetworkSubnetId: empty(subnetId) ? null : subnetId
     siteConfig: {
       minTlsVersion: '1.2'
       scmMinTlsVersion: '1.2'

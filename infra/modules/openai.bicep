@@ -9,8 +9,31 @@ param modelVersion string
 param deploymentSku string = 'GlobalStandard'
 param deploymentCapacity int = 30
 
+@description('Deny by default; allow only subnetId (the app, service endpoint Microsoft.CognitiveServices) and allowedIpAddresses.')
+param restrictNetwork bool = true
+param subnetId string = ''
+param allowedIpAddresses array = []
+
+// A for-expression must be a variable's whole value (Bicep BCP138), so the rules are built here.
+var ipRules = [for ip in allowedIpAddresses: {
+  value: ip
+}]
+var restrictedAcls = {
+  defaultAction: 'Deny'
+  virtualNetworkRules: empty(subnetId) ? [] : [
+    {
+      id: subnetId
+      ignoreMissingVnetServiceEndpoint: false
+    }
+  ]
+  ipRules: ipRules
+}
+var openAcls = {
+  defaultAction: 'Allow'
+}
+
 resource account 'Microsoft.CognitiveServices/accounts@2024-10-01' = {
-  #checkov:skip=CKV_AZURE_134:Public network access stays enabled: the Flex Consumption app has no VNet integration in this template, so it reaches the account through the public endpoint. Local (key) auth is off, so only Entra identities holding an OpenAI role can call it. Private endpoint + VNet integration is the hardening option (docs/deploy.md).
+  #checkov:skip=CKV_AZURE_134:The public endpoint stays enabled because the app comes in through a VNet service endpoint, a firewall rule on that endpoint; with restrictNetwork (the default) the firewall denies every other network, and local (key) auth is off. A private endpoint would allow Disabled (docs/deploy.md).
   name: name
   location: location
   tags: tags
@@ -25,9 +48,7 @@ resource account 'Microsoft.CognitiveServices/accounts@2024-10-01' = {
     customSubDomainName: name
     disableLocalAuth: true
     publicNetworkAccess: 'Enabled'
-    networkAcls: {
-      defaultAction: 'Allow'
-    }
+    networkAcls: restrictNetwork ? restrictedAcls : openAcls
   }
 }
 

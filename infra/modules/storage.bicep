@@ -1,5 +1,6 @@
 // Storage for the Functions host and the app: the Flex deployment container, the job-failures queue and its
-// poison queue, and the app's tables. Shared-key access is off: everything authenticates with Entra ID.
+// poison queue, and the app's tables. Shared-key access is off: everything authenticates with Entra ID, and
+// with restrictNetwork the firewall admits only the app's subnet (service endpoint) and listed operator IPs.
 param name string
 param location string
 param tags object = {}
@@ -7,14 +8,46 @@ param deploymentContainerName string
 param queueName string
 param tableNames array
 
+@description('Deny by default; allow only subnetId (the app) and allowedIpAddresses (operators).')
+param restrictNetwork bool = true
+
+@description('The Function App\'s VNet integration subnet (service endpoint Microsoft.Storage). Empty: none.')
+param subnetId string = ''
+
+@description('Public IPv4 addresses or CIDR ranges of operators (e.g. to run `python -m shared report` against the tables).')
+param allowedIpAddresses array = []
+
 @minValue(1)
 @maxValue(365)
 @description('Days a deleted blob or container can be restored.')
 param deleteRetentionDays int = 7
 
+// AzureServices stays bypassed for Azure Monitor metrics and the platform's own services; it does not admit the
+// Function App, which comes in through its subnet.
+// A for-expression must be a variable's whole value (Bicep BCP138), so the rules are built here.
+var ipRules = [for ip in allowedIpAddresses: {
+  value: ip
+  action: 'Allow'
+}]
+var restrictedAcls = {
+  bypass: 'AzureServices'
+  defaultAction: 'Deny'
+  virtualNetworkRules: empty(subnetId) ? [] : [
+    {
+      id: subnetId
+      action: 'Allow'
+    }
+  ]
+  ipRules: ipRules
+}
+var openAcls = {
+  bypass: 'AzureServices'
+  defaultAction: 'Allow'
+}
+
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
-  #checkov:skip=CKV_AZURE_35:Network rules default to Allow because this template has no VNet: a Flex Consumption app without VNet integration reaches storage through its public endpoint and is not a trusted-service bypass. Private endpoints + VNet integration are the documented hardening option (docs/deploy.md).
-  #checkov:skip=CKV_AZURE_59:Public network access stays enabled for the same reason (no VNet / private endpoints in this template); data access still needs an Entra token, shared keys are off.
+  #checkov:skip=CKV_AZURE_35:False positive: the firewall denies by default when restrictNetwork is true (the default), admitting only the app's subnet and the operator addresses; checkov 3.3.30 cannot evaluate the `restrictNetwork ? ... : ...` expression (tests/infra/test_bicep.py asserts the Deny branch and the default).
+  #checkov:skip=CKV_AZURE_59:The public endpoint stays enabled because the app reaches the account through a VNet service endpoint, which is a firewall rule on the public endpoint; with restrictNetwork (the default) its firewall denies every other network. Private endpoints would allow Disabled (docs/deploy.md).
   #checkov:skip=CKV_AZURE_206:Locally redundant on purpose: the account holds a work queue, the app package and a decision log whose source of truth (the run history) lives in Databricks; geo-replication is not worth its cost here.
   name: name
   location: location
@@ -32,10 +65,7 @@ resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
     minimumTlsVersion: 'TLS1_2'
     supportsHttpsTrafficOnly: true
     publicNetworkAccess: 'Enabled'
-    networkAcls: {
-      bypass: 'AzureServices'
-      defaultAction: 'Allow'
-    }
+    networkAcls: restrictNetwork ? restrictedAcls : openAcls
     encryption: {
       keySource: 'Microsoft.Storage'
       requireInfrastructureEncryption: true

@@ -3,7 +3,7 @@
     from localdev.databricks_sim import DatabricksSimulator, TaskFailure
 """
 
-from localdev.databricks_sim.model import ClusterReason, RerunContext, TaskFailure, succeed_if_resized
+from localdev.databricks_sim.model import ClusterReason, ForEachFailure, RerunContext, TaskFailure, succeed_if_resized
 from localdev.databricks_sim.simulator import DatabricksSimulator, RecordedRequest
 
-__all__ = ["ClusterReason", "DatabricksSimulator", "RecordedRequest", "RerunContext", "TaskFailure", "succeed_if_resized"]
+__all__ = ["ClusterReason", "DatabricksSimulator", "ForEachFailure", "RecordedRequest", "RerunContext", "TaskFailure", "succeed_if_resized"]

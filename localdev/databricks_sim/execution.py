@@ -7,7 +7,6 @@ A mixin of Workspace, kept apart from the API's rules (state.py) so each file re
 from __future__ import annotations
 
 import copy
-import hashlib
 import time
 from typing import Any
 
@@ -23,10 +22,13 @@ from localdev.databricks_sim.model import (
     TaskFailure,
     TaskRun,
     Termination,
+    end_task,
+    spark_context_for,
 )
+from localdev.databricks_sim.shapes import TaskShapes, task_parameters
 
 
-class RunExecution:
+class RunExecution(TaskShapes):
     """Starting and finishing executions (an original run or one repair) of a JobRun.
 
     Expects from Workspace: jobs, clusters, task_runs, rerun_seconds, on_run_finished, _run_ids, _cluster_seq,
@@ -42,6 +44,8 @@ class RunExecution:
 
     def _cluster_spec(self, run: JobRun, spec: dict[str, Any]) -> dict[str, Any] | None:
         """The compute a task gets now: the job's CURRENT job cluster (why jobs/update + repair resizes)."""
+        if "for_each_task" in spec:  # the parent runs nothing; its iterations run on the inner task's compute
+            return self._cluster_spec(run, spec["for_each_task"]["task"])
         if key := spec.get("job_cluster_key"):
             clusters = self.job(run.job_id)["settings"].get("job_clusters", []) if run.job_id else []
             for cluster in clusters:
@@ -64,10 +68,14 @@ class RunExecution:
         *,
         immediate: bool,
         started: int | None = None,
+        overrides: dict[str, Any] | None = None,
     ) -> None:
         now = self.now_ms() if started is None else started
         previous = run.latest_by_key()
         specs = {key: self._task_spec(run, key) for key in keys}
+        for spec in specs.values():
+            self._check_shape(spec)
+        overrides = run.overriding_parameters if overrides is None else overrides
         clusters = {key: self._cluster_spec(run, spec) for key, spec in specs.items()}
         failed_before = tuple(k for k in keys if k in previous and previous[k].result_state in FAILED)
         context = RerunContext(
@@ -83,10 +91,13 @@ class RunExecution:
         for key in _topological(specs):
             spec = specs[key]
             task = TaskRun(run_id=next(self._run_ids), task_key=key, spec=spec, start_time=now,
-                           cluster_spec=clusters[key], planned=plan.get(key, "success"))
-            if clusters[key] is not None:
+                           cluster_spec=clusters[key], planned=plan.get(key, "success"),
+                           parameters=task_parameters(spec, overrides))
+            if "for_each_task" in spec:
+                self._start_iterations(run, task, previous.get(key), shared)
+            elif clusters[key] is not None:
                 task.cluster_id = self._cluster_for(run, spec, clusters[key], shared)
-                task.spark_context_id = str(int(hashlib.sha256(task.cluster_id.encode()).hexdigest()[:15], 16))
+                task.spark_context_id = spark_context_for(task.cluster_id)
             deps = [d["task_key"] for d in spec.get("depends_on", [])]
             task.life_cycle_state = "BLOCKED" if any(d in specs for d in deps) else "RUNNING"
             run.tasks.append(task)
@@ -132,11 +143,21 @@ class RunExecution:
                 task.cluster_id = task.spark_context_id = None
                 _end(task, "TERMINATED", "UPSTREAM_CANCELED" if canceled else "UPSTREAM_FAILED",
                      "Upstream task(s) failed.", Termination("SKIPPED", "SUCCESS", "Upstream task(s) failed."), now)
+                for iteration in task.iterations or []:  # a skipped for_each never starts its iterations
+                    if not iteration.done:
+                        self.task_runs.pop(iteration.run_id, None)
+                task.iterations = None
                 continue
-            if isinstance(task.planned, TaskFailure):
+            if task.iterations is not None:
+                self._finish_iterations(task, now)
+            elif "run_job_task" in task.spec:
+                self._run_child(run, task, now)
+            elif isinstance(task.planned, TaskFailure):
                 self._fail(run, item, task, task.planned, now)
             else:
                 _end(task, "TERMINATED", "SUCCESS", "", Termination(), now)
+                if "condition_task" in task.spec:
+                    task.outcome_value = "true"
         self._end_clusters(run, item, now)
         self._settle(run, item, now)
         if self.on_run_finished is not None:
@@ -161,7 +182,8 @@ class RunExecution:
                  Termination(failure.termination_code, failure.type, failure.message), now)
 
     def _end_clusters(self, run: JobRun, item: RepairItem, now: int) -> None:
-        tasks = [t for t in run.tasks if t.run_id in set(item.task_run_ids) and t.cluster_id]
+        current = [t for t in run.tasks if t.run_id in set(item.task_run_ids)]
+        tasks = [t for t in current + [i for t in current for i in t.iterations or []] if t.cluster_id]
         for task in tasks:
             cluster = self.clusters[task.cluster_id]
             reason = task.failure.cluster_reason if task.failure else None
@@ -218,9 +240,7 @@ def _plan(outcome: Outcome, context: RerunContext) -> dict[str, Any]:
     raise TypeError(f"not an outcome: {outcome!r}")
 
 
-def _end(task: TaskRun, life: str, result: str, message: str, term: Termination, now: int) -> None:
-    task.life_cycle_state, task.result_state, task.state_message = life, result, message
-    task.termination, task.end_time = term, now
+_end = end_task
 
 
 def _topological(specs: dict[str, dict[str, Any]]) -> list[str]:

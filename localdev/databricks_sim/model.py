@@ -7,6 +7,7 @@ so a client that assumes a field is always present fails here first.
 from __future__ import annotations
 
 import copy
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Union
@@ -67,6 +68,13 @@ class TaskFailure:
 
 
 @dataclass(frozen=True)
+class ForEachFailure:
+    """How the iterations of a for_each task end: failures by iteration index (the others succeed)."""
+
+    iterations: dict[int, TaskFailure]
+
+
+@dataclass(frozen=True)
 class RerunContext:
     """What an outcome callable sees when a repair or run-now starts."""
 
@@ -79,7 +87,13 @@ class RerunContext:
 
 
 # "success", one failure for every task that failed before, failures by task key, or a callable deciding.
-Outcome = Union[Literal["success"], TaskFailure, dict[str, TaskFailure], Callable[[RerunContext], Any]]
+# For a for_each task a TaskFailure fails every iteration that runs; ForEachFailure picks them by index.
+# For a run_job task the failure is the child run's (its first task fails with it).
+Outcome = Union[Literal["success"], TaskFailure, dict[str, Union[TaskFailure, ForEachFailure]],
+                Callable[[RerunContext], Any]]
+# Legacy task parameters of run-now and runs/repair, shown back in runs/get `overriding_parameters`.
+LEGACY_PARAMS = ("notebook_params", "python_params", "python_named_params", "jar_params", "spark_submit_params",
+                 "sql_params", "dbt_commands", "pipeline_params")
 
 
 @dataclass
@@ -110,7 +124,11 @@ class TaskRun:
     start_time: int = 0
     end_time: int = 0
     failure: TaskFailure | None = None
-    planned: TaskFailure | Literal["success"] = "success"
+    planned: Any = "success"  # TaskFailure | ForEachFailure | "success"
+    iterations: list[TaskRun] | None = None  # for_each parent: one task run per input, newest attempts
+    child_run_id: int | None = None  # run_job task: the run it started
+    parameters: Any = None  # the task parameters this attempt ran with (notebook: dict, python: list)
+    outcome_value: str | None = None  # condition task: "true" | "false"
 
     @property
     def done(self) -> bool:
@@ -154,6 +172,8 @@ class JobRun:
     completes_at: int | None = None  # sim time (ms) when the running execution ends
     submitted_tasks: list[dict[str, Any]] | None = None  # runs/submit only
     idempotency_token: str | None = None
+    overriding_parameters: dict[str, Any] = field(default_factory=dict)
+    trigger_info: dict[str, Any] | None = None  # RUN_JOB_TASK children: {"run_id": the parent's task run}
 
     @property
     def in_progress(self) -> bool:
@@ -223,7 +243,33 @@ def task_json(task: TaskRun, run: JobRun, base_url: str, workspace_id: str) -> d
     for kind in TASK_KINDS:
         if kind in spec:
             out[kind] = copy.deepcopy(spec[kind])
+    if task.iterations is not None:
+        out["for_each_task"]["stats"] = for_each_stats(task.iterations, total=len(task.iterations))
+    if task.outcome_value is not None and "condition_task" in out:
+        out["condition_task"]["outcome"] = task.outcome_value
     return _prune(out, keep_false=True)
+
+
+def for_each_stats(iterations: list[TaskRun], *, total: int) -> dict[str, Any]:
+    """`for_each_task.stats`: iteration counts and the three most common error messages (SDK ForEachStats)."""
+    failed = [i for i in iterations if i.failure is not None and i.result_state in FAILED]
+    done = [i for i in iterations if i.done]
+    messages: dict[tuple[str, str], int] = {}
+    for item in failed:
+        text = (item.failure.error or item.failure.message).splitlines()[0] if (item.failure.error or item.failure.message) else ""
+        key = (text, item.failure.termination_code)
+        messages[key] = messages.get(key, 0) + 1
+    common = sorted(messages.items(), key=lambda kv: -kv[1])[:3]
+    return _prune({
+        "task_run_stats": {
+            "total_iterations": total, "scheduled_iterations": len(iterations),
+            "active_iterations": len(iterations) - len(done), "completed_iterations": len(done),
+            "succeeded_iterations": sum(1 for i in done if i.result_state == "SUCCESS"),
+            "failed_iterations": len(failed),
+        },
+        "error_message_stats": [{"error_message": text, "count": count, "termination_category": code}
+                                for (text, code), count in common],
+    })
 
 
 TASK_KINDS = (
@@ -255,7 +301,6 @@ def run_json(run: JobRun, base_url: str, workspace_id: str, *, include_history: 
         "run_name": run.run_name,
         "run_type": run.run_type,
         "trigger": run.trigger,
-        "format": "MULTI_TASK",
         "state": state_json(run.life_cycle_state, run.result_state, run.state_message, cancelled),
         "status": status_json(run.life_cycle_state, run.termination),
         "start_time": run.start_time,
@@ -269,9 +314,21 @@ def run_json(run: JobRun, base_url: str, workspace_id: str, *, include_history: 
         "tasks": [task_json(t, run, base_url, workspace_id) for t in run.tasks],
         "job_clusters": copy.deepcopy(run.job_clusters),
         "job_parameters": copy.deepcopy(run.job_parameters),
+        "overriding_parameters": copy.deepcopy(run.overriding_parameters),
+        "trigger_info": copy.deepcopy(run.trigger_info),
         "repair_history": [history_json(item) for item in run.history] if include_history else None,
     }
     return _prune(out, keep_false=True)
+
+
+# The fields of a Run (databricks-sdk service/jobs.py); a task run read with runs/get shows only these.
+RUN_FIELDS = frozenset({
+    "attempt_number", "cleanup_duration", "cluster_instance", "cluster_spec", "creator_user_name", "description",
+    "end_time", "execution_duration", "git_source", "iterations", "job_clusters", "job_id", "job_parameters",
+    "job_run_id", "number_in_job", "original_attempt_run_id", "overriding_parameters", "queue_duration",
+    "repair_history", "run_duration", "run_id", "run_name", "run_page_url", "run_type", "schedule",
+    "setup_duration", "start_time", "state", "status", "tasks", "trigger", "trigger_info",
+})
 
 
 def cluster_json(cluster: Cluster) -> dict[str, Any]:
@@ -287,6 +344,15 @@ def cluster_json(cluster: Cluster) -> dict[str, Any]:
         "terminated_time": cluster.terminated_time,
         "termination_reason": cluster.termination_reason.to_api() if cluster.termination_reason else None,
     })
+
+
+def end_task(task: TaskRun, life: str, result: str, message: str, term: Termination, now: int) -> None:
+    task.life_cycle_state, task.result_state, task.state_message = life, result, message
+    task.termination, task.end_time = term, now
+
+
+def spark_context_for(cluster_id: str) -> str:
+    return str(int(hashlib.sha256(cluster_id.encode()).hexdigest()[:15], 16))
 
 
 def run_page_url(base_url: str, workspace_id: str, job_id: int | None, run_id: int) -> str:

@@ -1,7 +1,9 @@
 """The simulator's HTTP face: Jobs API 2.1/2.2 and Clusters API paths, bearer auth, error bodies, pagination.
 
 One routing table maps (verb, path) to a small function; every function works on the Workspace under its lock.
-Injected faults (429, 503, a stall) are answered before authentication, as a gateway in front would.
+Injected refusals (429, 500, 503, retryable 400s, a stall) are answered before authentication, as a gateway in
+front would; "lost" faults let the route act first and then lose its answer (faults.py). The admin routes
+under /sim/ (bearer auth, never faulted or counted) drive the same controls from another process.
 """
 
 from __future__ import annotations
@@ -10,17 +12,42 @@ import base64
 import json
 import logging
 import re
+import socket
 import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
-from localdev.databricks_sim.model import cluster_json, run_json, task_json
 from localdev.databricks_sim.errors import ApiError, invalid
+from localdev.databricks_sim.faults import FaultPlan, Hit
+from localdev.databricks_sim.listing import bulk_run_json, list_jobs, list_runs
+from localdev.databricks_sim.model import RUN_FIELDS, cluster_json, run_json, task_json
+from localdev.databricks_sim.oauth import DISCOVERY_PATHS, TOKEN_PATH, OAuthIssuer, discovery
+from localdev.databricks_sim.shapes import legacy_overrides
+from localdev.databricks_sim.state import Workspace
 
-if TYPE_CHECKING:
-    from localdev.databricks_sim.simulator import DatabricksSimulator
+
+class SimulatorFace(Protocol):
+    """What the server needs of the simulator (simulator.py implements it; no import back)."""
+
+    workspace: Workspace
+    workspace_id: str
+    page_size: int
+    faults: FaultPlan
+    oauth: OAuthIssuer
+
+    @property
+    def url(self) -> str: ...
+
+    def record(self, method: str, path: str, query: dict[str, str], body: dict[str, Any]) -> None: ...
+
+    def take_fault(self, path: str) -> Any: ...
+
+    def check_auth(self, header: str | None) -> ApiError | None: ...
+
+    def admin(self, method: str, op: str, body: dict[str, Any]) -> dict[str, Any]: ...
+
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +63,7 @@ MULTI_TASK_OUTPUT = (
 class Request:
     """What a route function gets."""
 
-    def __init__(self, sim: DatabricksSimulator, version: str, query: dict[str, str], body: dict[str, Any]) -> None:
+    def __init__(self, sim: SimulatorFace, version: str, query: dict[str, str], body: dict[str, Any]) -> None:
         self.sim, self.version, self.query, self.body = sim, version, query, body
         self.ws = sim.workspace
 
@@ -46,9 +73,16 @@ class Request:
 
 
 def _get_run(req: Request) -> dict[str, Any]:
+    bulk = req.ws.bulk.by_id.get(_int_or_none(req.query.get("run_id")))
+    if bulk is not None:
+        return bulk_run_json(bulk, req.ws.bulk.job_names.get(bulk.job_id, ""), req.sim.url, req.sim.workspace_id,
+                             with_tasks=True)
     run, task = req.ws.find_run(req.query.get("run_id"))
-    if task is not None:  # a task run read as a run
-        return {**_task_as_run(req, run, task), "tasks": [task_json(task, run, req.sim.url, req.sim.workspace_id)]}
+    if task is not None:  # a task run read as a run; a for_each parent lists its iterations
+        out = {**_task_as_run(req, run, task), "tasks": [task_json(task, run, req.sim.url, req.sim.workspace_id)]}
+        if task.iterations is not None:
+            out["iterations"] = [task_json(i, run, req.sim.url, req.sim.workspace_id) for i in task.iterations]
+        return out
     include_history = req.query.get("include_history", "false").lower() == "true"
     data = run_json(run, req.sim.url, req.sim.workspace_id, include_history=include_history)
     return _page(req, data, data, RUN_ARRAYS, f"run:{run.run_id}") if req.paginated else data
@@ -62,43 +96,31 @@ def _get_output(req: Request) -> dict[str, Any]:
             raise invalid(MULTI_TASK_OUTPUT)
         task = latest[0]
     out: dict[str, Any] = {"metadata": _task_as_run(req, run, task)}
+    if task.child_run_id is not None:
+        out["run_job_output"] = {"run_id": task.child_run_id}
     if task.failure is not None:
         out.update({k: v for k, v in (("error", task.failure.error), ("error_trace", task.failure.error_trace),
                                        ("logs", task.failure.logs)) if v})
-    elif task.result_state == "SUCCESS" and "notebook_task" in task.spec:
-        out["notebook_output"] = {"result": "OK", "truncated": False}
+    elif task.result_state == "SUCCESS":
+        out.update(_success_output(req, task))
     return out
+
+
+def _success_output(req: Request, task: Any) -> dict[str, Any]:
+    spec = task.spec
+    if "notebook_task" in spec:
+        return {"notebook_output": {"result": "OK", "truncated": False}}
+    if "sql_task" in spec:
+        warehouse = spec["sql_task"].get("warehouse_id", "")
+        return {"sql_output": {"query_output": {
+            "warehouse_id": warehouse, "output_link": f"{req.sim.url}/sql/history?queryId={task.run_id}"}}}
+    if "dbt_task" in spec:
+        return {"dbt_output": {"artifacts_link": f"{req.sim.url}/dbt-artifacts/{task.run_id}.tar.gz"}}
+    return {}
 
 
 def _list_runs(req: Request) -> dict[str, Any]:
-    q = req.query
-    limit = int(q.get("limit", 20) or 25)
-    if not 1 <= limit <= 25:
-        raise invalid(f"Invalid limit {limit}: it must be between 1 and 25.")
-    if _flag(q, "active_only") and _flag(q, "completed_only"):
-        raise invalid("active_only and completed_only cannot both be true.")
-    runs = sorted(req.ws.runs.values(), key=lambda r: (r.start_time, r.run_id), reverse=True)
-    job_id = int(q["job_id"]) if q.get("job_id") else None
-    t_from, t_to = int(q.get("start_time_from") or 0), int(q.get("start_time_to") or 2**63)
-    runs = [
-        r for r in runs
-        if (job_id is None or r.job_id == job_id) and t_from <= r.start_time <= t_to
-        and not (_flag(q, "completed_only") and r.in_progress) and not (_flag(q, "active_only") and not r.in_progress)
-        and (not q.get("run_type") or r.run_type == q["run_type"])
-    ]
-    offset = _decode_token(q["page_token"], "runs")["offset"] if q.get("page_token") else 0
-    page = runs[offset:offset + limit]
-    out: dict[str, Any] = {"has_more": offset + limit < len(runs)}
-    if page:
-        rendered = [run_json(r, req.sim.url, req.sim.workspace_id, include_history=False) for r in page]
-        if not _flag(q, "expand_tasks"):
-            rendered = [{k: v for k, v in r.items() if k not in ("tasks", "job_clusters")} for r in rendered]
-        out["runs"] = rendered
-    if out["has_more"]:
-        out["next_page_token"] = _encode_token({"kind": "runs", "offset": offset + limit})
-    if offset > 0:
-        out["prev_page_token"] = _encode_token({"kind": "runs", "offset": max(0, offset - limit)})
-    return out
+    return list_runs(req.ws.runs, req.ws.bulk, req.query, req.sim.url, req.sim.workspace_id)
 
 
 def _get_job(req: Request) -> dict[str, Any]:
@@ -109,8 +131,7 @@ def _get_job(req: Request) -> dict[str, Any]:
 
 
 def _list_jobs(req: Request) -> dict[str, Any]:
-    jobs = [j for j in req.ws.jobs.values() if not req.query.get("name") or j["settings"].get("name") == req.query["name"]]
-    return {"jobs": [{k: v for k, v in j.items()} for j in jobs], "has_more": False} if jobs else {"has_more": False}
+    return list_jobs(req.ws.jobs, req.query)
 
 
 def _update_job(req: Request) -> dict[str, Any]:
@@ -128,9 +149,13 @@ def _run_now(req: Request) -> dict[str, Any]:
         run = req.ws.runs[req.ws.tokens[token]]
         return {"run_id": run.run_id, "number_in_job": run.number_in_job}
     job = req.ws.job(req.body.get("job_id"))
+    legacy = legacy_overrides(req.body)
+    if legacy and req.body.get("job_parameters"):
+        raise invalid("job_parameters cannot be used together with task-level parameters such as "
+                      f"{sorted(legacy)[0]}.")
     run = req.ws.start_job_run(
         job["job_id"], outcome=req.ws.next_outcome(job["job_id"]), trigger="ONE_TIME",
-        job_parameters=req.body.get("job_parameters"), only=req.body.get("only"), token=token,
+        job_parameters=req.body.get("job_parameters"), only=req.body.get("only"), token=token, overriding=legacy,
     )
     return {"run_id": run.run_id, "number_in_job": run.number_in_job}
 
@@ -189,7 +214,10 @@ ROUTES: dict[tuple[str, str], Callable[[Request], dict[str, Any]]] = {
 
 def _task_as_run(req: Request, run: Any, task: Any) -> dict[str, Any]:
     data = task_json(task, run, req.sim.url, req.sim.workspace_id)
-    return {**data, "job_id": run.job_id, "job_run_id": run.run_id, "run_name": task.task_key}
+    as_run = {k: v for k, v in data.items() if k in RUN_FIELDS}
+    return {**as_run, "job_id": run.job_id, "job_run_id": run.run_id, "run_name": task.task_key,
+            "number_in_job": run.number_in_job, "original_attempt_run_id": task.run_id, "run_type": run.run_type,
+            "trigger": run.trigger, "creator_user_name": run.creator_user_name}
 
 
 def _page(req: Request, whole: dict[str, Any], container: dict[str, Any], arrays: tuple[str, ...], owner: str) -> dict:
@@ -224,8 +252,11 @@ def _decode_token(token: str, kind: str) -> dict[str, Any]:
     return data
 
 
-def _flag(query: dict[str, str], name: str) -> bool:
-    return query.get(name, "false").lower() == "true"
+def _int_or_none(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
 
 
 class SimHandler(BaseHTTPRequestHandler):
@@ -253,7 +284,17 @@ class SimHandler(BaseHTTPRequestHandler):
             malformed = None if isinstance(body, dict) else "the body is not a JSON object"
         except ValueError as exc:
             body, malformed = {}, str(exc)
-        sim.record(method, split.path, query, body)
+        if split.path.startswith("/sim/"):
+            self._admin(method, split.path[len("/sim/"):], body)
+            return
+        if split.path in DISCOVERY_PATHS and method == "GET":
+            self._send_json(200, discovery(split.path, sim.url, sim.workspace_id))
+            return
+        if split.path != TOKEN_PATH:  # the token request carries a client secret: never in the request log
+            sim.record(method, split.path, query, body)
+        match = _API_PATH.match(split.path)
+        op = match.group("op") if match else split.path
+        sim.faults.count(method, op)
         fault = sim.take_fault(split.path)
         if fault is not None:
             if fault.delay:
@@ -261,6 +302,19 @@ class SimHandler(BaseHTTPRequestHandler):
             if fault.status is not None:
                 self._send_fault(fault)
                 return
+        hit = sim.faults.decide(method, split.path, op)
+        if hit is not None and not hit.after_effect:
+            if hit.delay:
+                time.sleep(hit.delay)
+            if hit.status is not None:
+                self._send_fault(hit)
+                return
+        if split.path == TOKEN_PATH and method == "POST":
+            with sim.workspace.lock:
+                status, answer = sim.oauth.token(self.headers.get("Authorization"), self.headers.get("Content-Type"),
+                                                 raw, sim.workspace.now_ms())
+            self._send_json(status, answer)
+            return
         denied = sim.check_auth(self.headers.get("Authorization"))
         if denied is not None:
             self._send_json(denied.status, {"error_code": denied.error_code, "message": denied.message})
@@ -268,8 +322,7 @@ class SimHandler(BaseHTTPRequestHandler):
         if malformed:
             self._send_json(400, {"error_code": "MALFORMED_REQUEST", "message": f"Could not parse request object: {malformed}"})
             return
-        match = _API_PATH.match(split.path)
-        route = ROUTES.get((method, match.group("op"))) if match else None
+        route = ROUTES.get((method, op)) if match else None
         if route is None:
             self._send_json(404, {"error_code": "ENDPOINT_NOT_FOUND", "message": f"No API found for '{method} {split.path}'"})
             return
@@ -280,11 +333,41 @@ class SimHandler(BaseHTTPRequestHandler):
         except ApiError as exc:
             self._send_json(exc.status, {"error_code": exc.error_code, "message": exc.message})
             return
+        sim.faults.count_applied(method, op)
+        if hit is not None and hit.after_effect:
+            self._lose_answer(hit, payload)
+            return
         self._send_json(200, payload)
+
+    def _lose_answer(self, hit: Hit, payload: dict[str, Any]) -> None:
+        """The action took effect; the client gets no answer, a 500, or the answer too late."""
+        if hit.kind == "lost_drop":
+            self.close_connection = True
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            return
+        if hit.kind == "lost_500":
+            self._send_fault(hit)
+            return
+        time.sleep(hit.delay)
+        self._send_json(200, payload)
+
+    def _admin(self, method: str, op: str, body: dict[str, Any]) -> None:
+        sim = self.server.sim
+        denied = sim.check_auth(self.headers.get("Authorization"))
+        if denied is not None:
+            self._send_json(denied.status, {"error_code": denied.error_code, "message": denied.message})
+            return
+        try:
+            self._send_json(200, sim.admin(method, op, body))
+        except ApiError as exc:
+            self._send_json(exc.status, {"error_code": exc.error_code, "message": exc.message})
 
     def _send_fault(self, fault: Any) -> None:
         headers = {"Retry-After": str(int(fault.retry_after))} if fault.retry_after is not None else {}
-        if fault.body is not None:
+        if getattr(fault, "body", None) is not None:
             self._send(fault.status, fault.body.encode(), "text/html; charset=utf-8", headers)
         else:
             self._send_json(fault.status, {"error_code": fault.error_code, "message": fault.message}, headers)
@@ -310,6 +393,6 @@ class SimHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], sim: DatabricksSimulator) -> None:
+    def __init__(self, address: tuple[str, int], sim: SimulatorFace) -> None:
         super().__init__(address, SimHandler)
         self.sim = sim

@@ -17,7 +17,9 @@ from typing import Any
 
 from localdev.databricks_sim.errors import ApiError, invalid
 from localdev.databricks_sim.execution import RunExecution
+from localdev.databricks_sim.listing import BulkRuns
 from localdev.databricks_sim.model import FAILED, UPSTREAM, Cluster, JobRun, Outcome, TaskFailure, TaskRun
+from localdev.databricks_sim.shapes import legacy_overrides
 
 
 class Workspace(RunExecution):
@@ -45,6 +47,8 @@ class Workspace(RunExecution):
             self.clusters: dict[str, Cluster] = {}
             self.tokens: dict[str, int] = {}
             self.scripts: dict[int, deque[Outcome]] = {}
+            self.bulk = BulkRuns()
+            self.updates: list[tuple[int, dict[str, Any], list[str]]] = []  # every jobs/update applied
 
     def now_ms(self) -> int:
         return int((self._clock() + self.offset_s) * 1000)
@@ -59,7 +63,7 @@ class Workspace(RunExecution):
         if not keys or len(keys) != len(set(keys)):
             raise ValueError("a job needs tasks with unique task_key values")
         self.jobs[job_id] = {
-            "job_id": job_id, "creator_user_name": creator, "run_as_user_name": creator, "run_as_owner": True,
+            "job_id": job_id, "creator_user_name": creator, "run_as_user_name": creator,
             "created_time": self.now_ms(), "settings": copy.deepcopy(settings),
         }
         return job_id
@@ -72,7 +76,9 @@ class Workspace(RunExecution):
 
     def update_job(self, job_id: Any, new_settings: dict[str, Any], fields_to_remove: Iterable[str] = ()) -> None:
         """Top-level fields are replaced; tasks and job_clusters are merged by key (reference §2)."""
-        settings = self.job(job_id)["settings"]
+        job = self.job(job_id)
+        settings = job["settings"]
+        self.updates.append((job["job_id"], copy.deepcopy(new_settings), list(fields_to_remove)))
         for name, value in new_settings.items():
             if name in ("tasks", "job_clusters"):
                 key = "task_key" if name == "tasks" else "job_cluster_key"
@@ -123,6 +129,8 @@ class Workspace(RunExecution):
         token: str | None = None,
         immediate: bool = False,
         duration_ms: int = 0,
+        overriding: dict[str, Any] | None = None,
+        trigger_info: dict[str, Any] | None = None,
     ) -> JobRun:
         job = self.job(job_id)
         settings = job["settings"]
@@ -134,6 +142,7 @@ class Workspace(RunExecution):
             creator_user_name=job["creator_user_name"],
             job_parameters=_resolve_parameters(settings.get("parameters", []), job_parameters or {}),
             job_clusters=copy.deepcopy(settings.get("job_clusters", [])), idempotency_token=token,
+            overriding_parameters=dict(overriding or {}), trigger_info=trigger_info,
         )
         self.runs[run.run_id] = run
         if token:
@@ -190,13 +199,16 @@ class Workspace(RunExecution):
                 keys = self._with_downstream(run, keys)
         if not keys:
             raise invalid(f"Run {run.run_id} has no failed tasks to repair.")
+        # Legacy parameters count only when the repair sends them again; otherwise the job's own values run.
+        overrides = legacy_overrides(body)
+        run.overriding_parameters.update(overrides)
         if body.get("job_parameters"):
             current = {p["name"]: p.get("value", p.get("default", "")) for p in run.job_parameters}
             current.update(body["job_parameters"])
             settings = self.jobs[run.job_id]["settings"] if run.job_id in self.jobs else {}
             run.job_parameters = _resolve_parameters(settings.get("parameters", []), current)
         repair_id = next(self._repair_ids)
-        self._execute(run, keys, outcome, "REPAIR", repair_id, immediate=False)
+        self._execute(run, keys, outcome, "REPAIR", repair_id, immediate=False, overrides=overrides)
         return repair_id
 
     def cancel(self, run_id: Any) -> None:
@@ -224,7 +236,9 @@ class Workspace(RunExecution):
 def _resolve_parameters(definitions: list[dict[str, Any]], given: dict[str, str]) -> list[dict[str, Any]]:
     names = [d["name"] for d in definitions] + [n for n in given if n not in {d["name"] for d in definitions}]
     defaults = {d["name"]: d.get("default") for d in definitions}
-    return [{"name": n, "default": defaults.get(n), "value": str(given.get(n, defaults.get(n) or ""))} for n in names]
+    return [{k: v for k, v in (("name", n), ("default", defaults.get(n)),
+                                ("value", str(given.get(n, defaults.get(n) or "")))) if v is not None}
+            for n in names]
 
 
 def _int(value: Any, name: str) -> int:

@@ -30,7 +30,8 @@ CHECK_SCRIPT = REPO / "scripts" / "check_infra.py"
 CHECKOV_VENV = REPO / os.environ.get("CHECKOV_VENV", ".venv-checkov")  # relative: to the repo root
 REQUIRE_CHECKOV = os.environ.get("INFRA_TESTS_REQUIRE_CHECKOV") == "1"
 
-MODULES = ("identity", "storage", "keyvault", "monitoring", "communication", "openai", "rbac", "functionapp")
+MODULES = ("identity", "network", "storage", "keyvault", "monitoring", "communication", "openai", "rbac",
+           "functionapp")
 
 # Built-in role definition ids (reference/azure.md; the ACS one from Azure's built-in role list).
 ROLE_IDS = {
@@ -77,6 +78,7 @@ SECRET_REFERENCES = {
     "ACS_CONNECTION_STRING": "acs-connection-string",
     "AZURE_OPENAI_API_KEY": "azure-openai-api-key",
 }
+FEEDBACK_SECRET = "feedback-signing-key"  # read by the app through KEY_VAULT_URL, not a reference
 KV_REFERENCE = re.compile(r"^@Microsoft\.KeyVault\(VaultName=\$\{keyVaultName\};SecretName=(?P<secret>[a-z0-9-]+)\)$")
 
 
@@ -408,9 +410,12 @@ def test_secrets_are_key_vault_references_set_only_when_their_mode_needs_them(ap
         condition, value = app_settings[name]
         match = KV_REFERENCE.match(value)
         assert match and match["secret"] == secret, f"{name}: {value!r}"
+        if name == "WEBHOOK_PASSWORD":
+            assert condition is None, "Basic auth is required in every mode (issue 11): the reference is always set"
+            continue
         assert condition is not None, f"{name} must be conditional: an unneeded reference to a missing secret fails"
     assert {"databricksAuth", "pat"} <= strings(app_settings["DATABRICKS_PAT_TOKEN"][0])
-    assert {"webhookUsername"} <= strings(app_settings["WEBHOOK_PASSWORD"][0])
+    assert app_settings["WEBHOOK_USERNAME"] == (None, "webhookUsername")
     assert {"emailTransport", "smtp"} <= strings(app_settings["EMAIL_PASSWORD"][0])
     assert {"acsAuth", "connectionString"} <= strings(app_settings["ACS_CONNECTION_STRING"][0])
     assert {"openAiUseKey"} <= strings(app_settings["AZURE_OPENAI_API_KEY"][0])
@@ -462,6 +467,26 @@ def test_openai_settings_only_when_an_endpoint_exists(app_settings, main):
     for name in ("AZURE_OPENAI_ENDPOINT", "AZURE_OPENAI_DEPLOYMENT", "AZURE_OPENAI_MODEL", "AZURE_OPENAI_API_VERSION"):
         assert app_settings[name][0] == "useOpenAi", name
     assert strings(main["variables"]["useOpenAi"]["value"]) >= {"deployOpenAi", "openAiEndpoint"}
+
+
+# === Webhook credentials are required (issue 11 point 8) ======================================================
+def test_webhook_credentials_are_required_in_every_mode(main, mod):
+    # Required parameters with a minimum length: ARM refuses a deployment without them, so act mode (like
+    # observe) never runs with the function key as the only credential.
+    password = main["parameters"]["webhookPassword"]
+    assert decorator(password, "secure")
+    assert password["default"] is None, "no default: a deployment must pass a password"
+    assert decorator(password, "min_length") >= 15
+    username = main["parameters"]["webhookUsername"]
+    assert decorator(username, "min_length") >= 1 and username["default"], "no empty default username"
+    for module, name in (("keyvault", "webhookPassword"), ("functionapp", "webhookUsername")):
+        param = mod(module)["parameters"][name]
+        assert param["default"] is None, f"{module}.{name} must be required too"
+        assert decorator(param, "min_length"), f"{module}.{name}"
+    _, functionapp = module_body(main, "functionApp")
+    assert functionapp["params"]["webhookUsername"] == "webhookUsername"
+    _, keyvault = module_body(main, "keyVault")
+    assert keyvault["params"]["webhookPassword"] == "webhookPassword"
 
 
 # === Parameters match the settings' own bounds ===============================================================
@@ -521,11 +546,13 @@ def test_the_queues_function_app_uses_are_the_ones_deployed(function_app_source,
 
 
 def test_webhook_url_output_is_the_route_function_app_serves(function_app_source, main):
+    # Other routes (feedback, report) may exist; the output must name the webhook's.
     routes = re.findall(r'@app\.route\(\s*route="([^"]+)"', function_app_source)
     host = json.loads((REPO / "host.json").read_text())
     prefix = host.get("extensions", {}).get("http", {}).get("routePrefix", "api")
     url = main["outputs"]["WEBHOOK_URL"]["value"]
-    assert [url.split("}", 1)[1]] == [f"/{prefix}/{route}" for route in routes]
+    assert url.split("}", 1)[1] in [f"/{prefix}/{route}" for route in routes]
+    assert url.endswith("/webhook")
     assert "AuthLevel.FUNCTION" in function_app_source, "the docs tell Databricks to send ?code=<function key>"
 
 
@@ -564,24 +591,30 @@ def test_secrets_are_written_only_from_secure_optional_parameters_with_a_content
     for path, tree in parsed.items():
         if path.endswith(".bicep"):
             found = resources_of_type(tree, "Microsoft.KeyVault/vaults/secrets")
-            secrets.update({f"{path}:{symbol}": res for symbol, res in found.items()})
+            secrets.update({f"{path}:{symbol}": res for symbol, res in found.items() if not res.existing})
     names = {r.body["name"] for r in secrets.values()}
-    assert names == set(SECRET_REFERENCES.values()) - {"azure-openai-api-key"}
+    assert names == set(SECRET_REFERENCES.values()) - {"azure-openai-api-key"} | {FEEDBACK_SECRET}
     for where, secret in secrets.items():
-        assert secret.condition is not None, f"{where}: written only when a value is given"
+        if secret.body["name"] == "webhook-password":
+            assert secret.condition is None, "the webhook password is required, so always written"
+        else:
+            assert secret.condition is not None, f"{where}: written only when a value is given"
         assert secret.body["properties"]["contentType"] == "text/plain", where
     keyvault = next(t for p, t in parsed.items() if p.endswith("keyvault.bicep"))
     for symbol, secret in resources_of_type(keyvault, "Microsoft.KeyVault/vaults/secrets").items():
         param = keyvault["parameters"][secret.body["properties"]["value"]]
-        assert decorator(param, "secure") and param["default"] == "", symbol
+        assert decorator(param, "secure"), symbol
+        assert param["default"] == "" or symbol == "webhookPasswordSecret", symbol
 
 
-def test_every_secret_looking_parameter_is_secure_and_optional(parsed):
-    secretish = re.compile(r"(token|password|secret|apikey)$", re.IGNORECASE)
+def test_every_secret_looking_parameter_is_secure_and_optional_but_the_webhook_password(parsed):
+    secretish = re.compile(r"(token|password|secret|apikey|signingkey)$", re.IGNORECASE)
     for path, tree in parsed.items():
         for name, param in (tree.get("parameters") or {}).items():
             if secretish.search(name):
                 assert decorator(param, "secure"), f"{path}: {name} must be @secure()"
+                if name == "webhookPassword":
+                    continue  # required: test_webhook_credentials_are_required
                 assert param["default"] == "", f"{path}: {name} must be optional, with no value in the template"
 
 
@@ -617,17 +650,205 @@ def test_openai_is_optional_entra_only_with_a_model_deployment(main, mod):
     assert deployment.body["properties"]["model"]["format"] == "OpenAI"
 
 
-# === Role assignments ========================================================================================
+# === Network: deny by default, the app's subnet allowed (issue 11 point 9) =====================================
+FIREWALLED = {
+    "storage": ("Microsoft.Storage/storageAccounts", "Microsoft.Storage"),
+    "keyvault": ("Microsoft.KeyVault/vaults", "Microsoft.KeyVault"),
+    "openai": ("Microsoft.CognitiveServices/accounts", "Microsoft.CognitiveServices"),
+}
+
+
+def test_restrict_network_is_on_by_default_and_builds_the_vnet(main):
+    assert main["parameters"]["restrictNetwork"]["default"] is True
+    condition, network = module_body(main, "network")
+    assert condition == "restrictNetwork"
+    assert strings(main["variables"]["appSubnetId"]["value"]) >= {"restrictNetwork", "network", "appSubnetId"}
+    for module in ("storage", "keyVault", "openAi", "functionApp"):
+        assert module_body(main, module)[1]["params"]["subnetId"] == "appSubnetId", module
+    for module in ("storage", "keyVault", "openAi"):
+        params = module_body(main, module)[1]["params"]
+        assert params["restrictNetwork"] == "restrictNetwork", module
+        assert params["allowedIpAddresses"] == "allowedIps", module
+    assert main["parameters"]["allowedIpAddresses"]["default"] == ""
+
+
+def test_the_app_subnet_is_delegated_to_flex_with_service_endpoints(mod):
+    vnet = one_of_type(mod("network"), "Microsoft.Network/virtualNetworks")
+    (subnet,) = vnet.body["properties"]["subnets"]
+    props = subnet["properties"]
+    assert [d["properties"]["serviceName"] for d in props["delegations"]] == ["Microsoft.App/environments"]
+    assert {e["service"] for e in props["serviceEndpoints"]} == {svc for _, svc in FIREWALLED.values()}
+    assert props["defaultOutboundAccess"] is True, "the app must reach Databricks, ACS and App Insights"
+    assert strings(props["networkSecurityGroup"]) == {"nsg", "id"}
+    assert mod("network")["outputs"]["appSubnetId"]
+
+
+@pytest.mark.parametrize("module", sorted(FIREWALLED))
+def test_firewalls_deny_by_default_and_admit_only_the_subnet_and_listed_addresses(mod, module):
+    type_, _ = FIREWALLED[module]
+    tree = mod(module)
+    res = one_of_type(tree, type_)
+    acls = res.body["properties"]["networkAcls"]["operator"]
+    assert acls["type"] == "conditional"
+    assert acls["operands"]["condition"] == "restrictNetwork"
+    assert acls["operands"]["true_value"] == "restrictedAcls"
+    assert tree["parameters"]["restrictNetwork"]["default"] is True
+    restricted = tree["variables"]["restrictedAcls"]["value"]
+    assert restricted["defaultAction"] == "Deny"
+    assert restricted.get("bypass", "None") in ("AzureServices", "None")
+    rules = restricted["virtualNetworkRules"]["operator"]["operands"]
+    assert strings(rules["condition"]) == {"empty", "subnetId"}
+    assert [r["id"] for r in rules["false_value"]] == ["subnetId"]
+    assert restricted["ipRules"] == "ipRules"
+    assert tree["variables"]["ipRules"]["value"]["loop_type"]["detail"]["array_name"] == "allowedIpAddresses"
+    assert tree["variables"]["openAcls"]["value"]["defaultAction"] == "Allow"
+
+
+def test_function_app_is_vnet_integrated_when_a_subnet_is_given(mod):
+    props = one_of_type(mod("functionapp"), "Microsoft.Web/sites").body["properties"]
+    assert strings(props["virtualNetworkSubnetId"]) >= {"empty", "subnetId"}
+    assert props["publicNetworkAccess"] == "Enabled", "Databricks calls the webhook from the internet"
+
+
+# === Telemetry: workbook of the agent's metrics and the poison alert (issue 12 point 7) ========================
+# The metric names and dimensions shared/telemetry.py emits (its INSTRUMENTS catalogue when present).
+AGENT_METRICS = {
+    "agent.decisions": {"action", "category", "source"},
+    "agent.reruns": set(),
+    "agent.rerun_outcomes": {"result"},
+    "agent.emails": {"result"},
+    "agent.llm.calls": set(),
+    "agent.llm.tokens": {"kind"},
+    "agent.llm.cost_usd": set(),
+    "agent.time_to_action": set(),
+    "agent.poison": {"reason"},
+}
+
+
+def instrument_names() -> set[str]:
+    try:
+        from shared.telemetry import INSTRUMENTS  # noqa: PLC0415  (lands with the telemetry branch)
+    except ImportError:
+        return set(AGENT_METRICS)
+    return set(INSTRUMENTS)
+
+
 @pytest.fixture(scope="module")
-def assignments(mod) -> dict[str, tuple[object, str, Resource]]:
-    """{role variable: (condition, scope symbol, resource)} from rbac.bicep."""
+def workbook(mod):
+    tree = mod("monitoring")
+    res = one_of_type(tree, "Microsoft.Insights/workbooks")
+    data = res.body["properties"]["serializedData"]["function"]
+    assert data["type"] == "string", "serializedData must be the JSON text of the workbook object"
+    content = tree["variables"][data["parameters"]["value_to_convert"]]["value"]
+    queries = tree["variables"]["workbookQueries"]["value"]
+    return res, content, queries
+
+
+def test_workbook_is_a_shared_workbook_on_app_insights(workbook):
+    res, content, _ = workbook
+    assert res.body["kind"] == "shared"
+    assert res.body["properties"]["category"] == "workbook"
+    assert strings(res.body["properties"]["sourceId"]) == {"appInsights", "id"}
+    assert res.body["name"]["function"]["type"] == "guid", "a workbook's name must be a GUID"
+    assert content["version"] == "Notebook/1.0"
+    assert strings(content["fallbackResourceIds"]) == {"appInsights", "id"}
+
+
+def test_workbook_shows_every_agent_metric_from_custom_metrics(workbook):
+    _, content, queries = workbook
+    items = [i for i in content["items"] if i["type"] == 3]
+    texts = []
+    for item in items:
+        query = item["content"]["query"]
+        key = strings(query) & set(queries)
+        assert key, f"{item['name']}: query must come from workbookQueries"
+        text = queries[key.pop()]
+        assert text.startswith("customMetrics | where name"), item["name"]
+        assert item["content"]["timeContextFromParameter"] == "TimeRange", item["name"]
+        assert item["content"]["resourceType"] == "microsoft.insights/components"
+        texts.append(text)
+    shown = set(re.findall(r'"(agent\.[a-z_.]+)"', " ".join(texts)))
+    assert instrument_names() <= shown, instrument_names() - shown
+    assert set(AGENT_METRICS) <= shown
+    for metric, dims in AGENT_METRICS.items():
+        for dim in dims:
+            assert any(metric in t and f"customDimensions.{dim}" in t for t in texts), f"{metric} by {dim}"
+    (params,) = [i for i in content["items"] if i["type"] == 9]
+    assert [p["name"] for p in params["content"]["parameters"]] == ["TimeRange"]
+    assert sum("${grain}" in t for t in texts) >= 5, "time series bin by the workbook's own grain"
+
+
+def test_workbook_grain_follows_the_time_range(mod):
+    assert mod("monitoring")["variables"]["grain"]["value"] == "{TimeRange:grain}"
+
+
+def test_poison_alert_fires_on_any_poison_message_in_15_minutes(mod):
+    tree = mod("monitoring")
+    alert = one_of_type(tree, "Microsoft.Insights/scheduledQueryRules")
+    assert alert.condition is None, "the alert exists in every deployment"
+    props = alert.body["properties"]
+    assert strings(props["scopes"]) == {"appInsights", "id"}
+    assert props["windowSize"] == "PT15M" and props["evaluationFrequency"] == "PT5M"
+    assert props["enabled"] is True
+    (criterion,) = props["criteria"]["allOf"]
+    query = tree["variables"][criterion["query"]]["value"]
+    assert 'name == "agent.poison"' in query and "valueSum > 0" in query
+    assert (criterion["timeAggregation"], criterion["operator"], criterion["threshold"]) == ("Count", "GreaterThan", 0)
+    assert [d["name"] for d in criterion["dimensions"]] == ["reason"] and "customDimensions.reason" in query
+    groups = props["actions"]["actionGroups"]["operator"]["operands"]
+    assert strings(groups["condition"]) == {"empty", "alertEmail"}
+    assert strings(groups["false_value"]) == {"actionGroup", "id"}
+
+
+def test_action_group_emails_the_address_given(main, mod):
+    tree = mod("monitoring")
+    group = one_of_type(tree, "Microsoft.Insights/actionGroups")
+    assert strings(group.condition) == {"empty", "alertEmail"}
+    (receiver,) = group.body["properties"]["emailReceivers"]
+    assert receiver["emailAddress"] == "alertEmail"
+    assert len(group.body["properties"]["groupShortName"]) <= 12
+    assert module_body(main, "monitoring")[1]["params"]["alertEmail"] == "alertEmail"
+    assert main["parameters"]["alertEmail"]["default"] == ""
+
+
+# === Role assignments ========================================================================================
+class Assignment(typing.NamedTuple):
+    symbol: str
+    role: str  # the role variable's name in rbac.bicep
+    condition: object  # None when unconditional
+    loop: dict | None  # pycep's loop_type when one assignment per item of an array
+    scope: object  # a symbol, or an index_accessor tree for `scope: queues[i]`
+    body: dict
+
+
+@pytest.fixture(scope="module")
+def assignments(mod) -> dict[str, Assignment]:
+    """{symbol: Assignment} for every role assignment in rbac.bicep."""
     tree = mod("rbac")
     out = {}
-    for symbol, res in resources_of_type(tree, "Microsoft.Authorization/roleAssignments").items():
-        role_var = res.body["properties"]["roleDefinitionId"]["function"]["parameters"]["resource_name_1"]
-        assert role_var not in out, f"{symbol}: a second assignment of {role_var}"
-        out[role_var] = (res.condition, res.body["scope"], res)
+    for symbol, raw in tree["resources"].items():
+        if raw["type"] != "Microsoft.Authorization/roleAssignments":
+            continue
+        config, loop, condition = raw["config"], None, None
+        if "loop_type" in config:
+            loop, condition, config = config["loop_type"], config["condition"], config["config"]
+        elif "condition" in config and "config" in config and "name" not in config:
+            condition, config = config["condition"], config["config"]
+        role_id = config["properties"]["roleDefinitionId"]
+        if "function" in role_id:  # subscriptionResourceId('...roleDefinitions', <built-in role variable>)
+            role = role_id["function"]["parameters"]["resource_name_1"]
+        else:  # <custom role defined in the file>.id
+            role = role_id["operator"]["operands"]["operand_1"]
+        out[symbol] = Assignment(symbol, role, condition, loop, config["scope"], config)
     return out
+
+
+def scoped_by_index(assignment: Assignment) -> str | None:
+    """`queues` for `scope: queues[i]` in a loop, else None."""
+    scope = assignment.scope
+    if isinstance(scope, dict) and scope.get("operator", {}).get("type") == "index_accessor":
+        return scope["operator"]["operands"]["operand_1"]
+    return None
 
 
 def test_role_ids_are_named_variables_with_the_built_in_guids(mod):
@@ -635,35 +856,145 @@ def test_role_ids_are_named_variables_with_the_built_in_guids(mod):
     assert {name: variables[name]["value"] for name in ROLE_IDS} == ROLE_IDS
 
 
+def test_every_assignment_is_for_the_identity_with_a_stable_name(assignments):
+    for a in assignments.values():
+        if a.symbol == "deployerSecretsOfficer":
+            continue
+        assert a.body["properties"]["principalId"] == "principalId", a.symbol
+        assert a.body["properties"]["principalType"] == "ServicePrincipal", a.symbol
+        name = a.body["name"]["function"]
+        assert name["type"] == "guid", a.symbol
+        assert "principalId" in strings(name["parameters"]), a.symbol
+
+
 @pytest.mark.parametrize(
-    ("role", "scope_symbol", "scope_type"),
+    ("symbol", "role", "scope_symbol", "scope_type"),
     [
-        ("storageBlobDataOwner", "storage", "Microsoft.Storage/storageAccounts"),
-        ("storageQueueDataContributor", "storage", "Microsoft.Storage/storageAccounts"),
-        ("storageTableDataContributor", "storage", "Microsoft.Storage/storageAccounts"),
-        ("keyVaultSecretsUser", "vault", "Microsoft.KeyVault/vaults"),
-        ("monitoringMetricsPublisher", "appInsights", "Microsoft.Insights/components"),
-        ("communicationAndEmailServiceOwner", "communicationService", "Microsoft.Communication/communicationServices"),
-        ("cognitiveServicesOpenAiUser", "openAi", "Microsoft.CognitiveServices/accounts"),
+        ("blobOwner", "storageBlobDataOwner", "storage", "Microsoft.Storage/storageAccounts"),
+        ("metricsPublisher", "monitoringMetricsPublisher", "appInsights", "Microsoft.Insights/components"),
+        ("emailSender", "communicationAndEmailServiceOwner", "communicationService",
+         "Microsoft.Communication/communicationServices"),
+        ("openAiUser", "cognitiveServicesOpenAiUser", "openAi", "Microsoft.CognitiveServices/accounts"),
     ],
 )
-def test_the_identity_gets_each_narrow_role_on_its_own_resource(mod, assignments, role, scope_symbol, scope_type):
-    _, scope, res = assignments[role]
-    assert scope == scope_symbol
+def test_single_resource_roles_sit_on_their_own_resource(mod, assignments, symbol, role, scope_symbol, scope_type):
+    a = assignments[symbol]
+    assert a.role == role
+    assert a.scope == scope_symbol
     assert resource(mod("rbac"), scope_symbol).type == scope_type
-    assert res.body["properties"]["principalId"] == "principalId"
-    assert res.body["properties"]["principalType"] == "ServicePrincipal"
-    name = res.body["name"]["function"]
-    assert name["type"] == "guid"
-    assert strings(name["parameters"]) == {scope_symbol, "id", "principalId", role}
+    assert strings(a.body["name"]["function"]["parameters"]) == {scope_symbol, "id", "principalId", role}
+
+
+@pytest.mark.parametrize(
+    ("symbol", "role", "collection", "child_type", "array"),
+    [
+        ("queueContributors", "storageQueueDataContributor", "queues",
+         "Microsoft.Storage/storageAccounts/queueServices/queues", "queueNames"),
+        ("tableContributors", "storageTableDataContributor", "tables",
+         "Microsoft.Storage/storageAccounts/tableServices/tables", "tableNames"),
+        ("secretReaders", "keyVaultSecretsUser", "secrets", "Microsoft.KeyVault/vaults/secrets", "secretNames"),
+    ],
+)
+def test_queue_table_and_secret_roles_are_one_per_child_resource(mod, assignments, symbol, role, collection,
+                                                                 child_type, array):
+    # Issue 11 point 9: no Queue/Table Data Contributor on the account, no Secrets User on the vault.
+    tree = mod("rbac")
+    a = assignments[symbol]
+    assert a.role == role
+    assert a.loop["detail"]["array_name"] == array
+    assert scoped_by_index(a) == collection
+    child = tree["resources"][collection]
+    assert child["type"] == child_type and child["existing"] is True
+    assert child["config"]["loop_type"]["detail"]["array_name"] == array
+    assert strings(a.body["name"]["function"]["parameters"]) >= {collection, "id", "principalId", role}
+
+
+def test_account_wide_queue_and_table_roles_only_when_asked_for(main, assignments):
+    assert main["parameters"]["storageRoleScope"]["default"] == "resource"
+    assert assignments["queueContributors"].condition == "perResource"
+    assert assignments["tableContributors"].condition == "perResource"
+    for symbol in ("accountQueueContributor", "accountTableContributor"):
+        assert assignments[symbol].scope == "storage"
+        assert strings(assignments[symbol].condition) == {"perResource"}, symbol
+    # Nothing else is granted on the account or the vault as a whole to the identity.
+    wide = {a.symbol for a in assignments.values() if a.scope in ("storage", "vault") and a.condition is None}
+    assert wide == {"blobOwner"}
+
+
+def test_no_key_vault_secrets_user_on_the_vault(assignments):
+    users = [a for a in assignments.values() if a.role == "keyVaultSecretsUser"]
+    assert [a.symbol for a in users] == ["secretReaders"]
+    assert users[0].scope != "vault"
+
+
+def test_main_grants_the_queues_tables_and_secrets_the_app_uses(main):
+    _, rbac = module_body(main, "rbac")
+    params = rbac["params"]
+    assert strings(params["queueNames"]) == {"storage", "outputs", "queueName", "poisonQueueName"}
+    assert params["tableNames"] == "allTableNames"
+    assert params["secretNames"] == "appSecretNames"
+    _, storage = module_body(main, "storage")
+    assert storage["params"]["tableNames"] == "allTableNames", "the tables granted are the tables created"
+
+
+def test_every_table_the_settings_name_is_created_and_granted(main):
+    # Each *_table setting (with its default name) must be in allTableNames: named settings + extraTableNames.
+    # Tables other features add (feedback, learned rules) come in extraTableNames until their settings exist.
+    variables = main["variables"]
+    table_vars = variables["tableNames"]["value"]
+    named = {table_vars[key] for ref in variables["namedTables"]["value"] for key in strings(ref) if key in table_vars}
+    assert len(named) == len(table_vars) == 3
+    extra = set(main["parameters"]["extraTableNames"]["default"])
+    assert strings(variables["allTableNames"]["value"]) == {"union", "namedTables", "extraTableNames"}
+    defaults = {f.default for name, f in Settings.model_fields.items() if name.endswith("_table")}
+    assert defaults and defaults <= named | extra, defaults - (named | extra)
+    assert {"agentfeedback", "agentlearnedrules"} <= extra
+
+
+def test_secret_grants_follow_the_settings_that_read_each_secret(main):
+    variables = main["variables"]
+    union = variables["appSecretNames"]["value"]["function"]
+    assert union["type"] == "union"
+    parts = list(union["parameters"].values())
+    assert parts[-1] == "extraKeyVaultSecretNames"
+    by_secret = {}
+    for part in parts[:-1]:
+        value = variables[part]["value"]
+        if isinstance(value, list):
+            by_secret[value[0]] = None
+            continue
+        operands = value["operator"]["operands"]
+        branch = operands["true_value"] or operands["false_value"]
+        by_secret[branch[0]] = operands["condition"]
+    assert by_secret["webhook-password"] is None, "always granted: always required"
+    assert {"empty", "feedbackSigningKey"} <= strings(by_secret[FEEDBACK_SECRET])
+    assert {"databricksAuth", "pat"} <= strings(by_secret["databricks-pat"])
+    assert {"emailTransport", "smtp"} <= strings(by_secret["email-password"])
+    assert {"emailTransport", "acs", "acsAuth", "connectionString"} <= strings(by_secret["acs-connection-string"])
+    assert {"deployOpenAi", "openAiEndpoint", "openAiAuth", "key"} <= strings(by_secret["azure-openai-api-key"])
+    # Same secrets as the app settings' Key Vault references, plus the one the app reads through KEY_VAULT_URL.
+    assert set(by_secret) == set(SECRET_REFERENCES.values()) | {FEEDBACK_SECRET}
+    assert main["parameters"]["extraKeyVaultSecretNames"]["default"] == []
+
+
+def test_acs_role_is_the_built_in_one_unless_the_custom_sender_role_is_chosen(main, mod, assignments):
+    assert main["parameters"]["acsRole"]["default"] == "builtin"
+    assert assignments["emailSender"].condition == "builtinAcsRole"
+    custom = assignments["customEmailSender"]
+    assert custom.condition == "customAcsRole" and custom.scope == "communicationService"
+    assert custom.role == "acsSenderRole"
+    role = resource(mod("rbac"), "acsSenderRole")
+    assert role.condition == "customAcsRole"
+    actions = role.body["properties"]["permissions"][0]["actions"]
+    assert not [a for a in actions if "listkeys" in a.lower() or "regeneratekey" in a.lower() or
+                a.lower().endswith("/delete") or "*" in a], actions
+    assert "resource_group" in json.dumps(role.body["properties"]["assignableScopes"])
 
 
 def test_optional_roles_follow_their_feature(main, assignments):
-    assert assignments["cognitiveServicesOpenAiUser"][0] == "grantOpenAi"
-    assert assignments["communicationAndEmailServiceOwner"][0] == "grantCommunication"
-    for role in ("storageBlobDataOwner", "storageQueueDataContributor", "storageTableDataContributor",
-                 "keyVaultSecretsUser", "monitoringMetricsPublisher"):
-        assert assignments[role][0] is None, role
+    assert assignments["openAiUser"].condition == "grantOpenAi"
+    for symbol in ("blobOwner", "metricsPublisher", "secretReaders"):
+        assert assignments[symbol].condition is None, symbol
     condition, rbac = module_body(main, "rbac")
     assert condition is None
     assert rbac["params"]["grantOpenAi"] == "deployOpenAi"
@@ -672,10 +1003,11 @@ def test_optional_roles_follow_their_feature(main, assignments):
 
 
 def test_the_deployer_may_write_secrets_but_gets_nothing_else(assignments):
-    condition, scope, res = assignments["keyVaultSecretsOfficer"]
-    assert scope == "vault"
-    assert res.body["properties"]["principalId"] == "deployerPrincipalId"
-    assert strings(condition) == {"empty", "deployerPrincipalId"}
+    a = assignments["deployerSecretsOfficer"]
+    assert a.role == "keyVaultSecretsOfficer"
+    assert a.scope == "vault"
+    assert a.body["properties"]["principalId"] == "deployerPrincipalId"
+    assert strings(a.condition) == {"empty", "deployerPrincipalId"}
 
 
 def test_no_broad_role_appears_anywhere(parsed):
@@ -716,6 +1048,12 @@ def test_parameters_file_matches_main_and_keeps_the_webhook_password_in_the_vaul
     required = {name for name, p in declared.items() if p["default"] is None and not decorator(p, "secure")}
     assert required <= set(params), f"required parameters azd cannot fill: {required - set(params)}"
     assert params["webhookPassword"]["value"] == "$(secretOrRandomPassword ${AZURE_KEY_VAULT_NAME} webhook-password)"
+    assert params["feedbackSigningKey"]["value"] == (
+        "$(secretOrRandomPassword ${AZURE_KEY_VAULT_NAME} feedback-signing-key)"
+    )
+    assert params["restrictNetwork"]["value"] == "${RESTRICT_NETWORK=true}"
+    assert params["allowedIpAddresses"]["value"] == "${ALLOWED_IP_ADDRESSES}"
+    assert params["alertEmail"]["value"] == "${ALERT_EMAIL}"
     assert params["agentMode"]["value"] == "${AGENT_MODE=observe}"
     assert "databricksPatToken" not in params, "a PAT goes into Key Vault by hand, never into the azd .env file"
 
@@ -766,3 +1104,44 @@ def test_check_script_fails_on_parse_errors_failed_checks_and_unexplained_skips(
     assert "did not parse" in proc.stderr and "typed.bicep" in proc.stderr
     assert "FAILED CKV_AZURE_44" in proc.stderr  # TLS 1.0 on open.bicep
     assert "SKIPPED WITHOUT A REASON CKV_AZURE_110" in proc.stderr
+
+
+# === Documents that must keep up with the templates ============================================================
+def test_security_md_says_how_to_rotate_every_secret_the_app_reads(main):
+    text = (REPO / "SECURITY.md").read_text()
+    rotation = text.split("## Rotating each secret", 1)[1]
+    for secret in set(SECRET_REFERENCES.values()) | {FEEDBACK_SECRET}:
+        assert f"`{secret}`" in rotation, f"SECURITY.md: no rotation for {secret}"
+    for role in ("CAN_VIEW", "CAN_MANAGE_RUN", "CAN_MANAGE"):
+        assert f"`{role}`" in text
+    assert "Azure OpenAI" in text.split("## What leaves the tenant", 1)[1]
+
+
+def test_deploy_md_lists_every_azd_variable_of_the_parameters_file():
+    text = (REPO / "docs" / "deploy.md").read_text()
+    params = json.loads((INFRA / "main.parameters.json").read_text())["parameters"]
+    assert len(params) > 15
+    for name, value in params.items():
+        variables = re.findall(r"\$\{([A-Z_]+)", value["value"])
+        for variable in variables:
+            if variable == "AZURE_KEY_VAULT_NAME":
+                continue
+            assert f"`{variable}`" in text, f"docs/deploy.md does not list {variable} ({name})"
+
+
+@pytest.mark.parametrize(
+    ("env", "warns"),
+    [
+        ({"AZURE_KEY_VAULT_NAME": "kv-x"}, True),  # a later provision, firewall closed, no address listed
+        ({}, False),  # the first provision: no vault yet, azd generates the passwords
+        ({"AZURE_KEY_VAULT_NAME": "kv-x", "ALLOWED_IP_ADDRESSES": "203.0.113.7"}, False),
+        ({"AZURE_KEY_VAULT_NAME": "kv-x", "RESTRICT_NETWORK": "false"}, False),
+    ],
+)
+def test_preprovision_hook_warns_before_azd_cannot_read_the_vault(parsed, env, warns):
+    hook = parsed["azure.yaml"]["hooks"]["preprovision"]["posix"]
+    assert hook["shell"] == "sh" and hook["continueOnError"] is True, "a warning, never a failed provision"
+    proc = subprocess.run(["sh", "-c", hook["run"]], env={"PATH": os.environ.get("PATH", "")} | env,
+                          capture_output=True, text=True, timeout=30, check=False)
+    assert proc.returncode == 0
+    assert ("ALLOWED_IP_ADDRESSES is empty" in proc.stdout) is warns, proc.stdout
