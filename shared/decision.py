@@ -71,6 +71,8 @@ class Analysis(BaseModel):
     )
     guard_notes: list[str] = Field(default_factory=list, description="What the guard rails refused or clamped, and why.")
     prompt_version: str | None = None
+    llm_outcome: Literal["not_asked", "explained", "agreed", "override", "refused", "failed", "budget_spent"] = Field(
+        default="not_asked", description="What the LLM step did to the decision (typed, for reports).")
 
 
 class DecisionRecord(BaseModel):
@@ -95,6 +97,8 @@ class DecisionRecord(BaseModel):
     action: Action | None = Field(default=None, description="What the agent decided, after budget and guard rails.")
     confidence: float = 0.0
     reason: str = ""
+    reason_code: str | None = Field(default=None, description="shared.decide.ReasonCode of the decision: "
+                                    "rules_sure, below_bar, llm_override, llm_refused, budget_spent, ...")
     evidence: list[str] = Field(default_factory=list)
     excerpt: str = ""
     fingerprint: str = ""
@@ -117,6 +121,8 @@ class DecisionRecord(BaseModel):
     rerun_failure_key: str | None = Field(default=None, description="The decision on the rerun's own failure.")
     error: str | None = Field(default=None, description="Why processing failed, when it did.")
     notifications: list[str] = Field(default_factory=list, description="Ids of notifications sent for it.")
+    dropped_recipients: list[str] = Field(
+        default_factory=list, description="Addresses from the job outside EMAIL_ALLOWED_DOMAINS, not written to.")
 
     agent_enabled: bool = Field(default=True, description="False when a job tag turned the agent off.")
     source: str = "webhook"

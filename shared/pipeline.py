@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -22,6 +22,7 @@ from shared.decision import Analysis, DecisionRecord, utcnow
 from shared.diagnose import Classifier, diagnose
 from shared.events import FailureEvent
 from shared.exceptions import PermanentError
+from shared.freshness import hold_stale
 from shared.notify.kinds import NotificationKind
 from shared.resize import ResizeBounds, plan_resize
 from shared.settings import Settings
@@ -103,8 +104,9 @@ def process(event: FailureEvent, deps: PipelineDeps, *, owner: str) -> Result:
 
     key = f"{ws}:{run.run_id}:{run.repair_count}"
     chain_id, attempt = _chain_position(run, ws, deps.state)
+    # The Jobs API's name before the webhook's: a body's name is whatever its sender wrote.
     record = DecisionRecord(
-        key=key, workspace_id=ws, job_id=run.job_id, job_name=event.job_name or run.run_name, run_id=run.run_id,
+        key=key, workspace_id=ws, job_id=run.job_id, job_name=run.run_name or event.job_name, run_id=run.run_id,
         repair_count=run.repair_count, chain_id=chain_id, attempt=attempt, run_page_url=run.run_page_url,
         source=event.source,
     )
@@ -136,7 +138,8 @@ def _diagnose_and_decide(
     record: DecisionRecord, run: Run, job: Job | None, api: JobsApi, deps: PipelineDeps, ws: str
 ) -> tuple[DecisionRecord, actions.ResizeRequest | None]:
     settings = deps.settings
-    diagnosis = diagnose(run, api, deps.classify)
+    # The classifier sees the attempt: some limits mean more when they persist (a workspace run limit is quota then).
+    diagnosis = diagnose(run, api, lambda signals: deps.classify(replace(signals, attempt=record.attempt)))
     classification, analysis = diagnosis.classification, Analysis()
     controls = job_controls(job.settings.tags if job else {}, settings.max_retries)
     max_retries = controls.max_retries if controls.max_retries is not None else settings.max_retries
@@ -165,12 +168,17 @@ def _diagnose_and_decide(
         settings_unreadable=job is None and run.job_id is not None,
         termination_code=run.termination.code,
         resize_blocker=blocker,
+        confidence=classification.confidence,
+        threshold=settings.llm_confidence_threshold,
+        llm_outcome=analysis.llm_outcome,
     ))
+    verdict = hold_stale(verdict, run, deps.clock(), settings.failure_max_age_hours)
     observe = settings.agent_mode == "observe" or controls.mode == "observe"
     record = record.model_copy(update={
         "job_name": job_name, "failed_tasks": diagnosis.failed_tasks, "category": classification.category,
         "proposed_action": classification.action, "action": verdict.action, "confidence": classification.confidence,
         "reason": verdict.reason, "evidence": list(classification.evidence), "excerpt": classification.excerpt,
+        "reason_code": verdict.code.value,
         "fingerprint": classification.fingerprint, "rule_id": classification.rule_id, "analysis": analysis,
         "mode": "observe" if observe else "act", "status": "decided", "decided_at": deps.clock(),
         "max_attempts": max_retries + 1, "agent_enabled": controls.enabled,

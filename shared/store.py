@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 # may resume it. "done" and "failed" are final.
 IN_PROGRESS = frozenset({"claimed", "decided", "acted"})
 # Fields kept as JSON strings in the entity (Table Storage has no nested types).
-_JSON_FIELDS = ("failed_tasks", "evidence", "analysis", "resize", "notifications")
+_JSON_FIELDS = ("failed_tasks", "evidence", "analysis", "resize", "notifications", "dropped_recipients")
 # A string property may hold 64 KiB; keep every one well under it.
 _MAX_PROPERTY_CHARS = 30_000
 
