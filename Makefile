@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 CHECKOV_VENV := .venv-checkov
 
-.PHONY: help setup demo test test-unit test-integration test-e2e eval bench check-infra run doctor clean
+.PHONY: help setup demo test test-unit test-integration test-e2e eval bench fault-soak check-infra run doctor clean
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 20
@@ -46,6 +46,9 @@ eval: setup  ## classifier accuracy: the dev sets gate (0.99 / 0.99 / 0 harmful,
 
 bench: setup  ## classifier speed: classifications/s on the labeled sets, worst pathological input per 100 KB
 	$(PY) -m shared bench
+
+fault-soak: setup  ## exactly once under ~20% Jobs API faults: 1,000 failures, prints the figures
+	$(PY) -m localdev.fault_soak --failures 1000
 
 run: setup  ## the Functions on loopback (stand-in for `func start`), reading local.settings.json
 	$(PY) -m localdev.host

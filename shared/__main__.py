@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "doctor": ("shared.commands.doctor", "check the configuration and every connection"),
     "email-test": ("shared.commands.email_test", "send a sample diagnosis through the configured email transport"),
     "decisions": ("shared.commands.decisions", "list recent decisions from Table Storage"),
+    "poison": ("shared.commands.poison", "list failures in the poison queue, or queue them again (list|requeue)"),
     "llm-report": ("shared.commands.llm_report", "prompt size and cost of LLM analysis on a labeled set"),
     "rules": ("shared.commands.rules", "learned rules: list, disable, or export one as a TOML rule entry"),
 }

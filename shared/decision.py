@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from shared.taxonomy import Action, Category
 
@@ -29,17 +29,42 @@ class FailedTask(BaseModel):
     result_state: str | None = None
     error: str | None = Field(default=None, description="The short `error` of runs/get-output, trimmed.")
     run_page_url: str | None = None
-    compute: str | None = Field(default=None, description="job_cluster / new_cluster / existing_cluster / serverless")
+    compute: str | None = Field(default=None, description="What it runs on: shared.databricks.compute.KINDS "
+                                "(job_cluster, sql_warehouse, dlt_pipeline, serverless, run_job ...)")
     job_cluster_key: str | None = None
     category: Category | None = None
+    compute_detail: str | None = Field(default=None, description="The warehouse, pipeline, job or cluster it names.")
+    linked_run_id: int | None = Field(default=None, description="The run a run_job task started (where it failed).")
+    linked_run_url: str | None = None
+    iterations_failed: int | None = Field(default=None, description="A for_each task's failed iterations.")
+
+
+class FieldChange(BaseModel):
+    """One field of a job cluster's spec the agent changed: the inverse patch of a resize is made of these.
+
+    `field` is a path: node_type_id, driver_node_type_id, num_workers, autoscale.max_workers,
+    spark_conf.<key>. Values are None where the field was absent. Only fields whose values are not secrets
+    are ever changed (resize.py refuses sensitive spark_conf keys), so both values are kept in the clear.
+    """
+
+    field: str
+    before: Any = None
+    after: Any = None
 
 
 class ResizeChange(BaseModel):
-    """A job cluster made one step larger: the original spec is kept so the change can be reverted."""
+    """A job cluster made one step larger: exactly which fields changed, so the change can be reverted.
+
+    `before`/`after` are whole specs for people (masked where they hold a secret: never written back);
+    `changes` is the inverse patch the revert applies to the live spec, field by field, only where
+    Databricks still shows the agent's value; `after_hash` fingerprints the whole spec the agent wrote.
+    """
 
     job_cluster_key: str
     before: dict[str, Any]
     after: dict[str, Any]
+    changes: list[FieldChange] = Field(default_factory=list)
+    after_hash: str | None = None
     summary: str = Field(description="What changed, for people: 'node Standard_DS3_v2 → Standard_DS4_v2; workers 4 → 8'")
     reverted: bool = False
     kept: Literal["setting", "changed"] | None = Field(
@@ -47,6 +72,28 @@ class ResizeChange(BaseModel):
         description="Why it was not reverted once its rerun ended: 'setting' (RESIZE_REVERT=false) or 'changed' "
         "(someone edited the job cluster after the resize, so the agent left it alone).",
     )
+
+
+class Intent(BaseModel):
+    """What the agent is about to do in Databricks, on record before it is sent.
+
+    After an ambiguous answer, a redelivery or a restart, the action is recognised by reading Databricks back:
+    a REPAIR item after `base_repair_count` in the run's repair history, the job cluster showing `changes`'
+    `after` values; run-now carries `token`, which Databricks answers with the run it already started.
+    """
+
+    kind: Literal["repair", "resize_repair"]
+    run_id: int
+    job_id: int | None = None
+    base_repair_count: int = 0
+    base_latest_repair_id: int | None = None
+    resize: ResizeChange | None = None
+    step: list[FieldChange] = Field(
+        default_factory=list,
+        description="This resize's own patch (from the size the decision saw); `resize.changes` reaches back to "
+        "the chain's original size for the revert.")
+    token: str | None = None
+    recorded_at: datetime | None = None
 
 
 class Analysis(BaseModel):
@@ -107,6 +154,7 @@ class DecisionRecord(BaseModel):
 
     mode: Literal["act", "observe"] = "act"
     status: Status = "claimed"
+    intent: Intent | None = Field(default=None, description="The action, recorded before it is sent.")
     done: str = Field(default="", description="What was done, for people: 'repaired run 123 (repair 456)'.")
     repair_id: int | None = None
     new_run_id: int | None = None
@@ -131,6 +179,11 @@ class DecisionRecord(BaseModel):
     finished_at: datetime | None = None
     claim_owner: str | None = None
     claimed_at: datetime | None = Field(default=None, description="Start of the current claim's lease.")
+
+    # The version this copy was read at, and what it looked like then: a save is conditional on the first,
+    # and on a conflict re-applies only what changed since the second (store.py).
+    _etag: Any = PrivateAttr(default=None)
+    _read_as: dict[str, Any] | None = PrivateAttr(default=None)
 
     @property
     def is_retry(self) -> bool:

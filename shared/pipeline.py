@@ -13,21 +13,23 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from shared import actions
+from shared import actions, completion
 from shared.classify import Classification, FailureSignals
+from shared.databricks import compute
 from shared.databricks.api import JobsApi
 from shared.databricks.models import SUCCEEDED_RESULT_STATES, Job, Run
 from shared.decide import DecisionInput, decide, job_controls
-from shared.decision import Analysis, DecisionRecord, utcnow
+from shared.decision import Analysis, DecisionRecord, FieldChange, utcnow
 from shared.diagnose import Classifier, diagnose
 from shared.events import FailureEvent
 from shared.exceptions import PermanentError
 from shared.freshness import hold_stale
 from shared.notify.kinds import NotificationKind
-from shared.resize import ResizeBounds, plan_resize
+from shared.resize import ResizeBounds, get_field, plan_resize
+from shared.run_job import link_child_to_parent
 from shared.settings import Settings
 from shared.state import StateStore
-from shared.store import DecisionStore
+from shared.store import Claim, DecisionStore
 from shared.taxonomy import Action
 
 if TYPE_CHECKING:
@@ -66,6 +68,9 @@ class PipelineDeps:
     analyzer: Analyzer | None = None
     learning: LearningLoop | None = None  # outcomes and feedback (shared/learning); classify already consults it
     clock: Callable[[], datetime] = field(default=utcnow)
+    # When the oldest message still waiting in job-failures was enqueued (None: none waiting, or unknown); the
+    # poller leaves runs that ended after it to the messages ahead of it (shared/poller.py).
+    oldest_waiting: Callable[[], datetime | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -79,13 +84,22 @@ class Result:
 
 
 def process(event: FailureEvent, deps: PipelineDeps, *, owner: str) -> Result:
-    """Decide about one failed run, at most once per (workspace, run, repair count)."""
+    """Decide about one failed run, at most once per (workspace, run, repair count).
+
+    `owner` identifies this invocation (completion.new_invocation_id), not the message: a second invocation
+    of the same message must not pass for the first.
+    """
     api = deps.jobs_api(event.workspace_id)
     run = api.get_run(event.run_id)
     # Keyed by the configured workspace, not the event's id, so a webhook (with an id) and the poller
     # (single workspace, maybe without one) land on the same idempotency key.
     ws = deps.workspace_key(event.workspace_id)
     ctx = {"job_id": run.job_id, "run_id": run.run_id, "source": event.source}
+    key = f"{ws}:{run.run_id}:{run.repair_count}"
+
+    # A decision on this run that an earlier invocation left half done (stopped after its repair was sent,
+    # say) has the run's old repair count in its key: finish it first, whatever the run shows now.
+    finished = completion.finish_run_records(run, api, deps, ws, owner, skip=key, job_of=read_job)
 
     if not run.terminal:
         # Still running (a task-level event, the parent's own retries, a repair in progress, or TERMINATING
@@ -96,13 +110,19 @@ def process(event: FailureEvent, deps: PipelineDeps, *, owner: str) -> Result:
                    deps.settings.defer_seconds)
         return _log(Result("deferred", f"parent run {run.run_id} is {run.state.life_cycle_state}; looking again later"), ctx)
     if run.state.result_state in SUCCEEDED_RESULT_STATES:
-        return _log(Result("skipped", f"run {run.run_id} ended {run.state.result_state}"), ctx)
+        detail = f"run {run.run_id} ended {run.state.result_state}"
+        if finished:
+            return _log(Result("decided", f"{detail}; finished {', '.join(finished)}", finished[-1]), ctx)
+        return _log(Result("skipped", detail), ctx)
     if run.run_type not in (None, "JOB_RUN"):
         # One-time runs (runs/submit from ADF or Airflow, notebook workflows) belong to their orchestrator,
         # which retries them itself; a repair here would run beside its retry.
         return _log(Result("skipped", f"run {run.run_id} is a {run.run_type}, left to its orchestrator"), ctx)
+    if run.is_run_job_child:
+        # run_job: one failure, one decision, made on the parent's run (its repair reruns the run_job task, which
+        # starts a new child); the child is only linked, or both sides would act (shared/run_job.py).
+        return _log(Result("skipped", link_child_to_parent(run, api, deps, event)), ctx)
 
-    key = f"{ws}:{run.run_id}:{run.repair_count}"
     chain_id, attempt = _chain_position(run, ws, deps.state)
     # The Jobs API's name before the webhook's: a body's name is whatever its sender wrote.
     record = DecisionRecord(
@@ -110,28 +130,39 @@ def process(event: FailureEvent, deps: PipelineDeps, *, owner: str) -> Result:
         repair_count=run.repair_count, chain_id=chain_id, attempt=attempt, run_page_url=run.run_page_url,
         source=event.source,
     )
-    claimed_at = deps.clock()
-    claim = deps.store.claim(record, owner, now=claimed_at)
+    claim = deps.store.claim(record, owner, now=deps.clock())
     if not claim.granted:
-        return _log(Result("duplicate" if claim.reason == "duplicate" else "in_progress",
-                           f"already {claim.reason.replace('_', ' ')}", key), ctx)
-    # Every later save replaces the whole row: it must carry the claim, or a retry of this very message
-    # would find the run "in progress" by nobody and drop it.
-    ours = {"claim_owner": owner, "claimed_at": claimed_at}
-    record = record.model_copy(update=ours)
+        if claim.reason == "in_progress":
+            return _log(_defer_while_claimed(event, claim, deps, key), ctx)
+        return _log(Result("duplicate", "already decided", key), ctx)
+    try:
+        record = _decide_and_carry_on(claim.record, run, api, deps, ws, owner)
+    except BaseException:
+        completion.release(deps, key, owner)
+        raise
+    action = record.action.value if record.action else None
+    return _log(Result("decided", record.reason, key, record.action), {**ctx, "action": action})
 
+
+def _decide_and_carry_on(record: DecisionRecord, run: Run, api: JobsApi, deps: PipelineDeps, ws: str,
+                         owner: str) -> DecisionRecord:
     job = read_job(api, run.job_id)
-    resumed = claim.existing.model_copy(update=ours) if claim.existing and claim.existing.status == "acted" else None
-    if resumed is None:
+    if record.status == "claimed":
         record, resize_request = _diagnose_and_decide(record, run, job, api, deps, ws)
-        deps.store.save(record)  # the decision is on record before anything changes in Databricks
-        record = _act(record, run, api, deps, ws, resize_request)
-        deps.store.save(record)
-    else:
-        record = resumed  # acted already; only the notification is missing
-    record = _notify(record, job, deps)
-    deps.store.save(record)
-    return _log(Result("decided", record.reason, key, record.action), {**ctx, "action": record.action.value})
+        intent = actions.plan_intent(record.action, run, workspace_key=ws, resize=resize_request, now=deps.clock())
+        # The decision and what it is about to send are on record before anything changes in Databricks.
+        record = deps.store.save(record.model_copy(update={"intent": intent}), owner=owner)
+    return completion.carry_on(record, api, deps, ws, owner, job)
+
+
+def _defer_while_claimed(event: FailureEvent, claim: Claim, deps: PipelineDeps, key: str) -> Result:
+    """Another invocation holds a live claim: look again when it should be done, instead of dropping this."""
+    if event.defer_count >= MAX_DEFERS:
+        return Result("in_progress", "claimed by another invocation after every deferral; the timer finishes it", key)
+    left = (claim.held_since + deps.store.lease - deps.clock()).total_seconds() if claim.held_since else 0
+    delay = max(1, min(deps.settings.claim_wait_seconds, int(left) + 1))
+    deps.enqueue(event.model_copy(update={"defer_count": event.defer_count + 1, "source": "deferred"}), delay)
+    return Result("in_progress", f"another invocation is deciding it; looking again in {delay}s", key)
 
 
 def _diagnose_and_decide(
@@ -186,66 +217,23 @@ def _diagnose_and_decide(
     return record, resize_request if verdict.action is Action.RETRY_WITH_NEW_PARAMS else None
 
 
-def _act(record: DecisionRecord, run: Run, api: JobsApi, deps: PipelineDeps, ws: str,
-         resize_request: actions.ResizeRequest | None) -> DecisionRecord:
-    _settle_earlier_resizes(record, api, deps, ws, superseded=resize_request is not None)
-    try:
-        result = actions.act(record.action, run, api, workspace_key=ws, observe=record.mode == "observe",
-                             resize=resize_request)
-    except PermanentError as exc:
-        # Databricks refused the action (no CAN_MANAGE for a resize, a run that cannot be repaired ...):
-        # a person has to take over, so tell them instead of dropping the failure in the poison queue.
-        log.warning("action refused, emailing instead: %s", exc, extra={"run_id": run.run_id})
-        return record.model_copy(update={
-            "action": Action.SEND_EMAIL, "status": "acted", "error": f"{type(exc).__name__}: {exc}",
-            "reason": f"{record.reason}; but Databricks refused the {record.action.value}: {exc}",
-            "done": "nothing changed in Databricks: the rerun was refused, so the owners were emailed",
-        })
-    for new_run_id in result.rerun_links:
-        deps.state.put("rerun", f"{ws}:{new_run_id}", {"chain_id": record.chain_id, "attempt": record.attempt + 1})
-    return record.model_copy(update={
-        "status": "acted", "done": result.done, "repair_id": result.repair_id, "new_run_id": result.new_run_id,
-        "resize": result.resize, "outcome": result.outcome,
-    })
-
-
-def _notify(record: DecisionRecord, job: Job | None, deps: PipelineDeps) -> DecisionRecord:
-    # A job whose tag turns the agent off gets no email either: its owners asked to be left alone.
-    ids = deps.notifier.notify(record, job) if record.agent_enabled else []
-    return record.model_copy(update={"notifications": ids, "status": "done", "finished_at": deps.clock()})
-
-
 def _from_chain_original(
     request: actions.ResizeRequest, chain: list[DecisionRecord], key: str
 ) -> actions.ResizeRequest:
-    """A resize on top of an earlier one in the chain remembers the chain's original spec, to revert to it."""
+    """A resize on top of an earlier one in the chain takes over its inverse patch: each field it changed goes
+    back to the chain's original value, never to the intermediate size."""
     earlier = [r for r in chain if r.key != key and r.resize and not r.resize.reverted
                and r.resize.job_cluster_key == request.job_cluster_key]
     if not earlier:
         return request
-    return actions.ResizeRequest(request.job_id, request.job_cluster_key, earlier[0].resize.before, request.after,
-                                 request.summary)
-
-
-def _settle_earlier_resizes(record: DecisionRecord, api: JobsApi, deps: PipelineDeps, ws: str, *,
-                            superseded: bool) -> None:
-    """Resizes earlier in the chain: handed over to this one's resize, or put back when the chain stops rerunning."""
-    if record.mode == "observe":
-        return
-    earlier = [r for r in deps.store.chain(ws, record.chain_id)
-               if r.key != record.key and r.resize and not r.resize.reverted and r.job_id is not None]
-    stops = record.action not in (Action.RETRY, Action.RETRY_WITH_NEW_PARAMS)
-    for previous in earlier:
-        if superseded:
-            note = f"superseded by the resize of attempt {record.attempt}, which reverts to the original size"
-        elif stops and deps.settings.resize_revert:
-            current = api.get_job(previous.job_id).job_cluster(previous.resize.job_cluster_key)
-            note = actions.revert_resize(api, previous.job_id, previous.resize, current)
-        else:
-            continue
-        previous.resize.reverted = superseded or note.startswith("reverted")
-        previous.done += f"; {note}"
-        deps.store.save(previous)
+    first = earlier[0].resize
+    original = {c.field: c.before for c in first.changes}
+    now = request.field_changes()
+    composed = [FieldChange(field=c.field, before=original.get(c.field, c.before), after=c.after) for c in now]
+    composed += [FieldChange(field=f, before=before, after=get_field(request.before, f))
+                 for f, before in original.items() if f not in {c.field for c in now}]
+    return actions.ResizeRequest(request.job_id, request.job_cluster_key, first.before, request.after,
+                                 request.summary, tuple(composed), tuple(now))
 
 
 def _chain_position(run: Run, ws: str, state: StateStore) -> tuple[str, int]:
@@ -277,7 +265,7 @@ def read_job(api: JobsApi, job_id: int | None) -> Job | None:
 
 def _failed_cluster_spec(run: Run, job: Job | None) -> dict[str, Any] | None:
     """The job-cluster spec of the first failed task that has one (context for the LLM)."""
-    keys = [t.job_cluster_key for t in run.failed_tasks() if t.job_cluster_key]
+    keys = [t.cluster_key for t in run.failed_tasks() if t.cluster_key]
     return job.job_cluster(keys[0]) if job and keys else None
 
 
@@ -286,14 +274,13 @@ def _plan_resize(
 ) -> tuple[actions.ResizeRequest | None, str | None]:
     """The job cluster of the first failed task that has one, one step larger; or why that is impossible."""
     failed = run.failed_tasks()
-    keyed = [t for t in failed if t.job_cluster_key]
+    # A for_each task's iterations run on its nested task's job cluster (cluster_key): that one is resized.
+    keyed = [t for t in failed if t.compute == "job_cluster" and t.cluster_key]
     if not keyed:
-        kinds = sorted({t.compute.replace("_", " ") for t in failed}) or ["unknown compute"]
-        return None, (f"the failed task runs on {', '.join(kinds)}, which the agent does not resize; "
-                      "give it more memory by hand")
+        return None, compute.resize_blocker([(t.compute, t.compute_detail) for t in failed])
     if job is None or run.job_id is None:
         return None, "the job's settings could not be read, so its cluster cannot be changed"
-    key = keyed[0].job_cluster_key
+    key = keyed[0].cluster_key
     spec = job.job_cluster(key)
     if spec is None:
         return None, f"job cluster '{key}' is not in the job's settings any more"

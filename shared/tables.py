@@ -49,14 +49,14 @@ class EntityTable:
         self._table = table_client
         self._label = label
 
-    def insert(self, entity: dict[str, Any]) -> bool:
-        """Create the entity; False if one with its keys exists."""
+    def insert(self, entity: dict[str, Any]) -> Any:
+        """Create the entity and return its ETag (truthy); False if one with its keys exists."""
         from azure.core.exceptions import ResourceExistsError
 
         try:
             with storage_errors(f"insert {self._label}"):
-                self._table.create_entity(entity)
-            return True
+                answer = self._table.create_entity(entity)
+            return _etag_of(answer)
         except ResourceExistsError:
             return False
 
@@ -71,27 +71,28 @@ class EntityTable:
             return None, None
         return dict(entity), entity.metadata.get("etag")
 
-    def replace_if_unchanged(self, entity: dict[str, Any], etag: Any) -> bool:
-        """Replace the entity if its ETag still matches; False if someone changed or deleted it."""
+    def replace_if_unchanged(self, entity: dict[str, Any], etag: Any) -> Any:
+        """Replace the entity if its ETag still matches and return the new ETag; False if someone changed or
+        deleted it."""
         from azure.core import MatchConditions
         from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
         from azure.data.tables import UpdateMode
 
         try:
             with storage_errors(f"update {self._label}"):
-                self._table.update_entity(
+                answer = self._table.update_entity(
                     entity, mode=UpdateMode.REPLACE, etag=etag, match_condition=MatchConditions.IfNotModified
                 )
-            return True
+            return _etag_of(answer)
         except (ResourceModifiedError, ResourceNotFoundError):
             return False
 
-    def upsert(self, entity: dict[str, Any]) -> None:
-        """Create or replace the entity."""
+    def upsert(self, entity: dict[str, Any]) -> Any:
+        """Create or replace the entity; its new ETag."""
         from azure.data.tables import UpdateMode
 
         with storage_errors(f"write {self._label}"):
-            self._table.upsert_entity(entity, mode=UpdateMode.REPLACE)
+            return _etag_of(self._table.upsert_entity(entity, mode=UpdateMode.REPLACE))
 
     def delete(self, partition: str, row: str) -> None:
         """Delete the entity; a missing one is fine."""
@@ -117,6 +118,12 @@ class EntityTable:
         return [(dict(e), e.metadata.get("etag")) for e in rows]
 
 
+def _etag_of(answer: Any) -> Any:
+    # The SDK answers writes with the response metadata; an older one without it still means "written".
+    etag = answer.get("etag") if isinstance(answer, dict) else None
+    return etag or True
+
+
 class MemoryEntityTable:
     """The same operations on a dict, for unit tests and dry runs; ETags are version numbers."""
 
@@ -130,24 +137,27 @@ class MemoryEntityTable:
             if key in self._rows:
                 return False
             self._rows[key] = (dict(entity), 1)
-            return True
+            return 1
 
     def read(self, partition: str, row: str) -> tuple[dict[str, Any] | None, Any]:
-        found = self._rows.get((partition, row))
+        with self._lock:
+            found = self._rows.get((partition, row))
         return (dict(found[0]), found[1]) if found else (None, None)
 
-    def replace_if_unchanged(self, entity: dict[str, Any], etag: Any) -> bool:
+    def replace_if_unchanged(self, entity: dict[str, Any], etag: Any) -> Any:
         with self._lock:
             key = (entity["PartitionKey"], entity["RowKey"])
             if key not in self._rows or self._rows[key][1] != etag:
                 return False
             self._rows[key] = (dict(entity), etag + 1)
-            return True
+            return etag + 1
 
-    def upsert(self, entity: dict[str, Any]) -> None:
+    def upsert(self, entity: dict[str, Any]) -> Any:
         with self._lock:
             key = (entity["PartitionKey"], entity["RowKey"])
-            self._rows[key] = (dict(entity), self._rows[key][1] + 1 if key in self._rows else 1)
+            version = self._rows[key][1] + 1 if key in self._rows else 1
+            self._rows[key] = (dict(entity), version)
+            return version
 
     def delete(self, partition: str, row: str) -> None:
         with self._lock:

@@ -2,6 +2,8 @@
 
 from datetime import timedelta
 
+import pytest
+
 from shared.decision import DecisionRecord, ResizeChange, utcnow
 from shared.taxonomy import Action, Category
 
@@ -67,3 +69,47 @@ class StoreContract:
         store.save(big)
         back = store.get(big.key)
         assert (back.run_id, back.job_id) == (912345678901234, 1098765432109876)
+
+    # --- claims per invocation, conditional saves -----------------------------------------------------
+    def test_a_released_claim_is_taken_at_once_by_the_next_invocation(self, store):
+        store.claim(record(), "inv-1")
+        assert store.release("ws:111:0", "inv-1")
+        claim = store.claim(record(), "inv-2")
+        assert claim.granted and claim.reason == "released_claim_taken"
+
+    def test_only_the_holder_releases_a_claim(self, store):
+        store.claim(record(), "inv-1")
+        assert not store.release("ws:111:0", "inv-2")
+        assert store.claim(record(), "inv-3").reason == "in_progress"
+
+    def test_two_writers_of_one_record_both_keep_their_change(self, store):
+        store.save(record(status="acted", outcome="pending", done="repaired run 111"))
+        worker, timer = store.get("ws:111:0"), store.get("ws:111:0")
+        timer.outcome = "succeeded"
+        timer.done += "; reverted job cluster 'etl'"
+        store.save(timer)
+        store.save(worker.model_copy(update={"status": "done", "notifications": ["n1"]}))
+        back = store.get("ws:111:0")
+        assert (back.status, back.outcome, back.notifications) == ("done", "succeeded", ["n1"])
+        assert back.done.endswith("reverted job cluster 'etl'")
+
+    def test_notification_ids_written_by_two_writers_are_merged(self, store):
+        store.save(record(status="done", notifications=["a"]))
+        one, two = store.get("ws:111:0"), store.get("ws:111:0")
+        store.save(one.model_copy(update={"notifications": ["a", "b"]}))
+        store.save(two.model_copy(update={"notifications": ["a", "c"]}))
+        assert store.get("ws:111:0").notifications == ["a", "b", "c"]
+
+    def test_a_holder_whose_claim_was_taken_over_cannot_save(self, store):
+        from shared.store import ClaimLost
+
+        first = store.claim(record(), "inv-1", now=utcnow() - timedelta(hours=1)).record
+        assert store.claim(record(), "inv-2").granted  # inv-1's lease ran out
+        with pytest.raises(ClaimLost):
+            store.save(first.model_copy(update={"status": "decided"}), owner="inv-1")
+
+    def test_unfinished_records_are_found_by_run_with_databricks_sized_ids(self, store):
+        store.save(record("ws:912345678901234:0", chain_id="ws:912345678901234", status="decided"))
+        store.save(record("ws:912345678901234:1", chain_id="ws:912345678901234", repair_count=1, status="done"))
+        found = store.unfinished("ws", 912345678901234)
+        assert [r.key for r in found] == ["ws:912345678901234:0"]

@@ -172,13 +172,18 @@ class Notifier:
         self._deliver(entry, now)
 
     def _deliver(self, entry: OutboxEntry, now: datetime) -> None:
-        """One send attempt; the outcome (sent, retry later, failed) is saved on the entry."""
+        """One send attempt; the outcome (sent, retry later, failed) is saved on the entry.
+
+        The attempt is counted in the outbox before the send: should the worker die mid-send, the next attempt
+        knows an earlier one may have reached the provider (ACS then looks the operation up instead of sending).
+        """
         entry.attempts += 1
+        self.outbox.save(entry)
         try:
             sender = self._sender()
             result = self.transport.send(OutgoingEmail(
                 id=entry.id, sender=sender, to=tuple(entry.recipients), subject=entry.subject, text=entry.text,
-                html=entry.html, sender_name=self.settings.email_sender_name,
+                html=entry.html, sender_name=self.settings.email_sender_name, attempt=entry.attempts,
             ))
         except SendFailed as exc:
             if entry.attempts >= self.settings.email_max_send_attempts:

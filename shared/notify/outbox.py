@@ -19,9 +19,10 @@ import zlib
 from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, PrivateAttr
 
 from shared.decision import utcnow
+from shared.exceptions import TransientError
 from shared.redaction import redact, redact_data
 from shared.table_keys import table_key
 from shared.tables import EntityTable, MemoryEntityTable, storage_errors
@@ -73,6 +74,8 @@ class OutboxEntry(BaseModel):
     provider_id: str | None = None
     detail: str | None = None
 
+    _etag: Any = PrivateAttr(default=None)  # the version read; a save is conditional on it
+
     def to_entity(self) -> dict[str, Any]:
         """A Table entity: bodies compressed into one binary property, lists as JSON, long strings cut."""
         data = self.model_dump(mode="python", exclude={"text", "html", "digest_items"})
@@ -99,6 +102,11 @@ class OutboxEntry(BaseModel):
                 data[name] = json.loads(data[name])
         text, html, items = unpack_body(entity.get("body"))
         return cls.model_validate({**data, "text": text, "html": html, "digest_items": items})
+
+
+# What a delivery attempt changes on an entry: re-applied onto a fresher copy when the save meets a conflict.
+_DELIVERY_FIELDS = ("status", "sent_at", "next_attempt_at", "last_error", "transport", "provider_id", "detail",
+                    "recipients", "held_recipients")
 
 
 class HeldItem(BaseModel):
@@ -136,15 +144,47 @@ class Outbox:
 
     # --- notifications ------------------------------------------------------------------------------
     def get(self, notification_id: str) -> OutboxEntry | None:
-        entity, _ = self._read(NOTIFICATION, safe_key(notification_id))
-        return OutboxEntry.from_entity(entity) if entity else None
+        entity, etag = self._read(NOTIFICATION, safe_key(notification_id))
+        if not entity:
+            return None
+        entry = OutboxEntry.from_entity(entity)
+        entry._etag = etag
+        return entry
 
     def create(self, entry: OutboxEntry) -> bool:
         """Insert `entry`; False if a notification with its id exists (that is the idempotency guard)."""
-        return self._insert(entry.to_entity())
+        etag = self._insert(entry.to_entity())
+        if etag:
+            entry._etag = etag
+        return bool(etag)
 
     def save(self, entry: OutboxEntry) -> None:
-        self._upsert(entry.to_entity())
+        """Write `entry`, conditional on the version it was read at. On a conflict the delivery outcome is
+        re-applied onto the stored entry (attempts never go down), unless that one is final already and this
+        one is not: someone else finished it, and that is kept."""
+        if entry._etag is None:
+            entry._etag = self._upsert(entry.to_entity())
+            return
+        candidate = entry
+        for _ in range(10):
+            etag = self._replace(candidate.to_entity(), candidate._etag)
+            if etag:
+                entry._etag = etag
+                return
+            entity, fresh_etag = self._read(NOTIFICATION, safe_key(entry.id))
+            if entity is None:
+                entry._etag = self._upsert(entry.to_entity())
+                return
+            fresh = OutboxEntry.from_entity(entity)
+            if fresh.status in FINAL and entry.status not in FINAL:
+                log.info("notification finished by another worker; keeping that", extra={"notification": entry.id})
+                return
+            candidate = fresh.model_copy(update={
+                **{name: getattr(entry, name) for name in _DELIVERY_FIELDS},
+                "attempts": max(fresh.attempts, entry.attempts),
+            })
+            candidate._etag = fresh_etag
+        raise TransientError(f"notification {entry.id} kept changing while being saved")
 
     def due(self, now: datetime) -> list[OutboxEntry]:
         """Pending notifications whose next attempt is due."""
@@ -164,7 +204,11 @@ class Outbox:
         if entry.status != "pending" or (entry.next_attempt_at and as_utc(entry.next_attempt_at) > now):
             return None
         entry.next_attempt_at = until
-        return entry if self._replace(entry.to_entity(), etag) else None
+        new_etag = self._replace(entry.to_entity(), etag)
+        if not new_etag:
+            return None
+        entry._etag = new_etag
+        return entry
 
     # --- the hourly cap -----------------------------------------------------------------------------
     def take_slot(self, recipient: str, hour: str, cap: int) -> bool:
@@ -223,17 +267,17 @@ class Outbox:
         return removed
 
     # --- the table -----------------------------------------------------------------------------------
-    def _insert(self, entity: dict[str, Any]) -> bool:
+    def _insert(self, entity: dict[str, Any]) -> Any:
         return self._table.insert(entity)
 
     def _read(self, partition: str, row: str) -> tuple[dict[str, Any] | None, Any]:
         return self._table.read(partition, row)
 
-    def _replace(self, entity: dict[str, Any], etag: Any) -> bool:
+    def _replace(self, entity: dict[str, Any], etag: Any) -> Any:
         return self._table.replace_if_unchanged(entity, etag)
 
-    def _upsert(self, entity: dict[str, Any]) -> None:
-        self._table.upsert(entity)
+    def _upsert(self, entity: dict[str, Any]) -> Any:
+        return self._table.upsert(entity)
 
     def _delete(self, partition: str, row: str) -> None:
         self._table.delete(partition, row)

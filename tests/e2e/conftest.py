@@ -79,6 +79,7 @@ def agent(sim, monkeypatch, tmp_path):
         "DATABRICKS_PAT_TOKEN": SIM_TOKEN,
         "DATABRICKS_WORKSPACE_ID": sim.workspace_id,
         "POLL_SCHEDULE": "0 */5 * * * *",
+        "POLL_SETTLE_MINUTES": "0",  # the simulated runs end "now"; the poller is run on purpose right after
         "WEBHOOK_USERNAME": USER,
         "WEBHOOK_PASSWORD": PASSWORD,
         "EMAIL_ENABLED": "true",
@@ -87,6 +88,7 @@ def agent(sim, monkeypatch, tmp_path):
         "EMAIL_SENDER": "agent@contoso.example",
         "EMAIL_DEFAULT_RECIPIENTS": "oncall@contoso.example",
         "MAX_RETRIES": "3",
+        "CLAIM_WAIT_SECONDS": "1",
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)

@@ -156,3 +156,23 @@ def test_a_send_acs_has_accepted_but_not_confirmed_in_time_counts_as_sent(acs_fa
     assert time.monotonic() - started < 2
     assert result.status == "sent" and "accepted by ACS; still" in result.detail
     assert len(acs_fake.sent) == 1  # a retry would risk a second email; ACS has this one
+
+
+def test_a_resend_after_an_attempt_that_reached_acs_looks_the_operation_up_and_sends_nothing(acs_fake, transport):
+    from dataclasses import replace
+
+    transport.send(sample_email())  # reached ACS; the worker died before the outbox said so
+    again = transport.send(replace(sample_email(), attempt=2))
+
+    assert "not sent again" in again.detail and len(acs_fake.sent) == 1
+    assert [m for m, _, _ in acs_fake.requests] == ["POST", "GET", "GET"]  # send, its poll, the look-up
+
+
+def test_a_resend_after_an_attempt_that_never_reached_acs_sends_once(acs_fake, transport):
+    from dataclasses import replace
+
+    result = transport.send(replace(sample_email(), attempt=2))
+
+    assert result.status == "sent" and len(acs_fake.sent) == 1
+    [sent] = acs_fake.sent
+    assert sent.headers.get("repeatability-request-id") and sent.headers.get("repeatability-first-sent")

@@ -83,3 +83,33 @@ def test_importing_the_notifier_does_not_import_acs_jinja_or_the_table_sdk():
     root = Path(__file__).resolve().parents[2]
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root).stdout
     assert out.strip() == "[]"
+
+
+def test_a_stale_copy_never_turns_a_sent_notification_back_to_pending():
+    from shared.notify.outbox import MemoryOutbox
+
+    outbox = MemoryOutbox()
+    outbox.create(OutboxEntry(id="n1", kind="diagnosis", recipients=["a@example.com"], subject="s"))
+    worker, timer = outbox.get("n1"), outbox.get("n1")
+    timer.status, timer.attempts, timer.sent_at = "sent", 2, T0
+    outbox.save(timer)
+    worker.attempts = 1  # the worker's own attempt, counted before its send, saved after the timer's
+    outbox.save(worker)
+
+    back = outbox.get("n1")
+    assert back.status == "sent" and back.attempts == 2
+
+
+def test_two_attempts_saved_from_stale_copies_keep_the_higher_count():
+    from shared.notify.outbox import MemoryOutbox
+
+    outbox = MemoryOutbox()
+    outbox.create(OutboxEntry(id="n1", kind="diagnosis", recipients=["a@example.com"], subject="s"))
+    one, two = outbox.get("n1"), outbox.get("n1")
+    one.attempts = 2
+    outbox.save(one)
+    two.attempts, two.last_error = 1, "smtp: timeout"
+    outbox.save(two)
+
+    back = outbox.get("n1")
+    assert back.attempts == 2 and back.last_error == "smtp: timeout"

@@ -3,6 +3,12 @@
 azure.communication.email is imported on the first send, never when this module is imported (cold start).
 The send is a long-running operation: POST → 202 + Operation-Location → status polls. The operation id is
 derived from the notification id (sent as Operation-Id), so a resend after a crash names the same operation.
+
+Idempotent send: a resend (attempt > 1: an earlier attempt may have reached ACS before the worker stopped)
+first reads the operation back (GET /emails/operations/{id}); if ACS knows it, nothing is sent again. Each
+POST also carries ACS's repeatable-request headers (Repeatability-Request-Id, Repeatability-First-Sent;
+https://learn.microsoft.com/rest/api/communication/repeatable-requests), so the SDK's own retries of one
+POST are executed at most once by the service (it tracks them for 5 minutes).
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ import logging
 import threading
 import uuid
 from collections.abc import Callable
+from email.utils import formatdate
 from typing import Any
 
 from shared.notify.exceptions import SendFailed, SendRejected
@@ -73,8 +80,19 @@ class AcsTransport(EmailTransport):
             "userEngagementTrackingDisabled": True,
         }
         operation_id = str(uuid.uuid5(_OPERATION_NAMESPACE, email.id))
+        if email.attempt > 1:
+            known = self._operation_status(client, operation_id)
+            if known is not None and known.lower() != "failed":
+                log.info("ACS has this email already; not sending it again", extra={"notification": email.id})
+                return SendResult(self.name, provider_id=operation_id,
+                                  detail=f"accepted by ACS on an earlier attempt ({known}); not sent again")
+        repeatable = {
+            "Repeatability-Request-Id": str(uuid.uuid5(_OPERATION_NAMESPACE, f"{email.id}#{email.attempt}")),
+            "Repeatability-First-Sent": formatdate(usegmt=True),
+        }
         try:
-            poller = client.begin_send(body, operation_id=operation_id, polling_interval=self.poll_interval)
+            poller = client.begin_send(body, operation_id=operation_id, polling_interval=self.poll_interval,
+                                       headers=repeatable)
             result = poller.result(timeout=self.send_timeout)
         except HttpResponseError as exc:
             status = exc.status_code
@@ -97,6 +115,23 @@ class AcsTransport(EmailTransport):
         if str(status).lower() != "succeeded":
             raise SendRejected(f"acs: operation {operation_id} ended {status}")
         return SendResult(self.name, provider_id=operation_id, detail="delivered to ACS (Succeeded)")
+
+    def _operation_status(self, client: Any, operation_id: str) -> str | None:
+        """The status ACS has for `operation_id` (Running, Succeeded, Failed ...), or None if it has none."""
+        from azure.core.exceptions import AzureError
+        from azure.core.rest import HttpRequest
+
+        request = HttpRequest("GET", f"/emails/operations/{operation_id}",
+                              params={"api-version": client._config.api_version})
+        try:
+            response = client.send_request(request)
+        except AzureError as exc:
+            raise SendFailed(f"acs: could not look up operation {operation_id}: {type(exc).__name__}") from exc
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            raise SendFailed(f"acs: looking up operation {operation_id} answered HTTP {response.status_code}")
+        return str(response.json().get("status") or "Unknown")
 
     def _get_client(self) -> Any:
         with self._lock:

@@ -33,6 +33,7 @@ class OutgoingEmail:
     html: str
     sender_name: str = ""
     headers: dict[str, str] = field(default_factory=dict)
+    attempt: int = 1  # > 1: an earlier attempt may have reached the provider (the worker stopped mid-send)
 
     @property
     def message_id(self) -> str:
