@@ -62,6 +62,15 @@ def feedback_link(req: func.HttpRequest) -> func.HttpResponse:
                                 dict(req.headers)))
 
 
+@app.route(route="report", methods=["GET"])
+def report(req: func.HttpRequest) -> func.HttpResponse:
+    """The accuracy report page (function key): decisions, accuracy, cost and advice over ?since=7d."""
+    from shared.report.sources import PAGE_HEADERS
+
+    status, body, mimetype = runtime.report(dict(req.params))
+    return func.HttpResponse(body, status_code=status, mimetype=mimetype, headers=PAGE_HEADERS)
+
+
 def _reply(answer: feedback.HttpAnswer) -> func.HttpResponse:
     return func.HttpResponse(answer.body, status_code=answer.status, mimetype=answer.mimetype,
                              headers=dict(answer.headers))

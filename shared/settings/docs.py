@@ -25,7 +25,9 @@ _SECTIONS = (
     ("azure_openai_endpoint", "Azure OpenAI"),
     ("email_enabled", "Email"),
     ("feedback_signing_key", "Feedback and learning"),
+    ("teams_webhook_secret_name", "Escalation channels"),
     ("log_level", "Logging"),
+    ("applicationinsights_connection_string", "Telemetry"),
 )
 
 

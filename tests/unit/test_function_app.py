@@ -12,7 +12,8 @@ def test_importing_function_app_loads_no_openai_key_vault_or_acs_module():
     code = (
         "import sys, function_app; "
         "heavy = [m for m in sys.modules if m.split('.')[0] == 'openai' or m.startswith(('azure.keyvault', "
-        "'azure.communication', 'azure.identity', 'azure.data.tables', 'azure.storage.queue'))]; "
+        "'azure.communication', 'azure.identity', 'azure.data.tables', 'azure.storage.queue', 'azure.monitor', "
+        "'opentelemetry'))]; "
         "print(heavy)"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
@@ -35,4 +36,4 @@ def test_the_functions_are_registered_with_their_triggers():
     triggers = {f.get_function_name(): type(f.get_trigger()).__name__ for f in app.get_functions()}
     assert triggers == {"databricks_webhook": "HttpTrigger", "process_failure": "QueueTrigger",
                         "poll_failures": "TimerTrigger", "decision_feedback": "HttpTrigger",
-                        "feedback_link": "HttpTrigger"}
+                        "feedback_link": "HttpTrigger", "report": "HttpTrigger"}
