@@ -42,7 +42,7 @@ def main() -> int:
     host = None
     try:
         sim.start()
-        scenarios = load_demo_workspace(sim)
+        scenarios = load_demo_workspace(sim, shapes=True)  # with the for_each and run_job jobs
         env = demo_environment(azurite.connection_string, sim.url)
         os.environ.update(env)
         from shared import runtime

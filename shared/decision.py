@@ -153,6 +153,8 @@ class DecisionRecord(BaseModel):
     outcome: Outcome = "not_applicable"
     error: str | None = Field(default=None, description="Why processing failed, when it did.")
     notifications: list[str] = Field(default_factory=list, description="Ids of notifications sent for it.")
+    dropped_recipients: list[str] = Field(
+        default_factory=list, description="Addresses from the job outside EMAIL_ALLOWED_DOMAINS, not written to.")
 
     agent_enabled: bool = Field(default=True, description="False when a job tag turned the agent off.")
     source: str = "webhook"

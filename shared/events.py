@@ -6,7 +6,9 @@ Jobs API. Messages are versioned so an old message in the queue during a deploy 
 
 from __future__ import annotations
 
+import base64
 import json
+import re
 from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
 
@@ -15,6 +17,11 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from shared.exceptions import BadRequest
 
 FAILURE_EVENT_TYPES = frozenset({"jobs.on_failure"})
+# host.json: messages are base64-encoded, and Azure Queue Storage takes at most 64 KiB per message.
+MAX_QUEUE_MESSAGE_BYTES = 64 * 1024
+MAX_JOB_NAME = 200  # what an email or a record shows of a name the payload carries (Databricks allows 4096)
+MAX_TASK_KEY = 100  # Databricks' own limit on task keys
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 def _int_id(value: Any) -> Any:
@@ -22,9 +29,12 @@ def _int_id(value: Any) -> Any:
     if isinstance(value, bool):
         raise ValueError("must be an integer id")
     if isinstance(value, str):
-        if not value.strip().isdigit():
+        # Ids are int64: 19 digits. A longer string is refused before int() meets Python's digit limit.
+        if not value.strip().isdigit() or len(value.strip()) > 20:
             raise ValueError("must be an integer id")
         return int(value.strip())
+    if isinstance(value, int) and not 0 <= value < 2**63:
+        raise ValueError("must be an integer id (0 to 2^63-1)")
     return value
 
 
@@ -53,6 +63,16 @@ class FailureEvent(BaseModel):
         """Serialize for the queue."""
         return self.model_dump_json()
 
+    def check_queue_size(self) -> None:
+        """BadRequest naming the longest text field when the message would not fit on the queue (base64, 64 KiB)."""
+        if len(base64.b64encode(self.to_message().encode("utf-8"))) <= MAX_QUEUE_MESSAGE_BYTES:
+            return
+        fields = {"job.name": self.job_name or "", "task.task_key": self.task_key or "",
+                  "event_type": self.event_type, "workspace_id": self.workspace_id or ""}
+        longest = max(fields, key=lambda name: len(fields[name]))
+        raise BadRequest(f"field '{longest}' makes the queue message larger than {MAX_QUEUE_MESSAGE_BYTES} bytes",
+                         field=longest)
+
     @classmethod
     def from_message(cls, body: str | bytes) -> "FailureEvent":
         """Parse a queue message; BadRequest names the bad field."""
@@ -80,7 +100,7 @@ class _JobRef(_Ref):
 
 
 class _TaskRef(_Ref):
-    task_key: str
+    task_key: str = Field(min_length=1, max_length=MAX_TASK_KEY)
 
 
 class WebhookPayload(BaseModel):
@@ -107,19 +127,34 @@ class WebhookPayload(BaseModel):
             run_id=self.run.parent_run_id if task_level else self.run.run_id,
             task_run_id=self.run.run_id if task_level else None,
             task_key=self.task.task_key if self.task else None,
-            job_name=self.job.name,
+            job_name=clean_name(self.job.name),
             event_type=self.event_type,
             source="webhook",
             received_at=now or datetime.now(timezone.utc),
         )
 
 
+def clean_name(name: str | None) -> str | None:
+    """A name from the payload, fit to show: control and direction characters out, one line, MAX_JOB_NAME at most.
+
+    The payload is not the Jobs API: the name is shown only until the job's own settings are read.
+    """
+    if name is None:
+        return None
+    from shared.redaction import redact  # masked before the cut, or a secret cut in two would pass unseen
+
+    flat = " ".join(_CONTROL.sub(" ", redact(name)).split())
+    return (flat if len(flat) <= MAX_JOB_NAME else flat[: MAX_JOB_NAME - 1] + "…") or None
+
+
 def parse_webhook(body: bytes) -> WebhookPayload:
     """Parse and validate a webhook body; BadRequest names the first bad field."""
     try:
         data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BadRequest(f"body is not JSON: {exc}") from exc
+    except (UnicodeDecodeError, ValueError) as exc:  # JSONDecodeError, and ints past Python's digit limit
+        raise BadRequest(f"body is not JSON: {str(exc)[:200]}") from exc
+    except RecursionError as exc:
+        raise BadRequest("body nests too deeply", field="body") from exc
     if not isinstance(data, dict):
         raise BadRequest("body must be a JSON object")
     try:

@@ -22,6 +22,7 @@ from shared.decision import Analysis, DecisionRecord, FieldChange, utcnow
 from shared.diagnose import Classifier, diagnose
 from shared.events import FailureEvent
 from shared.exceptions import PermanentError
+from shared.freshness import hold_stale
 from shared.notify.kinds import NotificationKind
 from shared.resize import ResizeBounds, get_field, plan_resize
 from shared.settings import Settings
@@ -110,8 +111,9 @@ def process(event: FailureEvent, deps: PipelineDeps, *, owner: str) -> Result:
         return _log(Result("skipped", f"run {run.run_id} is a {run.run_type}, left to its orchestrator"), ctx)
 
     chain_id, attempt = _chain_position(run, ws, deps.state)
+    # The Jobs API's name before the webhook's: a body's name is whatever its sender wrote.
     record = DecisionRecord(
-        key=key, workspace_id=ws, job_id=run.job_id, job_name=event.job_name or run.run_name, run_id=run.run_id,
+        key=key, workspace_id=ws, job_id=run.job_id, job_name=run.run_name or event.job_name, run_id=run.run_id,
         repair_count=run.repair_count, chain_id=chain_id, attempt=attempt, run_page_url=run.run_page_url,
         source=event.source,
     )
@@ -184,6 +186,7 @@ def _diagnose_and_decide(
         termination_code=run.termination.code,
         resize_blocker=blocker,
     ))
+    verdict = hold_stale(verdict, run, deps.clock(), settings.failure_max_age_hours)
     observe = settings.agent_mode == "observe" or controls.mode == "observe"
     record = record.model_copy(update={
         "job_name": job_name, "failed_tasks": diagnosis.failed_tasks, "category": classification.category,

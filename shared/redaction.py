@@ -1,8 +1,9 @@
 """Keep secrets out of logs, decision records and emails.
 
-`redact(text)` masks what looks like a credential (Databricks tokens, bearer / basic auth values, API keys,
-connection-string keys, SAS signatures, passwords, JWTs, private keys, function keys in URLs) and every
-value registered with `register_secret` (each secret read from Key Vault or the settings). `RedactingFilter`
+`redact(text)` masks every credential shape of the catalogue in shared/secret_shapes.py (Databricks tokens,
+bearer / basic auth values, API keys, connection-string keys, SAS signatures, passwords in every JDBC syntax,
+JWTs, Entra client secrets, PEM/PGP private keys whole or cut) and every value registered with
+`register_secret` (each secret read from Key Vault or the settings). `RedactingFilter`
 applies it to log records; `install_redaction()` puts the filter on the root logger and its handlers.
 `redact_data` does the same for JSON-like data (a decision record's dump, an email's fields).
 """
@@ -18,60 +19,10 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote
 
-MASK = "***"
+from shared.secret_shapes import AUTH_VALUE, MASK, SHAPES, is_secret_name
+
 # Shorter values are not registered: masking every "true" or "test" in the logs would hide more than it protects.
 MIN_REGISTERED_LENGTH = 6
-
-# Names whose value is a secret, in `name=value` (query strings, connection strings) and quoted
-# `"name": "value"` (JSON, dict reprs) forms. Matched as whole words, so EMAIL_PASSWORD or
-# "password: required" in a message stay readable.
-_SECRET_NAMES = (
-    r"password|passwd|pwd|secret|client[_-]?secret|api[_-]?key|apikey|access[_-]?key|accesskey|account[_-]?key"
-    r"|shared[_-]?access[_-]?key|shared[_-]?access[_-]?signature|sig|signature|token|access[_-]?token"
-    r"|refresh[_-]?token|id[_-]?token|sas[_-]?token|pat[_-]?token|x-functions-key|subscription[_-]?key"
-)
-# Header names whose value is a secret (`name: value`).
-_SECRET_HEADERS = r"api-key|x-api-key|x-functions-key|ocp-apim-subscription-key|x-databricks-azure-sp-management-token"
-
-# (pattern, replacement); applied in order. Each replacement leaves a mask that no pattern matches again.
-_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
-    # PEM private keys, whole.
-    (re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.S), MASK),
-    # Databricks personal access tokens (dapi + hex, optional -N suffix) and OAuth secrets (dose...).
-    (re.compile(r"\b(?:dapi|dose|dkea)[0-9a-f]{16,}(?:-\d+)?\b", re.I), MASK),
-    # OpenAI-style keys.
-    (re.compile(r"\bsk-[A-Za-z0-9_-]{20,}"), MASK),
-    # JWTs (Entra ID access tokens and the like): header.payload.signature, base64url.
-    (re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"), MASK),
-    # Connection-string keys: the value runs to the next ';' (it may hold '=', '+', '/', '&').
-    (
-        re.compile(
-            r"(?i)\b(AccountKey|SharedAccessKey|SharedAccessSignature|AccessKey|Password|Pwd)=([^;\s'\"<>]+)"
-        ),
-        r"\1=" + MASK,
-    ),
-    # user:password@ in URLs.
-    (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/\s:@]+:)([^@\s/]+)@"), r"\1" + MASK + "@"),
-    # Function keys and SAS signatures in query strings.
-    (
-        re.compile(r"(?i)([?&](?:code|sig|signature|api[-_]?key|key|token|access_token)=)[^&\s'\"<>#(),;]+"),
-        r"\1" + MASK,
-    ),
-    # Quoted values: "password": "x", 'api_key': 'x', password="x".
-    (
-        re.compile(r"(?i)([\"']?)\b(" + _SECRET_NAMES + r")\1(\s*[:=]\s*)([\"'])(?:(?!\4).)+\4"),
-        r"\1\2\1\3\4" + MASK + r"\4",
-    ),
-    # Unquoted name=value.
-    (re.compile(r"(?i)\b(" + _SECRET_NAMES + r")=(?!\*\*\*)([^\s;&,'\"<>)}\]]+)"), r"\1=" + MASK),
-    # Secret headers: "api-key: value".
-    (re.compile(r"(?i)\b(" + _SECRET_HEADERS + r")(\s*:\s*)([^\s,;'\"]+)"), r"\1\2" + MASK),
-    # Azure storage / ACS account keys seen on their own (88 base64 characters ending in ==).
-    (re.compile(r"(?<![A-Za-z0-9+/])[A-Za-z0-9+/]{86}==(?![A-Za-z0-9+/=])"), MASK),
-)
-
-# Authorization header values: "Bearer <token>", "Basic <base64 user:password>", "SharedKey acct:sig".
-_AUTH_VALUE = re.compile(r"(?i)\b(Bearer|Basic|Token|SharedKey|HMAC-SHA256)(\s+)([A-Za-z0-9._~+/=:-]+)")
 
 
 def _mask_auth(match: re.Match[str]) -> str:
@@ -89,6 +40,8 @@ def _looks_like_credential(scheme: str, value: str) -> bool:
             return ":" in base64.b64decode(value, validate=True).decode("utf-8")
         except (binascii.Error, UnicodeDecodeError, ValueError):
             return False
+    if "=" in value.rstrip("="):  # "bearer idempotency_token=x": a name=value follows the word, not a token
+        return False
     return len(value) >= 8 and (any(c.isdigit() for c in value) or len(value) >= 20)
 
 
@@ -133,9 +86,9 @@ def redact(text: str) -> str:
     if not text:
         return text
     text = _known.mask(text)
-    for pattern, replacement in _PATTERNS:
-        text = pattern.sub(replacement, text)
-    return _AUTH_VALUE.sub(_mask_auth, text)
+    for shape in SHAPES:
+        text = shape.apply(text)
+    return AUTH_VALUE.sub(_mask_auth, text)
 
 
 # Keys whose value is a secret in JSON-like data (a spark_conf, a settings dump, an HTTP header map).
@@ -154,7 +107,7 @@ def is_sensitive_key(key: str) -> bool:
     lowered = key.lower()
     if lowered.endswith(("name", "names")):  # pat_secret_name holds the secret's name, not the secret
         return False
-    return lowered in _SENSITIVE_EXACT or bool(_SENSITIVE_KEY.search(lowered))
+    return lowered in _SENSITIVE_EXACT or bool(_SENSITIVE_KEY.search(lowered)) or is_secret_name(key)
 
 
 def redact_data(value: Any) -> Any:

@@ -56,9 +56,9 @@ def deps() -> PipelineDeps:
 
 def reset() -> None:
     """Forget settings and dependencies (tests and the local runner change the environment)."""
-    global _settings, _deps
+    global _settings, _deps, _secrets
     with _lock:
-        _settings, _deps = None, None
+        _settings, _deps, _secrets = None, None, None
     uninstall_redaction()
     install_redaction()
 
@@ -72,13 +72,38 @@ def webhook(body: bytes, headers: dict[str, str]) -> WebhookAnswer:
     except ConfigError as exc:
         log.error("webhook refused: the agent is misconfigured: %s", exc)
         return WebhookAnswer(503, "the agent is misconfigured; see its logs")
-    from shared.workspaces import resolve_workspace
+    from shared.exceptions import SecretError
+    from shared.webhook_auth import webhook_credentials
 
-    password = current.webhook_password.get_secret_value() if current.webhook_password else None
-    return handle_webhook(
-        body, headers, username=current.webhook_username, password=password,
-        check_workspace=partial(resolve_workspace, current),
-    )
+    try:
+        credentials = webhook_credentials(current, _webhook_secrets(current))
+    except SecretError as exc:
+        log.error("webhook refused: a webhook password could not be read: %s", exc)
+        return WebhookAnswer(503, "the agent cannot read its webhook credentials now; try again")
+    return handle_webhook(body, headers, credentials=credentials, check_workspace=partial(_workspace_key, current),
+                          require_credentials=current.agent_mode == "act")
+
+
+def _workspace_key(current: Settings, workspace_id: str | None) -> str:
+    from shared.workspaces import resolve_workspace, workspace_key
+
+    return workspace_key(resolve_workspace(current, workspace_id))
+
+
+_secrets = None
+
+
+def _webhook_secrets(current: Settings):
+    """The secret provider for per-workspace webhook passwords: built on first need, kept (it caches)."""
+    global _secrets
+    if not any(w.webhook_password_secret_name for w in current.workspaces()):
+        return None
+    with _lock:
+        if _secrets is None:
+            from shared.secrets import build_secret_provider
+
+            _secrets = build_secret_provider(current)
+        return _secrets
 
 
 def handle(body: str, *, message_id: str, dequeue_count: int) -> Handled:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from shared.table_keys import table_key
 from shared.tables import EntityTable, MemoryEntityTable
 
 
@@ -27,8 +28,8 @@ class StateStore:
 
 
 def _safe_key(key: str) -> str:
-    # Table keys may not hold / \ # ? or control characters.
-    return "".join("-" if ch in "/\\#?" or ord(ch) < 32 else ch for ch in key)[:512]
+    # Table keys may not hold / \ # ?, control characters (C0, DEL, C1); keys differing there stay apart.
+    return table_key(key)
 
 
 class TableStateStore(StateStore):

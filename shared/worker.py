@@ -16,6 +16,7 @@ from shared.completion import new_invocation_id
 from shared.events import FailureEvent
 from shared.exceptions import PermanentError
 from shared.pipeline import PipelineDeps, Result, process
+from shared.redaction import redact
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +52,9 @@ def handle_message(
 def _record_poison(deps: PipelineDeps, message_id: str, body: str, reason: str, dequeue_count: int) -> None:
     log.error("message goes to the poison queue: %s", reason, extra={"message_id": message_id})
     try:
+        # Masked like the log line: the body and the error may quote a token (the queue keeps the original).
         deps.state.put("poison", message_id, {
-            "reason": reason, "body": body[:20_000], "dequeue_count": dequeue_count,
+            "reason": redact(reason), "body": redact(body[:20_000]), "dequeue_count": dequeue_count,
             "at": datetime.now(timezone.utc).isoformat(),
         })
     except Exception:  # noqa: BLE001 - the poison queue still keeps the message; this is only the reason

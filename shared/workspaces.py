@@ -27,8 +27,8 @@ def resolve_workspace(settings: Settings, workspace_id: str | int | None) -> Wor
     for workspace in workspaces:
         if workspace.workspace_id == wanted:
             return workspace
-    served = ", ".join(w.workspace_id or "any" for w in workspaces)
-    raise BadRequest(f"unknown workspace_id {wanted}: this agent serves {served}", field="workspace_id")
+    # The served ids are not listed: a sender of one workspace has no business learning the others'.
+    raise BadRequest(f"unknown workspace_id {wanted}: not served by this agent", field="workspace_id")
 
 
 # The key of a workspace configured without an id (single-workspace setups): decision keys, checkpoints.

@@ -1,4 +1,8 @@
-"""Run the simulator standalone: `python -m localdev.databricks_sim --port 8765 --token dapi-sim --scenario demo`."""
+"""Run the simulator standalone: `python -m localdev.databricks_sim --port 8765 --token dapi-sim --scenario demo`.
+
+Faults can be set at start (`--fault '{"kinds": ["throttle", "lost_drop"], "fraction": 0.2, "seed": 1}'`, repeatable)
+or later through POST /sim/faults; GET /sim/stats reports the per-endpoint counts.
+"""
 
 from __future__ import annotations
 
@@ -22,6 +26,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--page-size", type=int, default=100, help="items per page of runs/get and jobs/get arrays")
     parser.add_argument("--rerun-seconds", type=float, default=0.0, help="how long a repair or run-now stays RUNNING")
     parser.add_argument("--webhook-url", help="POST jobs.on_failure webhooks here")
+    parser.add_argument("--shapes", action="store_true", help="with --scenario demo: add the for_each and run_job jobs")
+    parser.add_argument("--busy-runs", type=int, default=0, help="this many extra finished runs in the last 12 h")
+    parser.add_argument("--fault", action="append", default=[], metavar="JSON",
+                        help='an injection rule, e.g. {"kinds": ["throttle"], "fraction": 0.2, "seed": 1}')
+    parser.add_argument("--service-principal", metavar="CLIENT_ID:SECRET",
+                        help="a service principal that may get OAuth tokens from /oidc/v1/token")
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -31,7 +41,15 @@ def main(argv: list[str] | None = None) -> int:
     url = sim.start()
     if args.webhook_url:
         sim.send_webhooks_to(args.webhook_url)
-    scenarios = load_demo_workspace(sim) if args.scenario == "demo" else {}
+    scenarios = load_demo_workspace(sim, shapes=args.shapes) if args.scenario == "demo" else {}
+    if args.busy_runs:
+        sim.add_busy_runs(args.busy_runs)
+    for rule in args.fault:
+        options = json.loads(rule)
+        sim.inject(options.pop("kinds"), **options)
+    if args.service_principal:
+        client_id, _, secret = args.service_principal.partition(":")
+        sim.add_service_principal(client_id, secret)
     print(json.dumps({"url": url, "scenarios": {k: {"job_id": j, "run_id": r} for k, (j, r) in scenarios.items()}}),
           flush=True)
 

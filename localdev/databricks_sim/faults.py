@@ -13,7 +13,8 @@ Kinds (what a matching request gets instead of, or on top of, its real answer):
     lock            400 COULD_NOT_ACQUIRE_LOCK (retried by the Airflow provider)
     unexpected      400 whose message contains "Unexpected error" (retried by databricks-sdk by text)
     faster          400 "Please try again later or try a faster operation." (retried by databricks-sdk)
-The refusals (throttle … faster) are answered without touching the workspace; `lost_*` are the dangerous
+`kinds="chaos"` is all of them (CHAOS). `limit_rate(per_s, path)` adds a rate limit: 429 with Retry-After 1 for
+requests beyond `per_s` within one second. The refusals (throttle … faster) are answered without touching the workspace; `lost_*` are the dangerous
 ones: the workspace changed but the client cannot know. Which request is hit is decided from (seed, rule,
 endpoint, n-th request to that endpoint the rule saw), so a rerun with the same requests hits the same ones.
 """
@@ -40,6 +41,9 @@ REFUSALS: dict[str, tuple[int, str, str, bool]] = {
     "faster": (400, "BAD_REQUEST", "Please try again later or try a faster operation.", False),
 }
 AFTER_EFFECT = frozenset({"lost_drop", "lost_500", "lost_stall"})
+# The mix of a bad day: every transient refusal and every way to lose an answer (sim.inject(CHAOS, fraction=0.2)).
+CHAOS = ("throttle", "throttle_bare", "error", "unavailable", "stall", "lost_drop", "lost_500", "lost_stall",
+         "lock", "unexpected", "faster")
 KINDS = frozenset(REFUSALS) | AFTER_EFFECT | {"stall"}
 LOST_500 = (500, "INTERNAL_ERROR", "Internal error. Please try again later.")
 
@@ -92,9 +96,12 @@ class FaultPlan:
         self.applied: Counter = Counter()  # "METHOD op" -> requests that reached the workspace and succeeded
         self.injected: Counter = Counter()  # "METHOD op kind" -> faults injected
         self._times: deque[float] = deque(maxlen=200_000)
+        self._limits: list[tuple[str | None, float, deque[float]]] = []  # (path, per second, recent accepted)
 
     def add(self, kinds: str | Iterable[str], **options: Any) -> FaultRule:
         chosen = (kinds,) if isinstance(kinds, str) else tuple(kinds)
+        if chosen == ("chaos",):
+            chosen = CHAOS
         unknown = [k for k in chosen if k not in KINDS]
         if not chosen or unknown:
             raise ValueError(f"unknown fault kinds {unknown}; known: {sorted(KINDS)}")
@@ -107,9 +114,17 @@ class FaultPlan:
             self._rules.append(rule)
             return rule
 
+    def limit_rate(self, per_s: float, path: str | None = None) -> None:
+        """429 (Retry-After: 1) for requests beyond `per_s` in any second, as the workspace's rate limits do."""
+        if per_s <= 0:
+            raise ValueError("per_s must be positive")
+        with self._lock:
+            self._limits.append((path, float(per_s), deque()))
+
     def clear(self) -> None:
         with self._lock:
             self._rules.clear()
+            self._limits.clear()
             self._next_id = 1
 
     def reset_counts(self) -> None:
@@ -134,8 +149,19 @@ class FaultPlan:
             self.applied[f"{method} {op}"] += 1
 
     def decide(self, method: str, path: str, op: str) -> Hit | None:
-        """The fault for this request, if a rule picks it (the first matching rule that fires wins)."""
+        """The fault for this request, if a rate limit or a rule picks it (the first that fires wins)."""
         with self._lock:
+            now = time.monotonic()
+            for limit_path, per_s, recent in self._limits:
+                if limit_path is not None and limit_path not in path:
+                    continue
+                while recent and now - recent[0] >= 1.0:
+                    recent.popleft()
+                if len(recent) >= per_s:
+                    self.injected[f"{method} {op} rate_limit"] += 1
+                    status, code, message, _ = REFUSALS["throttle"]
+                    return Hit("rate_limit", status, code, message, 1.0)
+                recent.append(now)
             for rule in self._rules:
                 if (rule.path is not None and rule.path not in path) or (rule.method and rule.method != method):
                     continue

@@ -301,7 +301,6 @@ def run_json(run: JobRun, base_url: str, workspace_id: str, *, include_history: 
         "run_name": run.run_name,
         "run_type": run.run_type,
         "trigger": run.trigger,
-        "format": "MULTI_TASK",
         "state": state_json(run.life_cycle_state, run.result_state, run.state_message, cancelled),
         "status": status_json(run.life_cycle_state, run.termination),
         "start_time": run.start_time,
@@ -320,6 +319,16 @@ def run_json(run: JobRun, base_url: str, workspace_id: str, *, include_history: 
         "repair_history": [history_json(item) for item in run.history] if include_history else None,
     }
     return _prune(out, keep_false=True)
+
+
+# The fields of a Run (databricks-sdk service/jobs.py); a task run read with runs/get shows only these.
+RUN_FIELDS = frozenset({
+    "attempt_number", "cleanup_duration", "cluster_instance", "cluster_spec", "creator_user_name", "description",
+    "end_time", "execution_duration", "git_source", "iterations", "job_clusters", "job_id", "job_parameters",
+    "job_run_id", "number_in_job", "original_attempt_run_id", "overriding_parameters", "queue_duration",
+    "repair_history", "run_duration", "run_id", "run_name", "run_page_url", "run_type", "schedule",
+    "setup_duration", "start_time", "state", "status", "tasks", "trigger", "trigger_info",
+})
 
 
 def cluster_json(cluster: Cluster) -> dict[str, Any]:

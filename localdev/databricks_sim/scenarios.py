@@ -1,4 +1,5 @@
-"""The demo workspace: ten realistic failing jobs, one per kind of failure the agent must tell apart.
+"""The demo workspace: ten realistic failing jobs, one per kind of failure the agent must tell apart, and on
+request two more of the shapes real workspaces have (a for_each job, a run_job job whose child fails).
 
 Error texts follow the shapes Databricks and Spark produce (../shared/reference/databricks.md §7); names,
 hosts, tables and ids are made up.
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from localdev.databricks_sim.model import TaskFailure, succeed_if_resized
+from localdev.databricks_sim.model import ForEachFailure, TaskFailure, succeed_if_resized
 from localdev.databricks_sim.simulator import DatabricksSimulator
 
 AGENT_WEBHOOK_DESTINATION = "5b1f7c1e-3a0d-4c39-9a53-0d6f2c7e4b11"
@@ -151,8 +152,16 @@ def _job(sim: DatabricksSimulator, name: str, owner: str, tasks: list[dict[str, 
     )
 
 
-def load_demo_workspace(sim: DatabricksSimulator) -> dict[str, tuple[int, int]]:
-    """Create the demo jobs, each with one failed (or cancelled) run; returns name -> (job_id, run_id)."""
+MISSING_TABLE_ERROR = (
+    "[TABLE_OR_VIEW_NOT_FOUND] The table or view `main.sales_raw.orders_apac` cannot be found. Verify the spelling "
+    "and correctness of the schema and catalog. SQLSTATE: 42P01; line 1 pos 14"
+)
+
+
+def load_demo_workspace(sim: DatabricksSimulator, *, shapes: bool = False) -> dict[str, tuple[int, int]]:
+    """Create the demo jobs, each with one failed (or cancelled) run; returns name -> (job_id, run_id).
+
+    shapes: also the for_each and run_job jobs of `load_shape_scenarios`."""
     out: dict[str, tuple[int, int]] = {}
 
     oom = TaskFailure(error=OOM_ERROR, error_trace=OOM_TRACE)
@@ -239,4 +248,35 @@ def load_demo_workspace(sim: DatabricksSimulator) -> dict[str, tuple[int, int]]:
     ], tags={"ai_agent": "off", "team": "billing"})
     out["agent_off"] = (job, sim.fail_run(job, {"export_invoices": TaskFailure(
         error=DRIVER_RESTART_ERROR, termination_code="DRIVER_ERROR", state_message=DRIVER_RESTART_ERROR)}))
+    if shapes:
+        out.update(load_shape_scenarios(sim))
+    return out
+
+
+def load_shape_scenarios(sim: DatabricksSimulator) -> dict[str, tuple[int, int]]:
+    """A for_each job with one failed iteration (the cause only in that iteration), and a run_job job whose
+    child run fails with a read timeout (both jobs notify the agent, as in real workspaces)."""
+    out: dict[str, tuple[int, int]] = {}
+    job = _job(sim, "regional_sales_rollup", "sales-analytics@contoso.example", [{
+        "task_key": "rollup_per_region",
+        "for_each_task": {
+            "inputs": '["emea", "amer", "apac"]', "concurrency": 3,
+            "task": {"task_key": "rollup_region", "job_cluster_key": "etl_cluster", "timeout_seconds": 3600,
+                     "notebook_task": {"notebook_path": "/Repos/sales/rollup/rollup_region", "source": "WORKSPACE",
+                                       "base_parameters": {"region": "{{input}}"}}},
+        },
+    }], tags={"team": "sales-analytics"})
+    out["for_each_iteration"] = (job, sim.fail_run(job, {"rollup_per_region": ForEachFailure({2: TaskFailure(
+        error=MISSING_TABLE_ERROR)})}))
+
+    child = _job(sim, "orders_load", "orders-data@contoso.example", [
+        _notebook("load_orders", "/Repos/orders/load/load_orders"),
+    ])
+    parent = _job(sim, "orders_orchestrator", "orders-data@contoso.example", [
+        {"task_key": "run_orders_load", "run_job_task": {"job_id": child}},
+    ], job_clusters=[])
+    run = sim.fail_run(parent, {"run_orders_load": TaskFailure(error=READ_TIMEOUT_ERROR,
+                                                               error_trace=READ_TIMEOUT_TRACE)})
+    sim.script_repair(run, "success")
+    out["run_job_child"] = (parent, run)
     return out

@@ -21,7 +21,9 @@ from urllib.parse import parse_qs, urlsplit
 
 from localdev.databricks_sim.errors import ApiError, invalid
 from localdev.databricks_sim.faults import FaultPlan, Hit
-from localdev.databricks_sim.model import cluster_json, run_json, task_json
+from localdev.databricks_sim.listing import bulk_run_json, list_jobs, list_runs
+from localdev.databricks_sim.model import RUN_FIELDS, cluster_json, run_json, task_json
+from localdev.databricks_sim.oauth import DISCOVERY_PATHS, TOKEN_PATH, OAuthIssuer, discovery
 from localdev.databricks_sim.shapes import legacy_overrides
 from localdev.databricks_sim.state import Workspace
 
@@ -33,6 +35,7 @@ class SimulatorFace(Protocol):
     workspace_id: str
     page_size: int
     faults: FaultPlan
+    oauth: OAuthIssuer
 
     @property
     def url(self) -> str: ...
@@ -70,6 +73,10 @@ class Request:
 
 
 def _get_run(req: Request) -> dict[str, Any]:
+    bulk = req.ws.bulk.by_id.get(_int_or_none(req.query.get("run_id")))
+    if bulk is not None:
+        return bulk_run_json(bulk, req.ws.bulk.job_names.get(bulk.job_id, ""), req.sim.url, req.sim.workspace_id,
+                             with_tasks=True)
     run, task = req.ws.find_run(req.query.get("run_id"))
     if task is not None:  # a task run read as a run; a for_each parent lists its iterations
         out = {**_task_as_run(req, run, task), "tasks": [task_json(task, run, req.sim.url, req.sim.workspace_id)]}
@@ -113,34 +120,7 @@ def _success_output(req: Request, task: Any) -> dict[str, Any]:
 
 
 def _list_runs(req: Request) -> dict[str, Any]:
-    q = req.query
-    limit = int(q.get("limit", 20) or 25)
-    if not 1 <= limit <= 25:
-        raise invalid(f"Invalid limit {limit}: it must be between 1 and 25.")
-    if _flag(q, "active_only") and _flag(q, "completed_only"):
-        raise invalid("active_only and completed_only cannot both be true.")
-    runs = sorted(req.ws.runs.values(), key=lambda r: (r.start_time, r.run_id), reverse=True)
-    job_id = int(q["job_id"]) if q.get("job_id") else None
-    t_from, t_to = int(q.get("start_time_from") or 0), int(q.get("start_time_to") or 2**63)
-    runs = [
-        r for r in runs
-        if (job_id is None or r.job_id == job_id) and t_from <= r.start_time <= t_to
-        and not (_flag(q, "completed_only") and r.in_progress) and not (_flag(q, "active_only") and not r.in_progress)
-        and (not q.get("run_type") or r.run_type == q["run_type"])
-    ]
-    offset = _decode_token(q["page_token"], "runs")["offset"] if q.get("page_token") else 0
-    page = runs[offset:offset + limit]
-    out: dict[str, Any] = {"has_more": offset + limit < len(runs)}
-    if page:
-        rendered = [run_json(r, req.sim.url, req.sim.workspace_id, include_history=False) for r in page]
-        if not _flag(q, "expand_tasks"):
-            rendered = [{k: v for k, v in r.items() if k not in ("tasks", "job_clusters")} for r in rendered]
-        out["runs"] = rendered
-    if out["has_more"]:
-        out["next_page_token"] = _encode_token({"kind": "runs", "offset": offset + limit})
-    if offset > 0:
-        out["prev_page_token"] = _encode_token({"kind": "runs", "offset": max(0, offset - limit)})
-    return out
+    return list_runs(req.ws.runs, req.ws.bulk, req.query, req.sim.url, req.sim.workspace_id)
 
 
 def _get_job(req: Request) -> dict[str, Any]:
@@ -151,8 +131,7 @@ def _get_job(req: Request) -> dict[str, Any]:
 
 
 def _list_jobs(req: Request) -> dict[str, Any]:
-    jobs = [j for j in req.ws.jobs.values() if not req.query.get("name") or j["settings"].get("name") == req.query["name"]]
-    return {"jobs": [{k: v for k, v in j.items()} for j in jobs], "has_more": False} if jobs else {"has_more": False}
+    return list_jobs(req.ws.jobs, req.query)
 
 
 def _update_job(req: Request) -> dict[str, Any]:
@@ -235,7 +214,10 @@ ROUTES: dict[tuple[str, str], Callable[[Request], dict[str, Any]]] = {
 
 def _task_as_run(req: Request, run: Any, task: Any) -> dict[str, Any]:
     data = task_json(task, run, req.sim.url, req.sim.workspace_id)
-    return {**data, "job_id": run.job_id, "job_run_id": run.run_id, "run_name": task.task_key}
+    as_run = {k: v for k, v in data.items() if k in RUN_FIELDS}
+    return {**as_run, "job_id": run.job_id, "job_run_id": run.run_id, "run_name": task.task_key,
+            "number_in_job": run.number_in_job, "original_attempt_run_id": task.run_id, "run_type": run.run_type,
+            "trigger": run.trigger, "creator_user_name": run.creator_user_name}
 
 
 def _page(req: Request, whole: dict[str, Any], container: dict[str, Any], arrays: tuple[str, ...], owner: str) -> dict:
@@ -270,8 +252,11 @@ def _decode_token(token: str, kind: str) -> dict[str, Any]:
     return data
 
 
-def _flag(query: dict[str, str], name: str) -> bool:
-    return query.get(name, "false").lower() == "true"
+def _int_or_none(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
 
 
 class SimHandler(BaseHTTPRequestHandler):
@@ -302,7 +287,11 @@ class SimHandler(BaseHTTPRequestHandler):
         if split.path.startswith("/sim/"):
             self._admin(method, split.path[len("/sim/"):], body)
             return
-        sim.record(method, split.path, query, body)
+        if split.path in DISCOVERY_PATHS and method == "GET":
+            self._send_json(200, discovery(split.path, sim.url, sim.workspace_id))
+            return
+        if split.path != TOKEN_PATH:  # the token request carries a client secret: never in the request log
+            sim.record(method, split.path, query, body)
         match = _API_PATH.match(split.path)
         op = match.group("op") if match else split.path
         sim.faults.count(method, op)
@@ -320,6 +309,12 @@ class SimHandler(BaseHTTPRequestHandler):
             if hit.status is not None:
                 self._send_fault(hit)
                 return
+        if split.path == TOKEN_PATH and method == "POST":
+            with sim.workspace.lock:
+                status, answer = sim.oauth.token(self.headers.get("Authorization"), self.headers.get("Content-Type"),
+                                                 raw, sim.workspace.now_ms())
+            self._send_json(status, answer)
+            return
         denied = sim.check_auth(self.headers.get("Authorization"))
         if denied is not None:
             self._send_json(denied.status, {"error_code": denied.error_code, "message": denied.message})

@@ -9,50 +9,47 @@
 Fault injection (see faults.py for every kind):
     sim.inject("lost_drop", path="runs/repair", times=1)          # the repair happens, its answer is lost
     sim.inject(["throttle", "error", "stall", "lost_500"], fraction=0.2, seed=7, stall_s=1.5)  # 20% of all
+    sim.inject(faults.CHAOS, path="runs/repair", fraction=0.2)     # every refusal and every lost answer
+    sim.limit_rate(20, path="run-now")              # 429 beyond 20 requests in any second
     sim.clear_faults()
     sim.request_count("jobs/runs/repair", "POST")   # requests received (faulted ones included)
     sim.applied_count("jobs/runs/repair")           # requests that took effect (lost answers included)
     sim.peak_rate(window_s=1.0)                     # most requests received within one second
+    sim.repair_count(run_id); sim.job_updates(job_id)   # what Databricks actually accepted ("0 double repairs")
+Job shapes, a busy workspace, OAuth:
+    sim.fail_run(job, {"per_region": ForEachFailure({2: TaskFailure(...)})})   # a for_each iteration fails
+    sim.fail_run(parent, {"call_child": TaskFailure(...)})   # a run_job task: its child run fails with it
+    sim.fail_run(job, {...}, overriding_parameters={"notebook_params": {...}}); sim.task_parameters(run_id)
+    sim.add_busy_runs(30_000)                       # cheap finished runs for runs/list paging
+    sim.add_service_principal("id", "secret"); sim.oauth_token_lifetime_s = 5   # POST /oidc/v1/token
 Out of process (`python -m localdev.databricks_sim`), the same through admin routes, with the bearer token:
     POST /sim/faults {"kinds": [...], "path": ..., "method": ..., "fraction": ..., "times": ..., "seed": ...,
                       "retry_after": ..., "stall_s": ...}       -> the rule
+    POST /sim/faults/rate-limit {"per_s": 20, "path": "run-now"}
     POST /sim/faults/clear    GET /sim/stats  (received / applied / injected per endpoint, rules, peak_rate)
     POST /sim/stats/reset
 """
 
 from __future__ import annotations
 
-import base64
 import copy
-import json
 import logging
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from localdev.databricks_sim.errors import ApiError, invalid
-from localdev.databricks_sim.faults import FaultPlan, FaultRule
-from localdev.databricks_sim.model import JobRun, Outcome, TaskFailure, cluster_json, run_json
+from localdev.databricks_sim.controls import Fault, FaultControls
+from localdev.databricks_sim.errors import ApiError
+from localdev.databricks_sim.faults import FaultPlan
+from localdev.databricks_sim.model import Outcome, TaskFailure, cluster_json, run_json
+from localdev.databricks_sim.oauth import OAuthIssuer
 from localdev.databricks_sim.server import SimHTTPServer
 from localdev.databricks_sim.shapes import legacy_overrides
 from localdev.databricks_sim.state import Workspace
+from localdev.databricks_sim.webhooks import Webhooks
 
 log = logging.getLogger(__name__)
-
-_DEFAULT_FAULTS = {
-    429: ("REQUEST_LIMIT_EXCEEDED", "Too many requests. Please wait a moment and try again."),
-    500: ("INTERNAL_ERROR", "Internal error. Please try again later."),
-    503: ("TEMPORARILY_UNAVAILABLE", "The service is temporarily unavailable. Please try again later."),
-}
-# Gateways in front of a workspace answer these with an HTML page, not the JSON error body.
-_GATEWAY_PAGES = {
-    502: "<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center></body></html>",
-    504: "<html><head><title>504 Gateway Time-out</title></head><body><center><h1>504 Gateway Time-out</h1></center></body></html>",
-}
 
 
 class RecordedRequest(NamedTuple):
@@ -64,21 +61,7 @@ class RecordedRequest(NamedTuple):
     body: dict[str, Any]
 
 
-@dataclass
-class Fault:
-    """An answer injected instead of the real one (or a delay before it)."""
-
-    status: int | None
-    error_code: str | None
-    message: str
-    retry_after: float | None
-    delay: float
-    path: str | None
-    body: str | None
-    remaining: int
-
-
-class DatabricksSimulator:
+class DatabricksSimulator(FaultControls, Webhooks):
     """A Databricks workspace on 127.0.0.1: Jobs API 2.1/2.2 + clusters/get, bearer auth, scripted failures."""
 
     def __init__(
@@ -104,6 +87,7 @@ class DatabricksSimulator:
         self._requests: list[RecordedRequest] = []
         self._faults: list[Fault] = []
         self.faults = FaultPlan()
+        self.oauth = OAuthIssuer()
         self._webhook: tuple[str, str | None, str | None] | None = None
         self._deliveries: list[dict[str, Any]] = []
         self._senders: list[threading.Thread] = []
@@ -147,6 +131,7 @@ class DatabricksSimulator:
             self._webhook = None
         self.faults.clear()
         self.faults.reset_counts()
+        self.oauth.reset()
 
     def __enter__(self) -> DatabricksSimulator:
         self.start()
@@ -214,6 +199,19 @@ class DatabricksSimulator:
                                                duration_ms=int(duration_s * 1000))
             return run.run_id
 
+    def add_busy_runs(self, count: int, *, job_id: int | None = None, within_s: float = 12 * 3600.0,
+                      seed: int = 0) -> list[int]:
+        """`count` finished successful runs started within the last `within_s` seconds, kept as tuples (30,000
+        take well under a second); of `job_id`, or of a new one-task serverless job. Returns their run ids."""
+        with self.workspace.lock:
+            if job_id is None:
+                job_id = self.add_job("busy_hourly_ingest", [{"task_key": "main", "environment_key": "default",
+                                                              "notebook_task": {"notebook_path": "/Jobs/main"}}])
+            name = self.workspace.job(job_id)["settings"].get("name", "")
+            now = self.workspace.now_ms()
+            return self.workspace.bulk.add(self.workspace._run_ids, job_id, name, count,
+                                           now - int(within_s * 1000), now - 1000, seed)
+
     def script_repair(self, target: int, outcome: Outcome = "success", *, times: int = 1) -> None:
         """How the next `times` repairs of run `target` (or reruns/run-nows of job `target`) end.
 
@@ -266,76 +264,41 @@ class DatabricksSimulator:
             run, _ = self.workspace.find_run(run_id)
             return {key: copy.deepcopy(task.parameters) for key, task in run.latest_by_key().items()}
 
+    def repair_count(self, run_id: int) -> int:
+        """How many repairs Databricks accepted for `run_id` (its REPAIR history items)."""
+        with self.workspace.lock:
+            run, _ = self.workspace.find_run(run_id)
+            return sum(1 for item in run.history if item.type == "REPAIR")
+
+    def job_updates(self, job_id: int) -> list[dict[str, Any]]:
+        """The new_settings of every jobs/update applied to `job_id`, oldest first (lost answers included)."""
+        with self.workspace.lock:
+            return [copy.deepcopy(new) for jid, new, _ in self.workspace.updates if jid == job_id]
+
     def cluster(self, cluster_id: str) -> dict[str, Any]:
         """clusters/get as JSON."""
         with self.workspace.lock:
             return cluster_json(self.workspace.clusters[cluster_id])
 
-    # --- Faults and the request log ---------------------------------------------------------------------
+    # --- Auth and the request log --------------------------------------------------------------------------
 
-    def throttle(self, times: int = 1, *, retry_after: float | None = 0, path: str | None = None) -> None:
-        """Answer the next `times` requests (to paths containing `path`) with 429 and Retry-After."""
-        self.fail_with(429, times=times, retry_after=retry_after, path=path)
+    def add_service_principal(self, client_id: str, secret: str) -> None:
+        """A service principal that may get OAuth M2M tokens from POST /oidc/v1/token."""
+        self.oauth.principals[client_id] = secret
 
-    def fail_with(
-        self,
-        status: int = 503,
-        *,
-        times: int = 1,
-        error_code: str | None = None,
-        message: str | None = None,
-        retry_after: float | None = None,
-        path: str | None = None,
-        body: str | None = None,
-    ) -> None:
-        """Answer the next `times` matching requests with `status` (JSON error body; 502/504 an HTML page)."""
-        code, text = _DEFAULT_FAULTS.get(status, (None, f"HTTP {status}"))
-        if body is None and error_code is None and status in _GATEWAY_PAGES:
-            body = _GATEWAY_PAGES[status]
-        fault = Fault(status, error_code or code or "UNKNOWN", message or text, retry_after, 0.0, path, body, times)
-        with self._lock:
-            self._faults.append(fault)
+    @property
+    def oauth_token_lifetime_s(self) -> int:
+        """`expires_in` of the tokens issued from now on (3600 by default; on the workspace clock)."""
+        return self.oauth.lifetime_s
 
-    def stall(self, seconds: float, *, times: int = 1, path: str | None = None) -> None:
-        """Hold the next `times` matching requests for `seconds`, then process them normally."""
-        with self._lock:
-            self._faults.append(Fault(None, None, "", None, seconds, path, None, times))
+    @oauth_token_lifetime_s.setter
+    def oauth_token_lifetime_s(self, seconds: int) -> None:
+        self.oauth.lifetime_s = int(seconds)
 
-    def inject(
-        self,
-        kinds: str | Iterable[str],
-        *,
-        path: str | None = None,
-        method: str | None = None,
-        fraction: float = 1.0,
-        times: int | None = None,
-        seed: int = 0,
-        retry_after: float = 1.0,
-        stall_s: float = 2.0,
-    ) -> FaultRule:
-        """Inject faults (faults.py: throttle, throttle_bare, error, unavailable, stall, lost_drop, lost_500,
-        lost_stall, lock, unexpected, faster) into `fraction` of the requests whose path contains `path`
-        (None: all), at most `times` of them; with several kinds each hit picks one. Seeded, deterministic."""
-        return self.faults.add(kinds, path=path, method=method, fraction=fraction, times=times, seed=seed,
-                               retry_after=retry_after, stall_s=stall_s)
-
-    def clear_faults(self) -> None:
-        """Remove every injection rule and one-shot fault (the counters stay)."""
-        self.faults.clear()
-        with self._lock:
-            self._faults.clear()
-
-    def request_count(self, op: str, method: str | None = None) -> int:
-        """Requests received for `op` ("jobs/runs/repair"), faulted ones included."""
-        return _count(self.faults.received, op, method)
-
-    def applied_count(self, op: str, method: str | None = None) -> int:
-        """Requests for `op` that reached the workspace and succeeded, including those whose answer was lost."""
-        return _count(self.faults.applied, op, method)
-
-    def peak_rate(self, window_s: float = 1.0) -> int:
-        """The most API requests received within any `window_s` seconds."""
-        return self.faults.peak_rate(window_s)
+    @property
+    def issued_tokens(self) -> list[str]:
+        """Every OAuth access token issued so far, oldest first."""
+        return list(self.oauth.issued)
 
     def allow_token(self, token: str) -> None:
         """Accept one more bearer token (for example the fake Entra token of a test)."""
@@ -351,109 +314,24 @@ class DatabricksSimulator:
         """The logged requests whose path ends with `path_suffix`."""
         return [r for r in self.requests if r.path.endswith(path_suffix) and (method is None or r.method == method)]
 
-    # --- Webhooks ---------------------------------------------------------------------------------------
-
-    def send_webhooks_to(self, url: str, *, username: str | None = None, password: str | None = None) -> None:
-        """POST the documented jobs.on_failure payload there whenever a run of a job with
-        webhook_notifications.on_failure ends unsuccessfully (Basic auth when a username is given)."""
-        with self._lock:
-            self._webhook = (url, username, password)
-
-    @property
-    def webhook_deliveries(self) -> list[dict[str, Any]]:
-        """Each webhook sent: payload and answer status (or error)."""
-        with self._lock:
-            return list(self._deliveries)
-
-    def flush_webhooks(self, timeout: float = 10.0) -> None:
-        """Wait until every webhook started so far has been delivered (or failed)."""
-        with self._lock:
-            senders, self._senders = self._senders, []
-        for sender in senders:
-            sender.join(timeout)
-
     # --- Called by the server and the workspace ----------------------------------------------------------
 
     def record(self, method: str, path: str, query: dict[str, str], body: dict[str, Any]) -> None:
         with self._lock:
             self._requests.append(RecordedRequest(method, path, query, body))
 
-    def take_fault(self, path: str) -> Fault | None:
-        with self._lock:
-            for fault in self._faults:
-                if fault.remaining > 0 and (fault.path is None or fault.path in path):
-                    fault.remaining -= 1
-                    return fault
-            return None
-
-    def admin(self, method: str, op: str, body: dict[str, Any]) -> dict[str, Any]:
-        """The /sim/ routes: fault rules and counters for a simulator in another process."""
-        if (method, op) == ("POST", "faults"):
-            options = {k: body[k] for k in ("path", "method", "fraction", "times", "seed", "retry_after", "stall_s")
-                       if body.get(k) is not None}
-            try:
-                return self.inject(body.get("kinds") or [], **options).to_json()
-            except (TypeError, ValueError) as exc:
-                raise invalid(str(exc)) from exc
-        if (method, op) == ("POST", "faults/clear"):
-            self.clear_faults()
-            return {}
-        if (method, op) == ("GET", "stats"):
-            return {**self.faults.stats(), "peak_rate": self.peak_rate()}
-        if (method, op) == ("POST", "stats/reset"):
-            self.faults.reset_counts()
-            return {}
-        raise ApiError(404, "ENDPOINT_NOT_FOUND", f"No admin route '{method} /sim/{op}'")
-
     def check_auth(self, header: str | None) -> ApiError | None:
         if not header or not header.startswith("Bearer "):
             return ApiError(401, "UNAUTHENTICATED", "Credential was not sent or was of an unsupported type for this API.")
-        if header[len("Bearer "):] not in self.tokens:
+        token = header[len("Bearer "):]
+        if token in self.tokens:
+            return None
+        with self.workspace.lock:
+            valid = self.oauth.check(token, self.workspace.now_ms())
+        if valid is False:
+            return ApiError(401, "UNAUTHENTICATED", "Token is expired.")
+        if valid is None:
             return ApiError(403, "PERMISSION_DENIED", "Invalid access token.")
         return None
 
-    def _run_finished(self, run: JobRun) -> None:
-        # Called under the workspace lock: deliver from a thread so the API answer is never held up.
-        target = self._webhook
-        if target is None or run.job_id is None or run.result_state in ("SUCCESS", "SUCCESS_WITH_FAILURES"):
-            return
-        settings = self.workspace.jobs.get(run.job_id, {}).get("settings", {})
-        if not settings.get("webhook_notifications", {}).get("on_failure"):
-            return
-        if run.result_state == "CANCELED" and settings.get("notification_settings", {}).get("no_alert_for_canceled_runs"):
-            return
-        payload = {
-            "event_type": "jobs.on_failure", "workspace_id": self.workspace_id,
-            "run": {"run_id": str(run.run_id)}, "job": {"job_id": str(run.job_id), "name": settings.get("name", "")},
-        }
-        sender = threading.Thread(target=self._deliver, args=(target, payload), daemon=True)
-        with self._lock:
-            self._senders.append(sender)
-        sender.start()
 
-    def _deliver(self, target: tuple[str, str | None, str | None], payload: dict[str, Any]) -> None:
-        url, username, password = target
-        request = urllib.request.Request(url, data=json.dumps(payload).encode(), method="POST",
-                                         headers={"Content-Type": "application/json"})
-        if username:
-            basic = base64.b64encode(f"{username}:{password or ''}".encode()).decode()
-            request.add_header("Authorization", f"Basic {basic}")
-        try:
-            with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310 - loopback URL from the test
-                result: dict[str, Any] = {"payload": payload, "status": answer.status}
-        except urllib.error.HTTPError as exc:
-            result = {"payload": payload, "status": exc.code}
-        except OSError as exc:
-            result = {"payload": payload, "error": str(exc)}
-        with self._lock:
-            self._deliveries.append(result)
-
-
-def _count(counter: Any, op: str, method: str | None) -> int:
-    op = op.strip("/")
-    total = 0
-    for key, n in counter.items():
-        verb, _, seen = key.partition(" ")
-        if (seen == op or seen.endswith("/" + op)) and method in (None, verb):
-            total += n
-    return total

@@ -17,6 +17,7 @@ from typing import Any
 
 from localdev.databricks_sim.errors import ApiError, invalid
 from localdev.databricks_sim.execution import RunExecution
+from localdev.databricks_sim.listing import BulkRuns
 from localdev.databricks_sim.model import FAILED, UPSTREAM, Cluster, JobRun, Outcome, TaskFailure, TaskRun
 from localdev.databricks_sim.shapes import legacy_overrides
 
@@ -46,6 +47,8 @@ class Workspace(RunExecution):
             self.clusters: dict[str, Cluster] = {}
             self.tokens: dict[str, int] = {}
             self.scripts: dict[int, deque[Outcome]] = {}
+            self.bulk = BulkRuns()
+            self.updates: list[tuple[int, dict[str, Any], list[str]]] = []  # every jobs/update applied
 
     def now_ms(self) -> int:
         return int((self._clock() + self.offset_s) * 1000)
@@ -60,7 +63,7 @@ class Workspace(RunExecution):
         if not keys or len(keys) != len(set(keys)):
             raise ValueError("a job needs tasks with unique task_key values")
         self.jobs[job_id] = {
-            "job_id": job_id, "creator_user_name": creator, "run_as_user_name": creator, "run_as_owner": True,
+            "job_id": job_id, "creator_user_name": creator, "run_as_user_name": creator,
             "created_time": self.now_ms(), "settings": copy.deepcopy(settings),
         }
         return job_id
@@ -73,7 +76,9 @@ class Workspace(RunExecution):
 
     def update_job(self, job_id: Any, new_settings: dict[str, Any], fields_to_remove: Iterable[str] = ()) -> None:
         """Top-level fields are replaced; tasks and job_clusters are merged by key (reference §2)."""
-        settings = self.job(job_id)["settings"]
+        job = self.job(job_id)
+        settings = job["settings"]
+        self.updates.append((job["job_id"], copy.deepcopy(new_settings), list(fields_to_remove)))
         for name, value in new_settings.items():
             if name in ("tasks", "job_clusters"):
                 key = "task_key" if name == "tasks" else "job_cluster_key"

@@ -114,6 +114,8 @@ class Notifier:
     def _entry(self, record: DecisionRecord, job: Job | None, kind: NotificationKind, nid: str,
                now: datetime) -> OutboxEntry:
         recipients = resolve_recipients(acted_kind(record), job, self.settings)
+        # On the record itself: the pipeline saves it after notifying, and the email shows it to the defaults.
+        record.dropped_recipients = [a[:100] for a in recipients.dropped[:10]]
         email = render(record, kind, self.settings)
         if not self.enabled:
             status, error = "disabled", None

@@ -23,6 +23,8 @@ from pydantic import BaseModel, Field, PrivateAttr
 
 from shared.decision import utcnow
 from shared.exceptions import TransientError
+from shared.redaction import redact, redact_data
+from shared.table_keys import table_key
 from shared.tables import EntityTable, MemoryEntityTable, storage_errors
 
 log = logging.getLogger(__name__)
@@ -83,7 +85,7 @@ class OutboxEntry(BaseModel):
             if isinstance(value, list):
                 value = _json_list(value)
             elif isinstance(value, str):
-                value = _cut(value)
+                value = _cut(redact(value))  # the job's name and a send error may quote a secret, like any run text
             elif isinstance(value, int) and not isinstance(value, bool) and not -(2**31) <= value < 2**31:
                 value = str(value)  # Databricks ids outgrow Edm.Int32; pydantic reads the string back as int
             if value is not None:
@@ -123,7 +125,7 @@ class HeldItem(BaseModel):
         return {
             "PartitionKey": DIGEST, "RowKey": self.row_key(), "hour": self.hour, "recipient": self.recipient,
             "notification_id": self.notification_id, "reason": self.reason,
-            "summary": _cut(json.dumps(self.summary, ensure_ascii=False, default=str)),
+            "summary": _cut(json.dumps(redact_data(self.summary), ensure_ascii=False, default=str)),
         }
 
     @classmethod
@@ -350,8 +352,8 @@ def _cut(value: str) -> str:
 
 
 def safe_key(key: str) -> str:
-    """Table keys may not hold / \\ # ? or control characters, and are at most 1 KiB."""
-    return "".join("_" if ch in "/\\#?" or ord(ch) < 32 or ord(ch) == 127 else ch for ch in key)[:512]
+    """`key` as a table key: forbidden characters escaped, so recipients differing only there stay apart."""
+    return table_key(key)
 
 
 def hour_key(moment: datetime) -> str:

@@ -1,7 +1,9 @@
 """Who gets an email: the job's own failure addresses, else a job tag, else the configured default list.
 
 Escalations go to EMAIL_ESCALATION_RECIPIENTS when it is set. Every address is validated: one plain mailbox,
-no display name, no line breaks (a CR/LF in an address is a header injection, not a typo).
+no display name, no line breaks (a CR/LF in an address is a header injection, not a typo). Addresses from the
+job (on_failure, the tag: anyone who can edit the job wrote them) must be in EMAIL_ALLOWED_DOMAINS when it is
+set; the others are dropped, and the default recipients get the email too, so they see what was dropped.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ class Recipients:
     to: tuple[str, ...]
     source: str  # on_failure | tag | default | escalation | none
     invalid: tuple[str, ...] = field(default=())
+    dropped: tuple[str, ...] = field(default=())  # valid, but outside EMAIL_ALLOWED_DOMAINS
 
 
 def validate_address(raw: str) -> str:
@@ -82,9 +85,17 @@ def clean(addresses: Iterable[str]) -> tuple[list[str], list[str]]:
     return valid[:MAX_RECIPIENTS], invalid
 
 
+def in_domains(address: str, domains: Iterable[str]) -> bool:
+    """True when the address's domain is one of `domains` or below one (eu.contoso.com is in contoso.com)."""
+    domain = address.rpartition("@")[2].lower()
+    return any(domain == d or domain.endswith("." + d) for d in domains)
+
+
 def resolve_recipients(kind: NotificationKind | None, job: Job | None, settings: Settings) -> Recipients:
     """Who gets the email of `kind` about `job` (kind: the acted kind; an observe email is addressed alike)."""
     invalid: list[str] = []
+    dropped: list[str] = []
+    allowed = settings.email_allowed_domains
     if kind is NotificationKind.ESCALATION and settings.email_escalation_recipients:
         valid, bad = clean(settings.email_escalation_recipients)
         invalid += bad
@@ -102,15 +113,24 @@ def resolve_recipients(kind: NotificationKind | None, job: Job | None, settings:
     for source, addresses in candidates:
         valid, bad = clean(addresses)
         invalid += bad
+        if allowed and source != "default":
+            dropped += [a for a in valid if not in_domains(a, allowed)]
+            valid = [a for a in valid if in_domains(a, allowed)]
         if valid:
-            return _done(valid, source, invalid, job)
-    return _done([], "none", invalid, job)
+            if dropped and source != "default":
+                valid, _ = clean([*valid, *settings.email_default_recipients])
+            return _done(valid, source, invalid, job, dropped)
+    return _done([], "none", invalid, job, dropped)
 
 
-def _done(valid: list[str], source: str, invalid: list[str], job: Job | None) -> Recipients:
+def _done(valid: list[str], source: str, invalid: list[str], job: Job | None,
+          dropped: list[str] | None = None) -> Recipients:
     if invalid:
         log.warning(
             "ignored invalid recipient addresses",
             extra={"job_id": job.job_id if job else None, "invalid": invalid[:10], "source": source},
         )
-    return Recipients(tuple(valid), source, tuple(invalid))
+    if dropped:
+        log.warning("dropped recipients outside EMAIL_ALLOWED_DOMAINS",
+                    extra={"job_id": job.job_id if job else None, "dropped": dropped[:10], "source": source})
+    return Recipients(tuple(valid), source, tuple(invalid), tuple(dropped or ()))

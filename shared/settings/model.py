@@ -25,6 +25,7 @@ from shared.settings.values import (
     SECRET_NAME_PATTERN,
     CommaList,
     email_addresses,
+    email_domains,
     http_url,
     https_url,
     ladders,
@@ -147,12 +148,29 @@ class Settings(EnvironmentSettings):
     webhook_username: str | None = Field(
         default=None,
         description="Basic-auth user name of the Databricks notification destination. Set with "
-        "WEBHOOK_PASSWORD, or leave both unset (then only the function key protects the webhook).",
+        "WEBHOOK_PASSWORD; required with AGENT_MODE=act (else the webhook answers 503) unless every workspace "
+        "has its own (webhook_username in DATABRICKS_WORKSPACES); optional in observe mode.",
     )
     webhook_password: SecretStr | None = Field(
         default=None,
         description="Basic-auth password of the notification destination (in Azure: a Key Vault reference).",
     )
+
+    # --- Security: freshness and recipients ---------------------------------------------------------
+    failure_max_age_hours: float = Field(
+        default=6, gt=0, le=24 * 30,
+        description="A failure whose run ended longer ago than this is recorded and reported, never rerun (a "
+        "replayed webhook, a poller catching up after an outage). Keep it above the poller's overlap and the "
+        "deferrals (minutes).",
+    )
+    email_allowed_domains: CommaList = Field(
+        default_factory=list,
+        description="Comma-separated domains that addresses from job settings and tags (on_failure, the "
+        "recipients tag) may be in; a subdomain counts (contoso.com admits eu.contoso.com). Others are dropped, "
+        "the drop recorded and shown to EMAIL_DEFAULT_RECIPIENTS. Unset: any domain.",
+    )
+    _split_domains = field_validator("email_allowed_domains", mode="before")(split_commas)
+    _domains = field_validator("email_allowed_domains")(email_domains)
 
     # --- Storage ------------------------------------------------------------------------------------
     storage_connection_string: SecretStr | None = Field(
@@ -375,6 +393,7 @@ class Settings(EnvironmentSettings):
             if isinstance(getattr(self, name), SecretStr)
         ]
         values += [w.pat_token.get_secret_value() for w in self.workspaces() if w.pat_token is not None]
+        values += [w.webhook_password.get_secret_value() for w in self.workspaces() if w.webhook_password is not None]
         return [v for v in values if v and v.lower() != "usedevelopmentstorage=true"]
 
 

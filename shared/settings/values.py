@@ -6,6 +6,7 @@ compare settings are in problems.py, and DATABRICKS_WORKSPACES in workspaces.py,
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from pydantic_settings import NoDecode
@@ -81,6 +82,18 @@ def email_addresses(value: list[str]) -> list[str]:
     if bad:
         raise ValueError(f"not an email address: {', '.join(bad)}")
     return value
+
+
+_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+_DOMAIN = re.compile(rf"^{_LABEL}(?:\.{_LABEL})+$")
+
+
+def email_domains(value: list[str]) -> list[str]:
+    domains = [d.strip().lower().lstrip("@").lstrip(".") for d in value]
+    bad = [d for d in domains if not _DOMAIN.match(d)]
+    if bad:
+        raise ValueError(f"not a domain name: {', '.join(bad)}")
+    return domains
 
 
 def no_key_vault_reference(value: object) -> object:

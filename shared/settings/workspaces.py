@@ -31,6 +31,15 @@ class WorkspaceConfig(BaseModel):
     pat_secret_name: str | None = Field(
         default=None, description="Name of the secret holding the PAT (Key Vault, or the environment locally)."
     )
+    webhook_username: str | None = Field(
+        default=None, description="Basic-auth user name of this workspace's notification destination; its "
+        "credential admits events for this workspace only (else WEBHOOK_USERNAME / WEBHOOK_PASSWORD apply).",
+    )
+    webhook_password_secret_name: str | None = Field(
+        default=None, description="Name of the secret holding that destination's password (Key Vault, or the "
+        "environment locally).",
+    )
+    webhook_password: SecretStr | None = Field(default=None, description="The password given directly (local runs).")
 
     @field_validator("workspace_id", mode="before")
     @classmethod
@@ -45,12 +54,19 @@ class WorkspaceConfig(BaseModel):
             raise ValueError("must start with https:// (http:// only for a local simulator)")
         return value.rstrip("/")
 
-    @field_validator("pat_secret_name")
+    @field_validator("pat_secret_name", "webhook_password_secret_name")
     @classmethod
     def _secret_name(cls, value: str | None) -> str | None:
         if value is not None and not re.match(SECRET_NAME_PATTERN, value):
             raise ValueError("must be a Key Vault secret name: 1-127 letters, digits and dashes")
         return value
+
+    @model_validator(mode="after")
+    def _webhook_credential_whole(self) -> WorkspaceConfig:
+        has_password = self.webhook_password is not None or bool(self.webhook_password_secret_name)
+        if bool(self.webhook_username) != has_password:
+            raise ValueError("webhook_username and webhook_password_secret_name go together: set both or neither")
+        return self
 
     @model_validator(mode="after")
     def _pat_has_a_source(self) -> WorkspaceConfig:

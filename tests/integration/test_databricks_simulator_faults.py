@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import requests
 
 from localdev.databricks_sim import DatabricksSimulator, TaskFailure
-from localdev.databricks_sim.faults import FaultPlan
+from localdev.databricks_sim.faults import CHAOS, FaultPlan
 from tests.fixtures.databricks import SIM_TOKEN
 
 AUTH = {"Authorization": f"Bearer {SIM_TOKEN}"}
@@ -77,7 +79,7 @@ def test_a_dropped_answer_after_a_repair_leaves_the_repair_done(sim):
     with pytest.raises(requests.ConnectionError):
         _post(sim, "jobs/runs/repair", {"run_id": run_id, "rerun_all_failed_tasks": True})
 
-    assert _repairs(sim, run_id) == 1
+    assert _repairs(sim, run_id) == sim.repair_count(run_id) == 1
     assert (sim.request_count("jobs/runs/repair", "POST"), sim.applied_count("jobs/runs/repair")) == (1, 1)
 
 
@@ -91,6 +93,7 @@ def test_a_500_after_jobs_update_hides_that_the_job_changed(sim):
 
     assert answer.status_code == 500
     assert sim.job(job)["settings"]["job_clusters"][0]["new_cluster"]["node_type_id"] == "Standard_DS4_v2"
+    assert [u["job_clusters"][0]["new_cluster"]["node_type_id"] for u in sim.job_updates(job)] == ["Standard_DS4_v2"]
 
 
 def test_a_late_answer_after_run_now_times_the_client_out_but_the_run_exists(sim):
@@ -158,4 +161,82 @@ def test_the_admin_routes_add_rules_and_report_counts_from_another_process(sim):
     assert stats["injected"] == {"GET jobs/runs/list lock": 1}
     assert (bad.status_code, anonymous.status_code) == (400, 401)
     requests.post(f"{sim.url}/sim/faults/clear", headers=AUTH, timeout=5)
+    assert sim.faults.rules == []
+
+
+def test_the_command_line_takes_faults_shapes_busy_runs_and_a_service_principal():
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    rule = json.dumps({"kinds": ["lock"], "path": "runs/list", "times": 1})
+    process = subprocess.Popen(
+        [sys.executable, "-m", "localdev.databricks_sim", "--port", "0", "--token", "dapi-cli", "--shapes",
+         "--busy-runs", "100", "--fault", rule, "--service-principal", "sp-1:s3cret"],
+        cwd=Path(__file__).resolve().parents[2], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )
+    headers = {"Authorization": "Bearer dapi-cli"}
+    try:
+        started = json.loads(process.stdout.readline())
+        url = started["url"]
+        refused = requests.get(f"{url}/api/2.2/jobs/runs/list", headers=headers, timeout=5)
+        listed = requests.get(f"{url}/api/2.2/jobs/runs/list", params={"limit": 25}, headers=headers, timeout=5)
+        token = requests.post(f"{url}/oidc/v1/token", data={"grant_type": "client_credentials", "scope": "all-apis"},
+                              auth=("sp-1", "s3cret"), timeout=5)
+        stats = requests.get(f"{url}/sim/stats", headers=headers, timeout=5).json()
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+    assert len(started["scenarios"]) == 12
+    assert (refused.status_code, refused.json()["error_code"]) == (400, "COULD_NOT_ACQUIRE_LOCK")
+    assert listed.json()["has_more"] is True
+    assert token.status_code == 200
+    assert stats["received"]["GET jobs/runs/list"] == 2
+
+
+def test_a_chaos_mix_over_many_repairs_never_loses_or_doubles_what_was_applied(sim):
+    job = sim.add_job("etl", [{"task_key": "t", "notebook_task": {"notebook_path": "/t"}}])
+    runs = [sim.fail_run(job, {"t": FAILURE}) for _ in range(60)]
+    sim.inject(CHAOS, path="runs/repair", fraction=0.3, seed=5, stall_s=0.6, retry_after=0)
+    answered = 0
+    for run_id in runs:
+        try:
+            answered += _post(sim, "jobs/runs/repair", {"run_id": run_id, "rerun_all_failed_tasks": True},
+                              timeout=0.3).status_code == 200
+        except requests.RequestException:
+            pass
+    time.sleep(0.8)  # a stalled repair is applied after its client gave up
+
+    injected = sim.faults.stats()["injected"]
+    repaired = sum(sim.repair_count(r) for r in runs)
+    assert 8 <= sum(injected.values()) <= 30
+    assert repaired == sim.applied_count("jobs/runs/repair") >= answered
+    assert repaired - answered == sum(n for k, n in injected.items() if k.split()[-1] in ("lost_drop", "lost_500",
+                                                                                         "lost_stall", "stall"))
+
+
+def test_a_rate_limit_answers_429_beyond_its_rate_within_a_second(sim):
+    sim.limit_rate(5, path="runs/list")
+
+    statuses = [_get(sim, "jobs/runs/list").status_code for _ in range(8)]
+    other = _get(sim, "jobs/runs/get", run_id=1).status_code
+    refused = _get(sim, "jobs/runs/list")
+
+    assert statuses[:5] == [200] * 5 and set(statuses[5:]) == {429}
+    assert other == 400  # other endpoints are not limited (the run does not exist)
+    assert (refused.status_code, refused.headers["Retry-After"]) == (429, "1")
+    time.sleep(1.05)
+    assert _get(sim, "jobs/runs/list").status_code == 200
+
+
+def test_chaos_by_name_and_a_rate_limit_through_the_admin_routes(sim):
+    rule = requests.post(f"{sim.url}/sim/faults", json={"kinds": ["chaos"], "fraction": 0.1}, headers=AUTH, timeout=5)
+    limited = requests.post(f"{sim.url}/sim/faults/rate-limit", json={"per_s": 1, "path": "jobs/get"}, headers=AUTH,
+                            timeout=5)
+
+    assert rule.json()["kinds"] == list(CHAOS)
+    assert limited.status_code == 200
+    sim.clear_faults()
     assert sim.faults.rules == []

@@ -241,3 +241,25 @@ def test_run_now_refuses_mixed_or_mistyped_legacy_parameters(sim, body):
     status, answer = post(sim, "jobs/run-now", {"job_id": legacy_job(sim), **body})
 
     assert (status, answer["error_code"]) == (400, "INVALID_PARAMETER_VALUE")
+
+
+# --- The demo's shape scenarios ------------------------------------------------------------------------------
+
+
+def test_the_demo_shape_scenarios_fail_in_an_iteration_and_in_a_child_run(sim):
+    from localdev.databricks_sim.scenarios import MISSING_TABLE_ERROR, READ_TIMEOUT_ERROR, load_demo_workspace
+
+    scenarios = load_demo_workspace(sim, shapes=True)
+    for_each = task_of(sim.run(scenarios["for_each_iteration"][1]), "rollup_per_region")
+    _, parent_run = get(sim, "jobs/runs/get", run_id=for_each["run_id"])
+    call = task_of(sim.run(scenarios["run_job_child"][1]), "run_orders_load")
+    _, output = get(sim, "jobs/runs/get-output", run_id=call["run_id"])
+    child = sim.run(output["run_job_output"]["run_id"])
+    _, child_output = get(sim, "jobs/runs/get-output", run_id=child["tasks"][0]["run_id"])
+
+    assert len(scenarios) == 12
+    assert for_each["for_each_task"]["stats"]["error_message_stats"][0]["error_message"] == MISSING_TABLE_ERROR
+    assert [i["state"]["result_state"] for i in parent_run["iterations"]] == ["SUCCESS", "SUCCESS", "FAILED"]
+    assert (child["trigger"], child["state"]["result_state"]) == ("RUN_JOB_TASK", "FAILED")
+    assert child_output["error"] == READ_TIMEOUT_ERROR
+    assert len(load_demo_workspace(sim)) == 10  # the default demo list is unchanged

@@ -60,7 +60,14 @@ def test_long_recipient_lists_stay_valid_json():
 
 
 def test_row_keys_lose_the_characters_tables_forbid():
-    assert safe_key("a/b\\c#d?e\x01f") == "a_b_c_d_e_f"
+    key = safe_key("a/b\\c#d?e\x01f\x7fg\x85h")
+    assert not any(ch in key for ch in "/\\#?") and all(ord(ch) >= 32 and not 127 <= ord(ch) <= 159 for ch in key)
+
+
+def test_recipients_differing_only_in_forbidden_characters_get_different_keys():
+    hour = "2025-11-24T09"
+    keys = {safe_key(f"{hour}|{r}") for r in ("a/b@x.com", "a#b@x.com", "a?b@x.com", "a_b@x.com", "a~2Fb@x.com")}
+    assert len(keys) == 5
 
 
 def test_hour_keys_sort_as_time_does():
