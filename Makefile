@@ -37,11 +37,14 @@ test-integration: setup
 test-e2e: setup
 	$(PY) -m pytest tests/e2e
 
-eval: setup  ## classifier accuracy on ../shared/eval/dev.jsonl and our own holdout (fails below the targets)
-	$(PY) -m shared eval --fail-under-category 0.97 --fail-under-action 0.98 --max-harmful 0
-	$(PY) -m shared eval --data tests/data/holdout.jsonl --fail-under-category 0.95 --fail-under-action 0.97 --max-harmful 0
+DEV_SET ?= ../shared/eval/dev.jsonl
 
-bench: setup  ## classifier speed
+eval: setup  ## classifier accuracy: the dev sets gate (0.99 / 0.99 / 0 harmful, no new miss); the holdout is reported
+	$(PY) -m shared eval --if-present --data $(DEV_SET) --fail-under-category 0.99 --fail-under-action 0.99 --max-harmful 0 --fail-under-gated 0.99
+	$(PY) -m shared eval --data tests/data/dev-2.jsonl --fail-under-category 0.99 --fail-under-action 0.99 --max-harmful 0 --fail-under-gated 0.99
+	$(PY) -m shared eval --if-present --report-only --data tests/data/holdout-2.jsonl
+
+bench: setup  ## classifier speed: classifications/s on the labeled sets, worst pathological input per 100 KB
 	$(PY) -m shared bench
 
 fault-soak: setup  ## exactly once under ~20% Jobs API faults: 1,000 failures, prints the figures

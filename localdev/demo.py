@@ -98,6 +98,7 @@ def demo_environment(storage: str, workspace_url: str) -> dict[str, str]:
         "MAX_RETRIES": "3",
         "CLAIM_WAIT_SECONDS": "1",  # the twice-delivered failure: the second look comes a second later
         "POLL_SCHEDULE": "0 */5 * * * *",
+        "POLL_SETTLE_MINUTES": "0",  # the simulated runs end "now"; the poller is run on purpose right after
         "WEBHOOK_USERNAME": WEBHOOK_USER,
         "WEBHOOK_PASSWORD": WEBHOOK_PASSWORD,
         "EMAIL_ENABLED": "true",

@@ -11,12 +11,13 @@ import importlib
 import sys
 
 COMMANDS: dict[str, tuple[str, str]] = {
-    "classify": ("shared.commands.classify", "classify failures read as JSON lines on stdin"),
-    "eval": ("shared.commands.evaluate", "measure the classifier on a labeled set (default: ../shared/eval/dev.jsonl)"),
+    "classify": ("shared.commands.classify", "classify failures: JSON lines or a raw trace on stdin, or --text"),
+    "eval": ("shared.commands.evaluate", "measure the classifier on a labeled set (default: tests/data/dev-2.jsonl)"),
     "bench": ("shared.commands.bench", "measure the classifier's speed"),
     "doctor": ("shared.commands.doctor", "check the configuration and every connection"),
     "email-test": ("shared.commands.email_test", "send a sample diagnosis through the configured email transport"),
     "decisions": ("shared.commands.decisions", "list recent decisions from Table Storage"),
+    "poison": ("shared.commands.poison", "list failures in the poison queue, or queue them again (list|requeue)"),
     "llm-report": ("shared.commands.llm_report", "prompt size and cost of LLM analysis on a labeled set"),
 }
 

@@ -153,10 +153,10 @@ def ensure_rerun(api: JobsApi, intent: Intent) -> ActionResult:
         return found
     if not current.terminal:
         raise TransientError(f"run {intent.run_id} is {current.state.life_cycle_state}; looking again later")
-    params = current.parameters_for_repair() or None
+    params = current.repair_parameters()  # job_parameters, or the legacy kinds the run was started with
     try:
         # latest_repair_id is the base the decision saw: should anyone repair in between, Databricks refuses.
-        repair_id = api.repair_run(intent.run_id, latest_repair_id=intent.base_latest_repair_id, job_parameters=params)
+        repair_id = api.repair_run(intent.run_id, latest_repair_id=intent.base_latest_repair_id, **params)
         return ActionResult(f"repaired run {intent.run_id} (repair {repair_id})", outcome="pending",
                             repair_id=repair_id)
     except TransientError:
@@ -175,7 +175,7 @@ def ensure_rerun(api: JobsApi, intent: Intent) -> ActionResult:
                                                                                  "error": str(exc)})
     assert intent.token is not None
     # The token makes Databricks answer a repeated run-now with the run it started the first time.
-    new_run_id = api.run_now(intent.job_id, idempotency_token=intent.token, job_parameters=params)
+    new_run_id = api.run_now(intent.job_id, idempotency_token=intent.token, **params)
     return ActionResult(
         f"started a new run {new_run_id} of job {intent.job_id} (run {intent.run_id} could not be repaired)",
         outcome="pending", new_run_id=new_run_id, rerun_links=[new_run_id],

@@ -29,9 +29,14 @@ class FailedTask(BaseModel):
     result_state: str | None = None
     error: str | None = Field(default=None, description="The short `error` of runs/get-output, trimmed.")
     run_page_url: str | None = None
-    compute: str | None = Field(default=None, description="job_cluster / new_cluster / existing_cluster / serverless")
+    compute: str | None = Field(default=None, description="What it runs on: shared.databricks.compute.KINDS "
+                                "(job_cluster, sql_warehouse, dlt_pipeline, serverless, run_job ...)")
     job_cluster_key: str | None = None
     category: Category | None = None
+    compute_detail: str | None = Field(default=None, description="The warehouse, pipeline, job or cluster it names.")
+    linked_run_id: int | None = Field(default=None, description="The run a run_job task started (where it failed).")
+    linked_run_url: str | None = None
+    iterations_failed: int | None = Field(default=None, description="A for_each task's failed iterations.")
 
 
 class FieldChange(BaseModel):
@@ -113,6 +118,8 @@ class Analysis(BaseModel):
     )
     guard_notes: list[str] = Field(default_factory=list, description="What the guard rails refused or clamped, and why.")
     prompt_version: str | None = None
+    llm_outcome: Literal["not_asked", "explained", "agreed", "override", "refused", "failed", "budget_spent"] = Field(
+        default="not_asked", description="What the LLM step did to the decision (typed, for reports).")
 
 
 class DecisionRecord(BaseModel):
@@ -137,6 +144,8 @@ class DecisionRecord(BaseModel):
     action: Action | None = Field(default=None, description="What the agent decided, after budget and guard rails.")
     confidence: float = 0.0
     reason: str = ""
+    reason_code: str | None = Field(default=None, description="shared.decide.ReasonCode of the decision: "
+                                    "rules_sure, below_bar, llm_override, llm_refused, budget_spent, ...")
     evidence: list[str] = Field(default_factory=list)
     excerpt: str = ""
     fingerprint: str = ""

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
 from shared import actions, completion
 from shared.classify import Classification, FailureSignals
+from shared.databricks import compute
 from shared.databricks.api import JobsApi
 from shared.databricks.models import SUCCEEDED_RESULT_STATES, Job, Run
 from shared.decide import DecisionInput, decide, job_controls
@@ -25,6 +26,7 @@ from shared.exceptions import PermanentError
 from shared.freshness import hold_stale
 from shared.notify.kinds import NotificationKind
 from shared.resize import ResizeBounds, get_field, plan_resize
+from shared.run_job import link_child_to_parent
 from shared.settings import Settings
 from shared.state import StateStore
 from shared.store import Claim, DecisionStore
@@ -62,6 +64,9 @@ class PipelineDeps:
     enqueue: Callable[[FailureEvent, int], None]  # put an event on the queue, visible after N seconds
     analyzer: Analyzer | None = None
     clock: Callable[[], datetime] = field(default=utcnow)
+    # When the oldest message still waiting in job-failures was enqueued (None: none waiting, or unknown); the
+    # poller leaves runs that ended after it to the messages ahead of it (shared/poller.py).
+    oldest_waiting: Callable[[], datetime | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -109,6 +114,10 @@ def process(event: FailureEvent, deps: PipelineDeps, *, owner: str) -> Result:
         # One-time runs (runs/submit from ADF or Airflow, notebook workflows) belong to their orchestrator,
         # which retries them itself; a repair here would run beside its retry.
         return _log(Result("skipped", f"run {run.run_id} is a {run.run_type}, left to its orchestrator"), ctx)
+    if run.is_run_job_child:
+        # run_job: one failure, one decision, made on the parent's run (its repair reruns the run_job task, which
+        # starts a new child); the child is only linked, or both sides would act (shared/run_job.py).
+        return _log(Result("skipped", link_child_to_parent(run, api, deps, event)), ctx)
 
     chain_id, attempt = _chain_position(run, ws, deps.state)
     # The Jobs API's name before the webhook's: a body's name is whatever its sender wrote.
@@ -156,7 +165,8 @@ def _diagnose_and_decide(
     record: DecisionRecord, run: Run, job: Job | None, api: JobsApi, deps: PipelineDeps, ws: str
 ) -> tuple[DecisionRecord, actions.ResizeRequest | None]:
     settings = deps.settings
-    diagnosis = diagnose(run, api, deps.classify)
+    # The classifier sees the attempt: some limits mean more when they persist (a workspace run limit is quota then).
+    diagnosis = diagnose(run, api, lambda signals: deps.classify(replace(signals, attempt=record.attempt)))
     classification, analysis = diagnosis.classification, Analysis()
     controls = job_controls(job.settings.tags if job else {}, settings.max_retries)
     max_retries = controls.max_retries if controls.max_retries is not None else settings.max_retries
@@ -185,6 +195,9 @@ def _diagnose_and_decide(
         settings_unreadable=job is None and run.job_id is not None,
         termination_code=run.termination.code,
         resize_blocker=blocker,
+        confidence=classification.confidence,
+        threshold=settings.llm_confidence_threshold,
+        llm_outcome=analysis.llm_outcome,
     ))
     verdict = hold_stale(verdict, run, deps.clock(), settings.failure_max_age_hours)
     observe = settings.agent_mode == "observe" or controls.mode == "observe"
@@ -192,6 +205,7 @@ def _diagnose_and_decide(
         "job_name": job_name, "failed_tasks": diagnosis.failed_tasks, "category": classification.category,
         "proposed_action": classification.action, "action": verdict.action, "confidence": classification.confidence,
         "reason": verdict.reason, "evidence": list(classification.evidence), "excerpt": classification.excerpt,
+        "reason_code": verdict.code.value,
         "fingerprint": classification.fingerprint, "rule_id": classification.rule_id, "analysis": analysis,
         "mode": "observe" if observe else "act", "status": "decided", "decided_at": deps.clock(),
         "max_attempts": max_retries + 1, "agent_enabled": controls.enabled,
@@ -247,7 +261,7 @@ def read_job(api: JobsApi, job_id: int | None) -> Job | None:
 
 def _failed_cluster_spec(run: Run, job: Job | None) -> dict[str, Any] | None:
     """The job-cluster spec of the first failed task that has one (context for the LLM)."""
-    keys = [t.job_cluster_key for t in run.failed_tasks() if t.job_cluster_key]
+    keys = [t.cluster_key for t in run.failed_tasks() if t.cluster_key]
     return job.job_cluster(keys[0]) if job and keys else None
 
 
@@ -256,14 +270,13 @@ def _plan_resize(
 ) -> tuple[actions.ResizeRequest | None, str | None]:
     """The job cluster of the first failed task that has one, one step larger; or why that is impossible."""
     failed = run.failed_tasks()
-    keyed = [t for t in failed if t.job_cluster_key]
+    # A for_each task's iterations run on its nested task's job cluster (cluster_key): that one is resized.
+    keyed = [t for t in failed if t.compute == "job_cluster" and t.cluster_key]
     if not keyed:
-        kinds = sorted({t.compute.replace("_", " ") for t in failed}) or ["unknown compute"]
-        return None, (f"the failed task runs on {', '.join(kinds)}, which the agent does not resize; "
-                      "give it more memory by hand")
+        return None, compute.resize_blocker([(t.compute, t.compute_detail) for t in failed])
     if job is None or run.job_id is None:
         return None, "the job's settings could not be read, so its cluster cannot be changed"
-    key = keyed[0].job_cluster_key
+    key = keyed[0].cluster_key
     spec = job.job_cluster(key)
     if spec is None:
         return None, f"job cluster '{key}' is not in the job's settings any more"

@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 # may resume it. "done" and "failed" are final.
 IN_PROGRESS = frozenset({"claimed", "decided", "acted"})
 # Fields kept as JSON strings in the entity (Table Storage has no nested types).
-_JSON_FIELDS = ("failed_tasks", "evidence", "analysis", "resize", "notifications", "dropped_recipients", "intent")
+_JSON_FIELDS = ("failed_tasks", "evidence", "analysis", "resize", "notifications", "intent", "dropped_recipients")
 # Lists that two writers may both add to: merged as a union, not replaced.
 _UNION_FIELDS = ("notifications",)
 _MERGE_ATTEMPTS = 20

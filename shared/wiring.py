@@ -6,7 +6,7 @@ function_app stays cheap (cold start): the webhook path never loads them.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from shared.events import FailureEvent
@@ -101,6 +101,13 @@ def build_deps(settings: Settings) -> PipelineDeps:
         with storage_errors("enqueue a failure"):
             queue.send_message(event.to_message(), visibility_timeout=delay_seconds or None)
 
+    def oldest_waiting() -> datetime | None:
+        from shared.tables import storage_errors
+
+        with storage_errors("peek the failure queue"):
+            front = list(queue.peek_messages(max_messages=1))
+        return front[0].inserted_on if front else None
+
     tables = table_service(settings)
     return PipelineDeps(
         settings=settings,
@@ -113,6 +120,7 @@ def build_deps(settings: Settings) -> PipelineDeps:
         classify=classify,
         enqueue=enqueue,
         analyzer=build_analyzer(settings, secrets, tables),
+        oldest_waiting=oldest_waiting,
     )
 
 

@@ -4,6 +4,9 @@
   straight to the poison queue with its reason recorded, instead of being retried five times.
 - A transient failure raises, so the Functions host retries the message; on the last delivery the reason is
   recorded first, and the host moves the message to `job-failures-poison`.
+- The reason is stored whole (state kind "poison", by message id), with whether its cause was transient; a
+  failure poisoned again after a requeue supersedes its earlier entry and keeps its requeue count. Entries whose
+  cause was transient are queued again by the poller once the workspace answers (shared/poison.py).
 """
 
 from __future__ import annotations
@@ -14,9 +17,9 @@ from datetime import datetime, timezone
 
 from shared.completion import new_invocation_id
 from shared.events import FailureEvent
-from shared.exceptions import PermanentError
+from shared.exceptions import PermanentError, TransientError
 from shared.pipeline import PipelineDeps, Result, process
-from shared.redaction import redact
+from shared.poison import record_poison
 
 log = logging.getLogger(__name__)
 
@@ -40,22 +43,11 @@ def handle_message(
         return Handled(result=process(event, deps, owner=new_invocation_id(message_id)))
     except PermanentError as exc:
         reason = f"{type(exc).__name__}: {exc}"
-        _record_poison(deps, message_id, body, reason, dequeue_count)
+        record_poison(deps.state, message_id, body, reason, dequeue_count, transient=False,
+                      at=datetime.now(timezone.utc))
         return Handled(poison=reason)
     except Exception as exc:
         if dequeue_count >= max_dequeue_count:
-            _record_poison(deps, message_id, body, f"{type(exc).__name__}: {exc} (after {dequeue_count} attempts)",
-                           dequeue_count)
+            record_poison(deps.state, message_id, body, f"{type(exc).__name__}: {exc} (after {dequeue_count} attempts)",
+                          dequeue_count, transient=isinstance(exc, TransientError), at=datetime.now(timezone.utc))
         raise
-
-
-def _record_poison(deps: PipelineDeps, message_id: str, body: str, reason: str, dequeue_count: int) -> None:
-    log.error("message goes to the poison queue: %s", reason, extra={"message_id": message_id})
-    try:
-        # Masked like the log line: the body and the error may quote a token (the queue keeps the original).
-        deps.state.put("poison", message_id, {
-            "reason": redact(reason), "body": redact(body[:20_000]), "dequeue_count": dequeue_count,
-            "at": datetime.now(timezone.utc).isoformat(),
-        })
-    except Exception:  # noqa: BLE001 - the poison queue still keeps the message; this is only the reason
-        log.exception("could not record the poison reason", extra={"message_id": message_id})

@@ -37,7 +37,6 @@ TOKENS_PER_MESSAGE = 3
 # A plausible structured answer: what the fake says when nothing is scripted.
 DEFAULT_ANSWER: dict[str, Any] = {
     "category": "unknown",
-    "action": "SEND_EMAIL",
     "confidence": 0.4,
     "root_cause": "The failure text does not show a clear root cause.",
     "suggested_fix": "Open the run page and read the full error of the failed task.",
@@ -98,7 +97,7 @@ class Reply:
     @classmethod
     def truncated(cls) -> "Reply":
         """The model hit max_tokens: finish_reason "length" and half a JSON document."""
-        return cls(content='{"category": "resource", "action": "RETRY_WITH_NEW_PARAMS", "root_cause": "The ',
+        return cls(content='{"category": "resource", "root_cause": "The ',
                    finish_reason="length")
 
 

@@ -2,10 +2,13 @@
 
 How a decision is made:
 1. The run's structured fields (result_state, termination code/type, cluster reason) are looked up.
-2. The text is parsed (signals.py): causes in depth order, codes, SQLSTATEs, states written in the text.
+2. The text is parsed (signals.py): causes in depth order, codes, SQLSTATEs. A state written in the text is
+   data, never the run's state.
 3. Every rule that matches anything becomes a candidate with score = the rule's confidence, minus
    DEPTH_STEP for each cause between where it matched and the root cause (root cause over wrapper).
-4. The highest score wins (ties: the stronger kind of signal). Close runners-up of another category lower
+4. The highest score wins; ties go to the more specific signal (deeper cause, stronger kind, exact over
+   family, code over keyword, later in the text, then rule id: never file order).
+   Close runners-up of another category lower
    the confidence; nothing above UNKNOWN_BELOW means `unknown` (the LLM's turn, if configured).
 """
 
@@ -23,20 +26,28 @@ from shared.taxonomy import FIRST_ACTION, Category
 DEPTH_STEP = 0.1  # per cause between a match and the root cause
 MAX_DEPTH_PENALTY = 0.3
 BARE_CODE_PENALTY = 0.03  # an error class written without [brackets] may be prose
-TEXT_STATE_PENALTY = 0.04  # a result_state quoted in the text rather than read from the API
+PROSE_NAME_PENALTY = 0.25  # an exception type named in a sentence, not raised: below the gate on its own
 CONFLICT_MARGIN = 0.1  # a runner-up of another category this close lowers the confidence
 UNKNOWN_BELOW = 0.4  # below: no rule is sure enough to name a category
+# A run's termination code that no termination rule knows is looked up among the cluster termination reasons,
+# and the other way round: the two enums share many codes (SECRET_PERMISSION_DENIED, INVALID_ARGUMENT ...).
+_SHARED_CODES = {"termination_code": "cluster_reason", "cluster_reason": "termination_code"}
 _EVIDENCE_CHARS = 300
 _MAX_EVIDENCE = 3
 
 
 @dataclass(frozen=True)
 class Candidate:
-    """One rule that matched one signal."""
+    """One rule that matched one signal: `evidence` is given for a field, `offset` for the text (the line is
+    cut out only for the few candidates shown, never per cause: a 64 KB line may hold 10,000 causes)."""
 
     rule: Rule
     score: float
-    evidence: str
+    evidence: str = ""
+    offset: int = -1
+
+    def text(self, parsed: Parsed) -> str:
+        return self.evidence if self.offset < 0 else _around(parsed, self.offset)
 
 
 def classify(signals: FailureSignals) -> Classification:
@@ -47,7 +58,7 @@ def classify(signals: FailureSignals) -> Classification:
 def classify_with(index: RuleIndex, signals: FailureSignals) -> Classification:
     """Classify one failure with the given rules (tests pass their own)."""
     parsed = parse(signals.text or "")
-    candidates = sorted(_candidates(index, signals, parsed), key=lambda c: (-c.score, c.rule.strength))
+    candidates = sorted(_best_per_rule(_candidates(index, signals, parsed)), key=lambda c: _rank_key(c, parsed))
     fp = _fingerprint(signals, parsed)
     if not candidates or candidates[0].score < UNKNOWN_BELOW:
         evidence = (_trim(parsed.text.split("\n", 1)[0]),) if parsed.text else ()
@@ -61,7 +72,7 @@ def classify_with(index: RuleIndex, signals: FailureSignals) -> Classification:
     confidence = best.score
     if rival is not None and best.score - rival.score < CONFLICT_MARGIN:
         confidence -= CONFLICT_MARGIN - (best.score - rival.score)
-    evidence = _evidence(best, candidates)
+    evidence = _evidence(best, candidates, parsed)
     return Classification(
         category=best.rule.category,
         action=FIRST_ACTION[best.rule.category],
@@ -82,14 +93,19 @@ def _candidates(index: RuleIndex, signals: FailureSignals, parsed: Parsed):  # n
         ("cluster_reason", signals.cluster_reason_code),
         ("cluster_type", signals.cluster_reason_type),
     )
+    attempt = signals.attempt
     for kind, value in fields:
-        rule = index.match(kind, value.strip().upper()) if value else None
-        if rule:
-            yield Candidate(rule, rule.confidence, f"{kind}={value}")
-    for kind, value in parsed.states:  # a state quoted in the text: {"result_state": "TIMEDOUT"}
-        rule = index.match(kind, value)
-        if rule:
-            yield Candidate(rule, rule.confidence - TEXT_STATE_PENALTY, f"{kind}={value} (in the text)")
+        if not value:
+            continue
+        code = value.strip().upper()
+        found = [index.match(kind, code), index.match_later(kind, code, attempt)]
+        if not any(found) and kind in _SHARED_CODES:  # Databricks reuses codes across the two enums
+            found = [index.match(_SHARED_CODES[kind], code)]
+        for rule in found:
+            if rule:
+                yield Candidate(rule, rule.confidence, f"{kind}={value}")
+    # A state written in the text ({"result_state": "CANCELED"} in a logged body or a quoted record) is data,
+    # not the run's state: that comes from the Jobs API fields above, never from text.
     root = parsed.root_rank
 
     def penalty(offset: int) -> float:
@@ -99,44 +115,71 @@ def _candidates(index: RuleIndex, signals: FailureSignals, parsed: Parsed):  # n
         is_type_tag = token.offset > 1 and parsed.text[token.offset - 1] == "(" and parsed.text[token.offset - 2].isalnum()
         kinds = ("cluster_type",) if is_type_tag else ("termination_code", "cluster_reason", "error_class")
         for kind in kinds:
-            rule = index.match(kind, token.value)
-            if rule:
-                bare = BARE_CODE_PENALTY if kind == "error_class" and not token.bracketed else 0.0
-                yield Candidate(rule, rule.confidence - bare - penalty(token.offset), parsed.line_at(token.offset))
+            for rule in (index.match(kind, token.value), index.match_later(kind, token.value, attempt)):
+                if rule:
+                    bare = BARE_CODE_PENALTY if kind == "error_class" and not token.bracketed else 0.0
+                    yield Candidate(rule, rule.confidence - bare - penalty(token.offset), offset=token.offset)
     for token in parsed.sqlstates:
         rule = index.match("sqlstate", token.value)
         if rule:
-            yield Candidate(rule, rule.confidence - penalty(token.offset), parsed.line_at(token.offset))
+            yield Candidate(rule, rule.confidence - penalty(token.offset), offset=token.offset)
+    for token in parsed.named:  # "cannot recover from MemoryError while ...": the type, named in a sentence
+        rule = index.match("exception", token.value) or index.match("exception_family", token.value)
+        if rule:
+            yield Candidate(rule, rule.confidence - PROSE_NAME_PENALTY - penalty(token.offset), offset=token.offset)
     for cause in parsed.causes:
-        rule = index.match("exception", cause.exception) if cause.exception else None
+        if not cause.exception:
+            continue
+        # An exact name first; a type no rule names by its family (less confident, weaker kind).
+        rule = index.match("exception", cause.exception) or index.match("exception_family", cause.exception)
         if rule:
             yield Candidate(rule, rule.confidence - min(MAX_DEPTH_PENALTY, DEPTH_STEP * (root - cause.rank)),
-                            parsed.line_at(cause.offset))
+                            offset=cause.offset)
     for rule, offsets in index.search(parsed.text, parsed.lower):
         deepest = max(offsets, key=parsed.rank_at)
-        yield Candidate(rule, rule.confidence - (0.0 if rule.anywhere else penalty(deepest)), _around(parsed, deepest))
+        yield Candidate(rule, rule.confidence - (0.0 if rule.anywhere else penalty(deepest)), offset=deepest)
 
 
-def _evidence(best: Candidate, candidates: list[Candidate]) -> tuple[str, ...]:
+def _rank_key(c: Candidate, parsed: Parsed) -> tuple:
+    """Best first: the higher score; on a tie the more specific signal: the deeper cause (an API field
+    describes the whole run, so it counts as deepest), then the stronger kind (a field over a code over an
+    exact exception over a family over a phrase), then the later place in the text, then the rule id, so
+    the order never depends on which file a rule sits in."""
+    depth = parsed.root_rank + 1 if c.offset < 0 else parsed.rank_at(c.offset)
+    return (-round(c.score, 9), -depth, c.rule.strength, -c.offset, c.rule.id)
+
+
+def _best_per_rule(candidates) -> list[Candidate]:  # noqa: ANN001 - an iterable of Candidate
+    """One candidate per rule: its best score, the deepest place on a tie (10,000 causes of one rule sort as one)."""
+    best: dict[str, Candidate] = {}
+    for c in candidates:
+        kept = best.get(c.rule.id)
+        if kept is None or c.score > kept.score or (c.score == kept.score and c.offset > kept.offset):
+            best[c.rule.id] = c
+    return list(best.values())
+
+
+def _evidence(best: Candidate, candidates: list[Candidate], parsed: Parsed) -> tuple[str, ...]:
     """The deciding line first, then up to two other lines that agree with it."""
-    lines = [best.evidence]
+    lines = [best.text(parsed)]
     for c in candidates[1:]:
         if len(lines) >= _MAX_EVIDENCE:
             break
-        if c.rule.category is best.rule.category and c.evidence not in lines:
-            lines.append(c.evidence)
+        if c.rule.category is best.rule.category:
+            line = c.text(parsed)
+            if line not in lines:
+                lines.append(line)
     return tuple(_trim(line) for line in lines if line)
 
 
 def _around(parsed: Parsed, offset: int) -> str:
     """The line holding `offset`, cut to a window around it when the line is long."""
-    line = parsed.line_at(offset)
-    if len(line) <= _EVIDENCE_CHARS:
-        return line
-    start = parsed.text.rfind("\n", 0, offset) + 1
-    col = offset - start
-    lo = max(0, col - _EVIDENCE_CHARS // 3)
-    return ("…" if lo else "") + line[lo: lo + _EVIDENCE_CHARS - 2] + "…"
+    start, end = parsed.line_bounds(offset)
+    if end - start <= _EVIDENCE_CHARS:
+        return parsed.text[start:end]
+    lo = max(start, offset - _EVIDENCE_CHARS // 3)
+    hi = min(end, lo + _EVIDENCE_CHARS - 2)
+    return ("…" if lo > start else "") + parsed.text[lo:hi] + ("…" if hi < end else "")
 
 
 def _trim(line: str) -> str:

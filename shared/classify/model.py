@@ -19,6 +19,7 @@ class FailureSignals:
     termination_type: str | None = None  # SUCCESS | INTERNAL_ERROR | CLIENT_ERROR | CLOUD_FAILURE
     cluster_reason_code: str | None = None  # clusters/get termination_reason.code
     cluster_reason_type: str | None = None  # CLIENT_ERROR | SERVICE_FAULT | CLOUD_FAILURE
+    attempt: int = 1  # which attempt of its chain this failure is (some limits mean more when they persist)
 
 
 @dataclass(frozen=True)

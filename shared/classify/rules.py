@@ -5,7 +5,8 @@ and optional examples (texts it must match, checked by the tests). A new rule is
 
 Kinds, strongest first (the order breaks ties between equal scores):
 - token kinds, matched against a whole value with `fullmatch`: result_state, life_cycle_state,
-  termination_code, termination_type, cluster_reason, cluster_type, error_class, sqlstate, exception;
+  termination_code, termination_type, cluster_reason, cluster_type, error_class, sqlstate, exception,
+  exception_family (the simple name of an exception no `exception` rule names, by the words it is built from);
 - search kinds, matched anywhere in the cleaned text: cloud_code (case-sensitive, whole word), message and
   wording (case-insensitive). Their patterns may not repeat without a bound (`.{0,80}`, never `.*`), so no
   input can make them backtrack for long.
@@ -33,14 +34,14 @@ except ImportError:  # pragma: no cover - other Pythons: no prefilter, same resu
 RULES_DIR = Path(__file__).with_name("rules")
 KINDS: tuple[str, ...] = (
     "result_state", "life_cycle_state", "termination_code", "termination_type", "cluster_reason", "cluster_type",
-    "error_class", "sqlstate", "exception", "cloud_code", "message", "wording",
+    "error_class", "sqlstate", "exception", "exception_family", "cloud_code", "message", "wording",
 )
-TOKEN_KINDS = frozenset(KINDS[:9])
-SEARCH_KINDS = frozenset(KINDS[9:])
+TOKEN_KINDS = frozenset(KINDS[:10])
+SEARCH_KINDS = frozenset(KINDS[10:])
 MAX_GAP = 120  # the longest bounded repeat a search pattern may use
 MAX_TOKEN = 160  # longer "tokens" are not names; skipping them keeps fullmatch cheap
-SEARCH_WINDOW = 24_576  # phrases are looked for in at most this much cleaned text: its head and its tail
-SEARCH_HEAD = 6_144
+SEARCH_WINDOW = 12_288  # phrases are looked for in at most this much cleaned text: its head and its tail
+SEARCH_HEAD = 4_096
 _MAX_MATCHES_PER_RULE = 64
 
 
@@ -61,6 +62,7 @@ class Rule:
     examples: tuple[str, ...] = ()
     anywhere: bool = False  # a context rule: no depth penalty
     source: str = ""
+    from_attempt: int = 1  # applies only from this attempt of a chain on (a limit that persists)
 
     @property
     def strength(self) -> int:
@@ -90,7 +92,8 @@ def load_rules(directory: Path = RULES_DIR) -> tuple[Rule, ...]:
 
 
 def _rule_from(entry: dict, source: str) -> Rule:
-    unknown = set(entry) - {"id", "category", "kind", "pattern", "confidence", "comment", "examples", "anywhere"}
+    unknown = set(entry) - {"id", "category", "kind", "pattern", "confidence", "comment", "examples", "anywhere",
+                            "from_attempt"}
     if unknown:
         raise ValueError(f"unknown keys {sorted(unknown)}")
     return Rule(
@@ -103,6 +106,7 @@ def _rule_from(entry: dict, source: str) -> Rule:
         examples=tuple(str(e) for e in entry.get("examples", ())),
         anywhere=bool(entry.get("anywhere", False)),
         source=source,
+        from_attempt=int(entry.get("from_attempt", 1)),
     )
 
 
@@ -121,6 +125,8 @@ def validate(rules: list[Rule] | tuple[Rule, ...]) -> list[str]:
             problems.append(f"{where}: confidence {rule.confidence} is not in (0, 1]")
         if rule.category is Category.UNKNOWN:
             problems.append(f"{where}: a rule cannot decide 'unknown'")
+        if rule.from_attempt < 1 or (rule.from_attempt > 1 and rule.kind not in TOKEN_KINDS):
+            problems.append(f"{where}: from_attempt must be >= 1, and only token rules can depend on the attempt")
         if rule.anywhere and rule.kind not in SEARCH_KINDS:
             problems.append(f"{where}: only search rules can be 'anywhere' (context) rules")
         if not rule.comment.strip():
@@ -171,8 +177,11 @@ class RuleIndex:
     def __init__(self, rules: tuple[Rule, ...]):
         self.rules = rules
         self._by_kind: dict[str, tuple[re.Pattern[str], dict[str, Rule]]] = {}
+        # Rules for later attempts (a limit that persists) are looked up apart, only when the attempt is known.
+        self._later = tuple(r for r in rules if r.from_attempt > 1)
+        self._later_compiled = tuple((r, re.compile(r.pattern)) for r in self._later)
         for kind in TOKEN_KINDS:
-            ordered = sorted((r for r in rules if r.kind == kind), key=lambda r: -r.confidence)
+            ordered = sorted((r for r in rules if r.kind == kind and r.from_attempt == 1), key=lambda r: -r.confidence)
             names = {f"r{i}": r for i, r in enumerate(ordered)}
             alternation = "|".join(f"(?P<{name}>{rule.pattern})" for name, rule in names.items()) or "(?!)"
             self._by_kind[kind] = (re.compile(alternation), names)
@@ -210,6 +219,8 @@ class RuleIndex:
             return self._cache[key]
         if kind == "exception":
             found = self._match_exception(value)
+        elif kind == "exception_family":
+            found = self._fullmatch(kind, value.rpartition(".")[2].rpartition("$")[2])
         else:
             found = self._fullmatch(kind, value)
             if found is None and kind == "error_class" and "." in value:
@@ -218,6 +229,14 @@ class RuleIndex:
             self._cache.clear()
         self._cache[key] = found
         return found
+
+    def match_later(self, kind: str, value: str, attempt: int) -> Rule | None:
+        """The most confident rule of `kind` for attempt `attempt` (>= 2) that matches all of `value`."""
+        if attempt < 2 or not value or len(value) > MAX_TOKEN:
+            return None
+        found = [r for r, rx in self._later_compiled
+                 if r.kind == kind and r.from_attempt <= attempt and rx.fullmatch(value)]
+        return max(found, key=lambda r: r.confidence, default=None)
 
     def _fullmatch(self, kind: str, value: str) -> Rule | None:
         pattern, names = self._by_kind[kind]
@@ -246,13 +265,13 @@ class RuleIndex:
         in its head and tail only, where error classes and root causes are."""
         n = len(lower)
         windows = [(0, n)] if n <= SEARCH_WINDOW else [(0, SEARCH_HEAD), (n - SEARCH_WINDOW + SEARCH_HEAD, n)]
-        present: set[str] = set()
-        for lo, hi in windows:
-            present |= {lower[i:i + _GRAM] for i in range(lo, hi - _GRAM + 1)}
+        # One haystack for the literal checks: the windows joined by a character no literal holds.
+        hay = lower if len(windows) == 1 else "\0".join(lower[lo:hi] for lo, hi in windows)
+        present = {hay[i:i + _GRAM] for i in range(len(hay) - _GRAM + 1)}
         candidates = set(self._always)
-        keyed = (pair for gram in present & self._grams for pair in self._by_gram[gram])
-        for literal, i in (*keyed, *self._short):  # the whole literal must be there, not just its key
-            if i not in candidates and any(lower.find(literal, lo, hi) >= 0 for lo, hi in windows):
+        keyed = [pair for gram in present & self._grams for pair in self._by_gram[gram]]
+        for literal, i in keyed + self._short:  # the whole literal must be there, not just its key
+            if i not in candidates and literal in hay:
                 candidates.add(i)
         for i in sorted(candidates):
             offsets = [o for lo, hi in windows for o in self._searchers[i].offsets(text, lower, lo, hi)]

@@ -22,8 +22,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 # Huge traces (get-output returns up to 5 MB): the error class sits at the head, the root cause at the tail.
-MAX_CHARS = 65_536
-HEAD_CHARS = 16_384
+MAX_CHARS = 24_576
+HEAD_CHARS = 6_144
+CAUSE_LINES_HEAD = 200
+CAUSE_LINES_TAIL = 800
 
 _FRAME = re.compile(
     r"""\s*(?:
@@ -52,6 +54,10 @@ _EXC_MODULES = frozenset({"exceptions", "errors", "errorfactory", "error"})
 _BARE_EXCEPTIONS = frozenset({"KeyboardInterrupt", "StopIteration", "SystemExit", "GeneratorExit", "NoSuchKey",
                               "NoSuchBucket", "ExpiredToken", "gaierror", "herror"})
 _LOWER_QUALIFIED = frozenset({"socket.timeout", "socket.gaierror", "socket.herror", "ssl.SSLError"})
+# Every name is_exception_name accepts contains one of these (a suffix, a bare name, a module part): a line
+# without any cannot open a cause, and is skipped without looking at each of its words.
+_NAME_HINT = re.compile(r"Exception|Error|Failure|Interrupt|Exit|Iteration|Throwable|Fault|Timeout|Denied|Cancel"
+                        r"|Conflict|NotFound|Unavailable|Exceeded|NoSuch|ExpiredToken|error|timeout|exceptions")
 _CAUSE_PREFIXES = frozenset({"", "Caused by", "Suppressed", "E", "Error Message", "ERROR"})
 # UPPER_SNAKE codes: Spark/Delta error classes, termination codes, cluster termination reasons.
 _UPPER = re.compile(r"(?<![\w.$-])[A-Z][A-Z0-9]*+(?:_[A-Z0-9]++)++(?:\.[A-Z][A-Z0-9_]*+)?(?!\w)")
@@ -61,7 +67,6 @@ _SQLSTATE = re.compile(
     r"|['\"]C['\"]:\s?['\"]([0-9A-Z]{5})['\"]"  # Postgres wire-protocol fields (pg8000, redshift_connector): 'C': '57014'
     r"|\b\d{6} \(([0-9A-Z]{5})\):"  # Snowflake connector: 002003 (42S02): ...
 )
-_STATE_IN_TEXT = re.compile(r"\"?(result_state|life_cycle_state)\"?\s*[:=]\s*\"?([A-Z_]{4,40})\b")
 
 
 @dataclass(frozen=True)
@@ -91,7 +96,7 @@ class Parsed:
     causes: tuple[Cause, ...]  # in text order
     codes: tuple[Token, ...]  # UPPER_SNAKE tokens (bracketed error classes flagged)
     sqlstates: tuple[Token, ...]
-    states: tuple[tuple[str, str], ...]  # ("result_state", "CANCELED") found written in the text
+    named: tuple[Token, ...]  # exception names written in prose, not opening a cause: weaker evidence
     line_starts: tuple[int, ...]
     cause_offsets: tuple[int, ...]  # causes[i].offset, for bisect
 
@@ -111,11 +116,16 @@ class Parsed:
     def rank_at(self, offset: int) -> int:
         return self.cause_at(offset).rank
 
+    def line_bounds(self, offset: int) -> tuple[int, int]:
+        """Where the line holding `offset` starts and ends, without scanning it (a line may be 64 KB)."""
+        index = max(bisect.bisect_right(self.line_starts, offset) - 1, 0)
+        start = self.line_starts[index] if self.line_starts else 0
+        end = self.line_starts[index + 1] - 1 if index + 1 < len(self.line_starts) else len(self.text)
+        return start, end
+
     def line_at(self, offset: int) -> str:
-        index = bisect.bisect_right(self.line_starts, offset) - 1
-        start = self.line_starts[max(index, 0)]
-        end = self.text.find("\n", start)
-        return self.text[start: end if end >= 0 else len(self.text)]
+        start, end = self.line_bounds(offset)
+        return self.text[start:end]
 
     def cause_text(self, cause: Cause, limit: int = 600) -> str:
         """The text of one cause: from its start to the next cause's start (bounded)."""
@@ -143,21 +153,34 @@ def parse(text: str) -> Parsed:
         line_starts.append(pos)
         pos += len(line) + 1
     raw: list[tuple[int, str | None, int]] = [(0, None, blocks[0] if blocks else 0)]  # an implicit first cause
-    for index, line in enumerate(lines):
+    prose: list[Token] = []
+    for index, line in _cause_lines(lines):
         base = line_starts[index]
         if line.lstrip().startswith("[") and _UPPER.match(line.lstrip(), 1):
             raw.append((base, None, blocks[index]))  # "[ERROR_CLASS] message" opens a cause of its own
-        for start, name in _mentions(line):
+        named: list[tuple[int, str]] = []
+        for start, name in _mentions(line, named):
             raw.append((base + start, name, blocks[index]))
+        prose.extend(Token(name, base + start) for start, name in named)
     causes = _rank(raw)
     codes = _distinct(
         Token(m.group(), m.start(), m.start() > 0 and cleaned[m.start() - 1] == "[" and cleaned[m.end():m.end() + 1] == "]")
         for m in _UPPER.finditer(cleaned)
     )
     sqlstates = _distinct(Token(next(g for g in m.groups() if g), m.start()) for m in _SQLSTATE.finditer(cleaned))
-    states = tuple((m.group(1), m.group(2)) for m in _STATE_IN_TEXT.finditer(cleaned))
-    return Parsed(cleaned, lower, causes, codes, sqlstates, states, tuple(line_starts),
+    return Parsed(cleaned, lower, causes, codes, sqlstates, _distinct(prose), tuple(line_starts),
                   tuple(c.offset for c in causes))
+
+
+def _cause_lines(lines: list[str]):  # noqa: ANN202 - a generator of (index, line)
+    """The lines that may open a cause: all of them, or for a chain thousands of lines deep, its first
+    CAUSE_LINES_HEAD (the wrappers) and last CAUSE_LINES_TAIL (the root): the middle stays searchable text."""
+    if len(lines) <= CAUSE_LINES_HEAD + CAUSE_LINES_TAIL:
+        yield from enumerate(lines)
+        return
+    yield from enumerate(lines[:CAUSE_LINES_HEAD])
+    start = len(lines) - CAUSE_LINES_TAIL
+    yield from enumerate(lines[start:], start=start)
 
 
 def _distinct(tokens) -> tuple[Token, ...]:  # noqa: ANN001 - an iterable of Token
@@ -198,13 +221,24 @@ def _clean_lines(text: str) -> tuple[list[str], list[int]]:
     return lines, block_of
 
 
-def _mentions(line: str) -> list[tuple[int, str]]:
-    """(column, qualified name) of each exception that opens a cause on this line."""
-    found = []
+def _mentions(line: str, prose: list[tuple[int, str]] | None = None) -> list[tuple[int, str]]:
+    """(column, qualified name) of each exception that opens a cause on this line; names written in prose
+    ("cannot recover from MemoryError while ...") are added to `prose` instead."""
+    found: list[tuple[int, str]] = []
+    if not _NAME_HINT.search(line):
+        return found
     end_of_text = len(line.rstrip())
+    # Inside a JSON object's string (a logged request body, a malformed record's content) a name is data the
+    # error quotes, not a cause. Counted incrementally, so a long line is scanned once, not once per name.
+    seen, quotes, depth = 0, 0, 0
     for m in _QNAME.finditer(line):
         name = m.group()
         if not is_exception_name(name):
+            continue
+        quotes += line.count('"', seen, m.start())
+        depth += line.count("{", seen, m.start()) - line.count("}", seen, m.start())
+        seen = m.start()
+        if depth > 0 and quotes % 2 == 1:
             continue
         after = line[m.end(): m.end() + 1]
         # Only a short prefix can be a cause prefix ("Caused by:"); never slice a long line per name.
@@ -213,6 +247,8 @@ def _mentions(line: str) -> list[tuple[int, str]]:
             if name.rpartition(".")[2] in ("Exception", "Error") and (before or after != ":"):
                 continue  # a bare "Exception"/"Error" counts only as a line's own header: "Exception: boom"
             found.append((m.start(), name))
+        elif prose is not None and name.rpartition(".")[2] not in ("Exception", "Error"):
+            prose.append((m.start(), name))
     return found
 
 

@@ -1,20 +1,27 @@
-"""`python -m shared classify`: classify failures read as JSON lines on stdin, one JSON line out per line in.
+"""`python -m shared classify`: classify failures read from stdin (JSON lines, or one raw failure text) or `--text`.
 
-Input: `{"text": "...", "id": ..., "result_state": ..., "termination_code": ..., "termination_type": ...}`
-(also life_cycle_state, cluster_reason_code, cluster_reason_type; other keys are ignored).
-Output: `{"id", "category", "action", "confidence", "evidence"}`, or `{"id", "line", "error"}` naming the
-problem with that line; every other line still comes out (exit code 0). Rules only unless `--llm`.
+JSON lines: `{"text": "...", "id": ..., "result_state": ..., "termination_code": ..., "termination_type": ...}`
+(also life_cycle_state, cluster_reason_code, cluster_reason_type, and `attempt`; other keys are ignored), one JSON line out
+per line in: `{"id", "category", "action", "confidence", "evidence"}`, or `{"id", "line", "error"}` naming
+the problem with that line; every other line still comes out. The action is what the agent does on a
+first failure without an LLM: below LLM_CONFIDENCE_THRESHOLD the unsure policy applies (never IGNORE).
+Raw text (a pasted trace: stdin whose lines
+are mostly not JSON objects, or `--text`) is one failure and gets one answer. The exit code is 0 when at
+least one failure was classified, 1 when none could be. Rules only unless `--llm`.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
+from functools import lru_cache
 from collections.abc import Callable, Iterable
 from typing import Any, TextIO
 
 from shared.classify import Classification, FailureSignals, classify
+from shared.decide import first_attempt_action
 
 Classifier = Callable[[FailureSignals], Classification]
 _OPTIONAL = ("result_state", "life_cycle_state", "termination_code", "termination_type",
@@ -30,14 +37,67 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="let the LLM refine low-confidence answers (needs Azure OpenAI settings)")
     parser.add_argument("--details", action="store_true",
                         help="also print rule_id, fingerprint and excerpt for each failure")
+    parser.add_argument("--text", default=None, metavar="TEXT",
+                        help="classify this one failure text instead of reading stdin")
+    parser.add_argument("--result-state", default=None, metavar="STATE",
+                        help="the run's result_state for raw text (FAILED, TIMEDOUT, CANCELED ...)")
 
 
 def run(args: argparse.Namespace) -> int:
     classifier = build_classifier(args.llm)
-    errors = classify_stream(sys.stdin, sys.stdout, classifier, details=args.details)
-    if errors:  # reported in-band, line by line; the exit code stays 0 so a reader of stdout gets every answer
+    details = getattr(args, "details", False)
+    text = getattr(args, "text", None)
+    state = getattr(args, "result_state", None)
+    if text is not None:
+        classified, errors = classify_text(text, sys.stdout, classifier, details=details, result_state=state)
+    else:
+        classified, errors = classify_input(sys.stdin, sys.stdout, classifier, details=details, result_state=state)
+    if errors:  # reported in-band, line by line, so a reader of stdout gets every answer
         print(f"{errors} line(s) could not be classified; see their error lines", file=sys.stderr)
+    if not classified:
+        print("error: nothing could be classified (give JSON lines with a 'text' field, or a failure's text)",
+              file=sys.stderr)
+        return 1
     return 0
+
+
+def classify_input(source: Iterable[str], out: TextIO, classifier: Classifier, *, details: bool = False,
+                   result_state: str | None = None) -> tuple[int, int]:
+    """JSON lines, streamed, when the first non-blank line is a JSON object; otherwise the whole input is read
+    and taken as one raw failure text unless most of its lines are JSON objects. Returns (classified, errors)."""
+    iterator = iter(source)
+    head: list[str] = []
+    for line in iterator:
+        head.append(line)
+        if line.strip():
+            break
+    if head and _is_object(head[-1]):
+        return classify_stream(itertools.chain(head, iterator), out, classifier, details=details)
+    lines = head + list(iterator)
+    nonblank = [line for line in lines if line.strip()]
+    if nonblank and sum(map(_is_object, nonblank)) * 2 > len(nonblank):
+        return classify_stream(iter(lines), out, classifier, details=details)
+    return classify_text("".join(lines), out, classifier, details=details, result_state=result_state)
+
+
+def classify_text(text: str, out: TextIO, classifier: Classifier, *, details: bool = False,
+                  result_state: str | None = None) -> tuple[int, int]:
+    """One raw failure text (a pasted trace) -> one answer line. Returns (classified, errors)."""
+    if not text.strip():
+        return 0, 0
+    result = classifier(FailureSignals(text=text, result_state=(result_state or None)))
+    _write(out, None, result, details)
+    return 1, 0
+
+
+def _is_object(line: str) -> bool:
+    line = line.strip()
+    if not (line.startswith("{") and line.endswith("}")):
+        return False
+    try:
+        return isinstance(json.loads(line), dict)
+    except ValueError:
+        return False
 
 
 def build_classifier(llm: bool) -> Classifier:
@@ -60,9 +120,10 @@ def build_classifier(llm: bool) -> Classifier:
         return classify
 
 
-def classify_stream(source: Iterable[str], out: TextIO, classifier: Classifier, *, details: bool = False) -> int:
-    """Classify each JSON line of `source` into `out`; returns how many lines were errors."""
-    errors = 0
+def classify_stream(source: Iterable[str], out: TextIO, classifier: Classifier, *, details: bool = False
+                    ) -> tuple[int, int]:
+    """Classify each JSON line of `source` into `out`; returns (lines classified, lines that were errors)."""
+    errors = classified = 0
     for number, line in enumerate(source, start=1):
         if not line.strip():
             continue
@@ -75,13 +136,19 @@ def classify_stream(source: Iterable[str], out: TextIO, classifier: Classifier, 
             errors += 1
             out.write(json.dumps({"id": record_id, "line": number, "error": str(exc)}) + "\n")
             continue
-        answer: dict[str, Any] = {"id": record_id, "category": result.category.value, "action": result.action.value,
-                                  "confidence": round(result.confidence, 3), "evidence": list(result.evidence)}
-        if details:
-            answer.update(rule_id=result.rule_id, fingerprint=result.fingerprint, excerpt=result.excerpt)
-        out.write(json.dumps(answer, ensure_ascii=False) + "\n")
-        out.flush()
-    return errors
+        _write(out, record_id, result, details)
+        classified += 1
+    return classified, errors
+
+
+def _write(out: TextIO, record_id: Any, result: Classification, details: bool) -> None:
+    action = first_attempt_action(result.category, result.action, result.confidence, gate())
+    answer: dict[str, Any] = {"id": record_id, "category": result.category.value, "action": action.value,
+                              "confidence": round(result.confidence, 3), "evidence": list(result.evidence)}
+    if details:
+        answer.update(rule_id=result.rule_id, fingerprint=result.fingerprint, excerpt=result.excerpt)
+    out.write(json.dumps(answer, ensure_ascii=False) + "\n")
+    out.flush()
 
 
 def _parse_line(line: str) -> dict[str, Any]:
@@ -92,6 +159,19 @@ def _parse_line(line: str) -> dict[str, Any]:
     if not isinstance(record, dict):
         raise RecordError(f"expected a JSON object, got {type(record).__name__}")
     return record
+
+
+@lru_cache(maxsize=1)
+def gate() -> float:
+    """LLM_CONFIDENCE_THRESHOLD as the app reads it (its default when the settings cannot be read)."""
+    from shared.settings.model import Settings
+
+    try:
+        from shared.settings import load_settings
+
+        return load_settings(require=()).llm_confidence_threshold
+    except Exception:  # noqa: BLE001 - an unrelated broken setting must not stop classifying
+        return Settings.model_fields["llm_confidence_threshold"].default
 
 
 def signals_from_record(record: dict[str, Any]) -> FailureSignals:
@@ -106,4 +186,9 @@ def signals_from_record(record: dict[str, Any]) -> FailureSignals:
         if value is not None and not isinstance(value, str):
             raise RecordError(f"field {key!r} must be a string or null, got {type(value).__name__}")
         values[key] = value or None
-    return FailureSignals(text=text, **values)
+    attempt = record.get("attempt", 1)
+    if attempt is None:
+        attempt = 1
+    if isinstance(attempt, bool) or not isinstance(attempt, int) or attempt < 1:
+        raise RecordError(f"field 'attempt' must be a positive integer, got {attempt!r}")
+    return FailureSignals(text=text, attempt=attempt, **values)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, Protocol
 
-from shared.databricks.models import ClusterInfo, Job, Run, RunOutput, RunSummary
+from shared.databricks.models import ClusterInfo, Job, Run, RunOutput, RunsPage, RunSummary
 
 
 class JobsApi(Protocol):
@@ -28,12 +28,23 @@ class JobsApi(Protocol):
     ) -> Iterator[RunSummary]:
         """`runs/list` across every page, newest first; times in epoch ms."""
 
-    def repair_run(
-        self, run_id: int, *, latest_repair_id: int | None, job_parameters: dict[str, str] | None = None
-    ) -> int:
-        """`runs/repair` with rerun_all_failed_tasks; returns the repair id."""
+    def list_runs_page(
+        self, *, start_time_from: int, start_time_to: int | None = None, page_token: str | None = None,
+        completed_only: bool = True, run_type: str | None = "JOB_RUN",
+    ) -> RunsPage:
+        """One page of `runs/list` (the poller pages itself, to stop within its time budget)."""
 
-    def run_now(self, job_id: int, *, idempotency_token: str, job_parameters: dict[str, str] | None = None) -> int:
+    def repair_run(
+        self, run_id: int, *, latest_repair_id: int | None, job_parameters: dict[str, str] | None = None,
+        **legacy_parameters: Any,
+    ) -> int:
+        """`runs/repair` with rerun_all_failed_tasks; returns the repair id. legacy_parameters: notebook_params,
+        python_params ... (only passed when the run was started with them)."""
+
+    def run_now(
+        self, job_id: int, *, idempotency_token: str, job_parameters: dict[str, str] | None = None,
+        **legacy_parameters: Any,
+    ) -> int:
         """`run-now` with an idempotency token (<= 64 chars); returns the new run id."""
 
     def update_job_cluster(self, job_id: int, job_cluster_key: str, new_cluster: dict[str, Any]) -> None:

@@ -1,6 +1,6 @@
 """The Jobs API over `requests`: timeouts, retries that explain themselves, typed errors, 2.2 pagination.
 
-Retry policy (urllib3 `Retry` mounted on requests' HTTPAdapter):
+Retry policy (urllib3 `Retry` mounted on requests' HTTPAdapter; the machinery is in retry.py):
 - 429 and 503 mean the server refused before doing anything, so every call is retried, after `Retry-After`
   seconds (1 s when absent). A Retry-After above `max_retry_after` is not slept through inside a Function:
   TooManyRequests is raised at once and the queue retries the message later.
@@ -11,6 +11,10 @@ Retry policy (urllib3 `Retry` mounted on requests' HTTPAdapter):
   twice. Their transient error goes up instead and the caller reads Databricks back (actions.py): a repair
   that did happen shows in repair_history, an update in the job cluster's spec.
 - Connection failures before the request was sent are always retried.
+- Refusals Databricks' own clients retry whatever their status (400 COULD_NOT_ACQUIRE_LOCK, "Unexpected error",
+  "Please try again later ...": errors.RETRYABLE_*) raise RetryableRefusal, a TransientError. Where repeating is
+  harmless they are retried here, with the same backoff and budget; a repair or jobs/update is not repeated (it
+  goes up as a TransientError, and the caller reads Databricks back before anything else), never an email.
 - The total wait of one call is capped by `budget`; past it the last error is raised.
 """
 
@@ -20,14 +24,9 @@ import logging
 import random
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 import requests
-from requests.adapters import HTTPAdapter
-from urllib3.exceptions import MaxRetryError, ResponseError
-from urllib3.util.retry import Retry
 
 from shared.databricks.auth import EntraToken, PatToken, TokenProvider
 from shared.databricks.errors import (
@@ -35,10 +34,19 @@ from shared.databricks.errors import (
     DatabricksError,
     DatabricksTimeout,
     InternalError,
+    RetryableRefusal,
     error_from_response,
-    parse_retry_after,
 )
-from shared.databricks.models import ClusterInfo, Job, Run, RunOutput, RunSummary
+from shared.databricks.models import (
+    LEGACY_PARAMETER_FIELDS,
+    ClusterInfo,
+    Job,
+    Run,
+    RunOutput,
+    RunsPage,
+    RunSummary,
+)
+from shared.databricks.retry import RetryPolicy, adapter
 from shared.exceptions import ConfigError
 from shared.settings import WorkspaceConfig
 
@@ -54,106 +62,6 @@ NOT_IDEMPOTENT_PATHS = (f"{JOBS}/runs/repair", f"{JOBS}/update")
 # Arrays that 2.2 pages 100 at a time; the pages are merged into one object.
 RUN_PAGED_ARRAYS = ("tasks", "job_clusters", "job_parameters", "repair_history", "iterations")
 JOB_SETTINGS_PAGED_ARRAYS = ("tasks", "job_clusters", "parameters", "environments")
-_REFUSED_STATUSES = frozenset({429, 503})
-_AMBIGUOUS_STATUSES = frozenset({500, 502, 504})
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How hard one call tries; every figure is in seconds except `retries`.
-
-    Worst case for one call: (retries + 1) x the read timeout + budget; with the defaults and a 30 s timeout,
-    150 s, inside a queue function's time limit. Anything longer is the queue's job (visibility timeout).
-    """
-
-    retries: int = 3
-    backoff_factor: float = 1.0  # 1, 2, 4 ... s
-    backoff_max: float = 10.0
-    jitter: float = 0.5
-    default_retry_after: float = 1.0  # least wait on 429/503 without Retry-After (the Databricks SDK's 1 s)
-    max_retry_after: float = 30.0
-    budget: float = 30.0  # total seconds of waiting between the tries of one call
-
-
-class _Retry(Retry):
-    """urllib3 Retry that logs why it retries, refuses long Retry-After waits and caps the total wait."""
-
-    def __init__(
-        self,
-        *args: Any,
-        policy: RetryPolicy,
-        sleep: Callable[[float], None] = time.sleep,
-        waited: float = 0.0,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(*args, **kwargs)
-        self.policy = policy
-        self.sleep_fn = sleep
-        self.waited = waited  # seconds slept so far in this call
-        self.next_wait = 0.0
-
-    def new(self, **kw: Any) -> _Retry:
-        return super().new(**{"policy": self.policy, "sleep": self.sleep_fn, "waited": self.waited, **kw})
-
-    def increment(self, method=None, url=None, response=None, error=None, _pool=None, _stacktrace=None):  # noqa: ANN001
-        new = super().increment(method, url, response, error, _pool, _stacktrace)  # raises when exhausted
-        path = urlsplit(url or "").path
-        if response is not None:
-            reason = f"HTTP {response.status}"
-            retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            if retry_after is not None and retry_after > self.policy.max_retry_after:
-                log.warning(
-                    "not waiting %.0fs for Retry-After inside the call; giving up so the message is retried later",
-                    retry_after, extra={"method": method, "path": path, "status": response.status},
-                )
-                raise MaxRetryError(_pool, url, ResponseError(f"Retry-After {retry_after:g}s over the cap"))
-            if retry_after is not None:
-                wait = retry_after
-            elif response.status in _REFUSED_STATUSES:  # overloaded and silent on when: at least the default
-                wait = max(self.policy.default_retry_after, self._backoff(len(new.history)))
-            else:
-                wait = self._backoff(len(new.history))
-        else:
-            reason = f"{type(error).__name__}: {error}"
-            wait = self._backoff(len(new.history))
-        if self.waited + wait > self.policy.budget:
-            log.warning("retry budget of %.0fs spent; giving up", self.policy.budget,
-                        extra={"method": method, "path": path, "reason": reason})
-            raise MaxRetryError(_pool, url, error or ResponseError(f"{reason}; retry budget spent"))
-        new.waited = self.waited + wait
-        new.next_wait = wait
-        log.warning(
-            "retrying %s %s in %.1fs (attempt %d): %s", method, path, wait, len(new.history) + 1, reason,
-            extra={"method": method, "path": path, "reason": reason, "wait_s": wait},
-        )
-        return new
-
-    def _backoff(self, attempt: int) -> float:
-        base = min(self.policy.backoff_max, self.policy.backoff_factor * 2 ** (attempt - 1))
-        return base + random.uniform(0, self.policy.jitter)  # noqa: S311 - jitter, not security
-
-    def sleep(self, response=None) -> None:  # noqa: ANN001
-        if self.next_wait > 0:
-            self.sleep_fn(self.next_wait)
-
-
-def _adapter(policy: RetryPolicy, sleep: Callable[[float], None], *, idempotent: bool) -> HTTPAdapter:
-    retry = _Retry(
-        total=policy.retries,
-        connect=policy.retries,
-        read=policy.retries if idempotent else False,
-        status=policy.retries,
-        other=0,
-        allowed_methods=None,  # which calls may be repeated is decided by path (idempotent), not by verb
-        status_forcelist=_REFUSED_STATUSES | (_AMBIGUOUS_STATUSES if idempotent else frozenset()),
-        raise_on_status=False,  # hand back the last answer, so it becomes a typed error
-        respect_retry_after_header=True,
-        policy=policy,
-        sleep=sleep,
-    )
-    return HTTPAdapter(max_retries=retry)
-
-
 class _BearerAuth(requests.auth.AuthBase):
     def __init__(self, provider: TokenProvider) -> None:
         self.provider = provider
@@ -179,13 +87,15 @@ class DatabricksClient:
         self.host = host.rstrip("/")
         self._auth = auth
         self._timeout = (connect_timeout or min(timeout, 10.0), timeout)
+        self._retry = retry
+        self._sleep = sleep
         self._session = requests.Session()
         self._session.auth = _BearerAuth(auth)
         self._session.headers["User-Agent"] = "databricks-ai-agent"
         # requests picks the adapter with the longest matching prefix, so these paths get the stricter one.
-        self._session.mount(self.host, _adapter(retry, sleep, idempotent=True))
+        self._session.mount(self.host, adapter(retry, sleep, idempotent=True))
         for path in NOT_IDEMPOTENT_PATHS:
-            self._session.mount(self.host + path, _adapter(retry, sleep, idempotent=False))
+            self._session.mount(self.host + path, adapter(retry, sleep, idempotent=False))
 
     def __repr__(self) -> str:
         return f"DatabricksClient(host={self.host!r}, auth={self._auth!r})"
@@ -238,24 +148,59 @@ class DatabricksClient:
             for raw in page.get("runs", []):
                 yield RunSummary.model_validate(raw)
 
+    def list_runs_page(
+        self,
+        *,
+        start_time_from: int,
+        start_time_to: int | None = None,
+        page_token: str | None = None,
+        completed_only: bool = True,
+        run_type: str | None = "JOB_RUN",
+    ) -> RunsPage:
+        """One page of `runs/list` (25 runs, newest first), asking only for what the poller needs: finished
+        runs (`completed_only`) of jobs (`run_type=JOB_RUN`), started inside the window."""
+        params: dict[str, Any] = {"start_time_from": start_time_from, "limit": RUNS_LIST_LIMIT}
+        if start_time_to is not None:
+            params["start_time_to"] = start_time_to
+        if completed_only:
+            params["completed_only"] = "true"
+        if run_type:
+            params["run_type"] = run_type
+        if page_token:
+            params["page_token"] = page_token
+        page = self._call("GET", f"{JOBS}/runs/list", params=params)
+        more = page.get("has_more") is not False and page.get("next_page_token")
+        return RunsPage(runs=[RunSummary.model_validate(r) for r in page.get("runs", [])],
+                        next_page_token=page.get("next_page_token") if more else None)
+
     def repair_run(
-        self, run_id: int, *, latest_repair_id: int | None, job_parameters: dict[str, str] | None = None
+        self, run_id: int, *, latest_repair_id: int | None, job_parameters: dict[str, str] | None = None,
+        **legacy_parameters: Any,
     ) -> int:
-        """`runs/repair` of every failed task; returns the repair id. Not retried on ambiguous failures."""
+        """`runs/repair` of every failed task; returns the repair id. Not retried on ambiguous failures.
+
+        legacy_parameters: notebook_params, python_params ... (models.LEGACY_PARAMETER_FIELDS), re-sent as the
+        run was started with them, or the rerun would fall back to the job's base values.
+        """
         body: dict[str, Any] = {"run_id": run_id, "rerun_all_failed_tasks": True}
         if latest_repair_id is not None:  # required from the second repair on
             body["latest_repair_id"] = latest_repair_id
         if job_parameters is not None:  # without them parameters may not resolve in the rerun (reference §8)
             body["job_parameters"] = job_parameters
+        body.update(_legacy(legacy_parameters))
         return int(self._call("POST", f"{JOBS}/runs/repair", json=body)["repair_id"])
 
-    def run_now(self, job_id: int, *, idempotency_token: str, job_parameters: dict[str, str] | None = None) -> int:
+    def run_now(
+        self, job_id: int, *, idempotency_token: str, job_parameters: dict[str, str] | None = None,
+        **legacy_parameters: Any,
+    ) -> int:
         """`run-now` with an idempotency token (<= 64 chars); the same token returns the same run."""
         if not idempotency_token or len(idempotency_token) > MAX_TOKEN_LENGTH:
             raise ValueError(f"idempotency_token must be 1-{MAX_TOKEN_LENGTH} characters")
         body: dict[str, Any] = {"job_id": job_id, "idempotency_token": idempotency_token}
         if job_parameters is not None:
             body["job_parameters"] = job_parameters
+        body.update(_legacy(legacy_parameters))
         return int(self._call("POST", f"{JOBS}/run-now", json=body)["run_id"])
 
     def update_job_cluster(self, job_id: int, job_cluster_key: str, new_cluster: dict[str, Any]) -> None:
@@ -288,6 +233,27 @@ class DatabricksClient:
     def _call(
         self, method: str, path: str, *, params: dict[str, Any] | None = None, json: dict[str, Any] | None = None
     ) -> dict[str, Any]:
+        """One call; a retryable refusal is tried again (not on NOT_IDEMPOTENT_PATHS) within the policy."""
+        waited, attempt = 0.0, 0
+        while True:
+            try:
+                return self._call_once(method, path, params=params, json=json)
+            except RetryableRefusal as exc:
+                attempt += 1
+                # Databricks' SDK waits min(10, attempt) s plus jitter between such tries.
+                wait = min(self._retry.backoff_max, float(attempt)) + random.uniform(0, self._retry.jitter)  # noqa: S311
+                if path in NOT_IDEMPOTENT_PATHS or attempt > self._retry.retries or waited + wait > self._retry.budget:
+                    raise
+                log.warning("retrying %s %s in %.1fs (attempt %d): Databricks refused for now: %s",
+                            method, path, wait, attempt + 1, exc.message,
+                            extra={"method": method, "path": path, "reason": exc.error_code or exc.message,
+                                   "wait_s": wait})
+                self._sleep(wait)
+                waited += wait
+
+    def _call_once(
+        self, method: str, path: str, *, params: dict[str, Any] | None = None, json: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         started = time.monotonic()
         try:
             response = self._session.request(method, self.host + path, params=params, json=json, timeout=self._timeout)
@@ -317,6 +283,13 @@ class DatabricksClient:
         if not isinstance(data, dict):
             raise InternalError("answered with JSON that is not an object", method=method, path=path)
         return data
+
+
+def _legacy(parameters: dict[str, Any]) -> dict[str, Any]:
+    unknown = set(parameters) - set(LEGACY_PARAMETER_FIELDS)
+    if unknown:
+        raise ValueError(f"not a run parameter kind: {', '.join(sorted(unknown))}")
+    return {name: value for name, value in parameters.items() if value is not None}
 
 
 def _without_paging(page: dict[str, Any]) -> dict[str, Any]:

@@ -6,12 +6,13 @@ so callers can catch by meaning (`except TransientError`) or by cause (`except I
 
 from __future__ import annotations
 
-import email.utils
 import json
 import re
-import time
 from dataclasses import dataclass
 from typing import Any
+
+from urllib3.exceptions import InvalidHeader
+from urllib3.util.retry import Retry
 
 from shared.exceptions import AgentError, PermanentError, TransientError
 
@@ -140,6 +141,14 @@ class DataLoss(InternalError):
     """DATA_LOSS."""
 
 
+class RetryableRefusal(DatabricksError, TransientError):
+    """A 4xx/5xx that Databricks' own clients retry: the server refused for now (a lock, a busy backend).
+
+    The status says "bad request", but databricks-sdk-py (`_BaseClient._is_retryable`) and the Airflow provider
+    (`BaseDatabricksHook._retryable_error`) retry these, so they are transient here too: never an email.
+    """
+
+
 # --- No HTTP answer ---------------------------------------------------------------------------------------
 
 
@@ -212,6 +221,19 @@ OVERRIDES: tuple[_Override, ...] = (
               re.compile(r"RPC token bucket limit has been exceeded"), RequestLimitExceeded),
 )
 
+# Refusals Databricks' own clients retry, as data: error codes (Airflow provider: 400 COULD_NOT_ACQUIRE_LOCK) and
+# message texts (databricks-sdk-py `_is_retryable`; the RPC throttle has its own override above).
+RETRYABLE_ERROR_CODES = frozenset({"COULD_NOT_ACQUIRE_LOCK"})
+RETRYABLE_MESSAGES = (
+    "com.databricks.backend.manager.util.UnknownWorkerEnvironmentException",
+    "does not have any associated worker environments",
+    "There is no worker environment with id",
+    "Unknown worker environment",
+    "ClusterNotReadyException",
+    "Unexpected error",
+    "Please try again later or try a faster operation.",
+)
+
 _PLAIN_ERROR = re.compile(r"^([A-Z][A-Z_]+): (.*)$", re.DOTALL)
 _HTML_PRE = re.compile(r"<pre>(.*?)</pre>", re.DOTALL | re.IGNORECASE)
 _HTML_TITLE = re.compile(r"<title>(.*?)</title>", re.DOTALL | re.IGNORECASE)
@@ -239,17 +261,26 @@ def parse_error_body(body: bytes | str | None) -> tuple[str | None, str, list[An
     return None, (text or "empty response body")[:_MAX_MESSAGE], []
 
 
-def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
-    """Seconds from a Retry-After header (integer seconds or an HTTP date); None when absent or unreadable."""
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header (integer seconds or an HTTP date), read by urllib3's own parser;
+    None when absent or unreadable."""
     if value is None or not value.strip():
         return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    parsed = email.utils.parsedate_tz(value)
-    if parsed is None:
+    try:
+        return float(_RETRY_AFTER_READER.parse_retry_after(value))
+    except InvalidHeader:
         return None
-    return max(0.0, email.utils.mktime_tz(parsed) - (time.time() if now is None else now))
+
+
+# Only its parser is used; retry_after_max is raised so a long wish is reported as it is (the client caps it).
+_RETRY_AFTER_READER = Retry(0, retry_after_max=7 * 24 * 3600)
+
+
+def is_retryable_refusal(status: int, error_code: str | None, message: str) -> bool:
+    """True for the refusals Databricks' SDK and the Airflow provider retry (see RETRYABLE_*)."""
+    if status >= 500 or status == 429:  # already transient (and a 5xx may have acted): keep their own class
+        return False
+    return error_code in RETRYABLE_ERROR_CODES or any(text in message for text in RETRYABLE_MESSAGES)
 
 
 def error_class(status: int, error_code: str | None, message: str, path: str = "") -> type[DatabricksError]:
@@ -262,6 +293,8 @@ def error_class(status: int, error_code: str | None, message: str, path: str = "
             and override.message.search(message)
         ):
             return override.error
+    if is_retryable_refusal(status, error_code, message):
+        return RetryableRefusal
     by_status = STATUS_CLASSES.get(status) or (InternalError if status >= 500 else BadRequest)
     by_code = ERROR_CODE_CLASSES.get(error_code or "")
     # The code is more specific, but it must not turn a retryable status into a permanent error or back.

@@ -11,6 +11,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.databricks import compute as _compute
+
 # Terminal life-cycle states; anything else means "not finished yet".
 TERMINAL_LIFE_CYCLE = frozenset({"TERMINATED", "SKIPPED", "INTERNAL_ERROR"})
 # Result states of a run (or a repair) that worked; SUCCESS_WITH_FAILURES means every leaf task succeeded.
@@ -19,6 +21,12 @@ SUCCEEDED_RESULT_STATES = frozenset({"SUCCESS", "SUCCESS_WITH_FAILURES"})
 FAILED_RESULT_STATES = frozenset({"FAILED", "TIMEDOUT", "CANCELED", "MAXIMUM_CONCURRENT_RUNS_REACHED"})
 # Result states of tasks that never ran because of another task: not a cause, never re-classified.
 UPSTREAM_RESULT_STATES = frozenset({"UPSTREAM_FAILED", "UPSTREAM_CANCELED", "EXCLUDED", "DISABLED"})
+# The per-task-type parameters a run can be started with instead of job_parameters (`RunParameters` in
+# databricks-sdk-py service/jobs.py); runs/repair and run-now accept each of them under the same name.
+LEGACY_PARAMETER_FIELDS = ("notebook_params", "python_params", "jar_params", "spark_submit_params",
+                           "python_named_params", "sql_params", "dbt_commands", "pipeline_params")
+# `Run.trigger` of a run started by another job's run_job task.
+RUN_JOB_TRIGGER = "RUN_JOB_TASK"
 
 
 class _Model(BaseModel):
@@ -65,6 +73,13 @@ class RunTask(_Model):
     start_time: int | None = None
     end_time: int | None = None
     run_page_url: str | None = None
+    # The task's kind; kept as dicts (only a few keys are read, everything else passes through).
+    for_each_task: dict[str, Any] | None = None  # {inputs, task: <nested Task>, concurrency, stats}
+    run_job_task: dict[str, Any] | None = None  # {job_id, job_parameters ...}
+    sql_task: dict[str, Any] | None = None  # {warehouse_id ...}
+    dbt_task: dict[str, Any] | None = None  # {warehouse_id?, commands ...}
+    pipeline_task: dict[str, Any] | None = None  # {pipeline_id, full_refresh}
+    condition_task: dict[str, Any] | None = None
 
     @property
     def failed(self) -> bool:
@@ -72,14 +87,30 @@ class RunTask(_Model):
 
     @property
     def compute(self) -> str:
-        """job_cluster, new_cluster, existing_cluster or serverless: decides whether a resize is possible."""
+        """What the task runs on (shared.databricks.compute.KINDS): decides whether a resize is possible.
+
+        A for_each task runs on its nested task's compute; only "job_cluster" can be resized by the agent.
+        """
+        return _compute.kind_of(self.model_dump(exclude_none=True))
+
+    @property
+    def compute_detail(self) -> str | None:
+        """The id naming the compute (warehouse, pipeline, job, cluster key), for people."""
+        return _compute.detail_of(self.model_dump(exclude_none=True))
+
+    @property
+    def cluster_key(self) -> str | None:
+        """The job cluster the task's work runs on: its own, or a for_each task's nested task's."""
         if self.job_cluster_key:
-            return "job_cluster"
-        if self.new_cluster:
-            return "new_cluster"
-        if self.existing_cluster_id:
-            return "existing_cluster"
-        return "serverless"
+            return self.job_cluster_key
+        nested = (self.for_each_task or {}).get("task") or {}
+        return nested.get("job_cluster_key")
+
+    @property
+    def error_message_stats(self) -> list[str]:
+        """A for_each task's most common iteration errors (`for_each_task.stats.error_message_stats`)."""
+        stats = ((self.for_each_task or {}).get("stats") or {}).get("error_message_stats") or []
+        return [str(s.get("error_message")) for s in stats if isinstance(s, dict) and s.get("error_message")]
 
 
 class RepairHistoryItem(_Model):
@@ -118,6 +149,22 @@ class Run(_Model):
     run_page_url: str | None = None
     run_type: str | None = None
     trigger: str | None = None
+    trigger_info: dict[str, Any] | None = None  # {run_id: the run_job task run that started this run}
+    overriding_parameters: dict[str, Any] | None = None  # the legacy parameters the run was started with
+    iterations: list[RunTask] = Field(default_factory=list)  # a for_each task run's iterations (runs/get)
+
+    @property
+    def is_run_job_child(self) -> bool:
+        """Started by another job's run_job task (`trigger: RUN_JOB_TASK`), whether or not it says which."""
+        return self.trigger == RUN_JOB_TRIGGER
+
+    @property
+    def started_by_run_job_task(self) -> int | None:
+        """The run_job task run that started this run (trigger RUN_JOB_TASK), if it was one."""
+        if self.trigger != RUN_JOB_TRIGGER:
+            return None
+        value = (self.trigger_info or {}).get("run_id")
+        return int(value) if value is not None else None
 
     @property
     def terminal(self) -> bool:
@@ -153,6 +200,17 @@ class Run(_Model):
         """The run's resolved job parameters: passed back on repair so they resolve the same way."""
         return {p.name: p.value if p.value is not None else (p.default or "") for p in self.job_parameters}
 
+    def repair_parameters(self) -> dict[str, Any]:
+        """Keyword arguments for runs/repair (and run-now) that restart the run with what it was started with.
+
+        Job-level parameters when the job has them (a job with job parameters refuses the legacy kinds),
+        else every legacy kind in `overriding_parameters` (notebook_params, python_params ...), as given.
+        """
+        if self.job_parameters:
+            return {"job_parameters": self.parameters_for_repair()}
+        given = self.overriding_parameters or {}
+        return {name: given[name] for name in LEGACY_PARAMETER_FIELDS if given.get(name) not in (None, {}, [])}
+
 
 class RunOutput(_Model):
     """`runs/get-output` of one task run."""
@@ -163,6 +221,15 @@ class RunOutput(_Model):
     logs_truncated: bool | None = None
     notebook_output: dict[str, Any] | None = None
     metadata: dict[str, Any] | None = None
+    run_job_output: dict[str, Any] | None = None  # {run_id: the run the run_job task started}
+    sql_output: dict[str, Any] | None = None
+    dbt_output: dict[str, Any] | None = None
+
+    @property
+    def child_run_id(self) -> int | None:
+        """The run a run_job task started (`run_job_output.run_id`)."""
+        value = (self.run_job_output or {}).get("run_id")
+        return int(value) if value is not None else None
 
 
 class TerminationReason(_Model):
@@ -215,3 +282,11 @@ class RunSummary(_Model):
     state: RunState = Field(default_factory=RunState)
     start_time: int | None = None
     end_time: int | None = None
+    trigger: str | None = None  # RUN_JOB_TASK: a child of a run_job task (its parent is decided instead)
+
+
+class RunsPage(_Model):
+    """One page of `runs/list`: its runs, newest first, and the token of the next page (None: the last)."""
+
+    runs: list[RunSummary] = Field(default_factory=list)
+    next_page_token: str | None = None

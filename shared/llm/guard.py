@@ -1,14 +1,19 @@
 """Guard rails: the LLM's answer is untrusted input. What of it may change the decision, and how far.
 
 - Category: the LLM may replace the rules' category only as LLM_MAY_OVERRIDE allows (default "unsure":
-  when the rules said unknown or were below LLM_CONFIDENCE_THRESHOLD), only when the model is itself at
-  least that confident, and never into "cancelled" (IGNORE would silence a failure; cancellation is read
-  from the run's state, not from text). So a permission failure the rules are sure of never becomes a retry.
-- Action: always FIRST_ACTION of the resulting category, never the model's own action field; the decision
-  step then applies the retry budget as for any rule.
+  when the rules said unknown or were below LLM_CONFIDENCE_THRESHOLD), only when the model is at least as
+  confident as the new category's bar in the category table (shared/categories.toml; never below the
+  threshold, higher for a category that starts a rerun than for one that only changes the email), never
+  into a category without a bar ("cancelled": IGNORE would silence a failure; cancellation is read from
+  the run's state, not from text), and never from a category the rules place where a rerun cannot help
+  (permission, code, data, quota) into one that reruns. So injected text cannot turn a permission failure
+  into a retry.
+- Action: always FIRST_ACTION of the resulting category; the model is not asked for one. The decision
+  step then applies the retry budget and the unsure policy as for any rule.
 - Parameters: kept only for RETRY_WITH_NEW_PARAMS, and clamped by the resize bounds (shared.resize): node
   types on a ladder and at most one step from the current one, workers at most one step and never above
-  RESIZE_MAX_WORKERS, spark_conf keys in RESIZE_ALLOWED_SPARK_CONF with short plain values.
+  RESIZE_MAX_WORKERS, spark_conf keys in RESIZE_ALLOWED_SPARK_CONF with values inside each key's range or
+  enumeration (spark_conf_bounds.toml).
 - Text: links removed (an injected error could otherwise put a phishing link in an email signed by the
   agent), secrets masked, length bounded.
 """
@@ -20,17 +25,19 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+from shared.llm.conf_bounds import check_value
 from shared.llm.schema import FailureAnalysis, SuggestedParameters, clean_text
 from shared.resize import ResizeBounds, next_node_type
-from shared.taxonomy import FIRST_ACTION, Action, Category
+from shared.taxonomy import FIRST_ACTION, NEVER_RETRY, OVERRIDE_BAR, RERUNS, Action, Category
 
 if TYPE_CHECKING:
     from shared.classify import Classification
 
 OverrideMode = Literal["unsure", "unknown", "never"]
+# What the LLM step did to the decision (Analysis.llm_outcome; decide turns it into a ReasonCode).
+Outcome = Literal["not_asked", "explained", "agreed", "override", "refused", "failed", "budget_spent"]
 
 _LINK = re.compile(r"(?i)\b(?:https?|ftp|file)://[^\s)>\]]+|\bwww\.[^\s)>\]]+")
-_CONF_VALUE = re.compile(r"^[\w.:-]{1,64}$")
 
 
 @dataclass(frozen=True)
@@ -47,10 +54,17 @@ class Verdict:
 
     classification: "Classification"
     overridden: bool
+    outcome: Outcome
     root_cause: str
     suggested_fix: str
     suggested_parameters: dict[str, Any]
     notes: list[str]
+
+
+def bar_for(category: Category, policy: OverridePolicy) -> float | None:
+    """The LLM confidence needed to move a decision into `category` (None: never)."""
+    bar = OVERRIDE_BAR.get(category)
+    return None if bar is None else max(bar, policy.threshold)
 
 
 def override_refusal(rules: "Classification", answer: FailureAnalysis, policy: OverridePolicy) -> str | None:
@@ -63,10 +77,16 @@ def override_refusal(rules: "Classification", answer: FailureAnalysis, policy: O
             return f"the rules said {rules.category.value}, and LLM_MAY_OVERRIDE=unknown"
         if rules.confidence >= policy.threshold:
             return f"the rules were sure ({rules.confidence:.2f} ≥ {policy.threshold:.2f})"
-    if proposed is Category.CANCELLED:
-        return "the LLM may not call a failure cancelled (IGNORE); cancellation is read from the run's state"
-    if answer.confidence < policy.threshold:
-        return f"the LLM was unsure too ({answer.confidence:.2f} < {policy.threshold:.2f})"
+    bar = bar_for(proposed, policy)
+    if bar is None:
+        if proposed is Category.CANCELLED:
+            return "the LLM may not call a failure cancelled (IGNORE); cancellation is read from the run's state"
+        return f"the LLM may not move a decision to {proposed.value}"
+    if rules.category in NEVER_RETRY and FIRST_ACTION[proposed] in RERUNS:
+        return (f"the rules place it in {rules.category.value}, which a rerun cannot fix; a rerun needs the "
+                "rules' agreement")
+    if answer.confidence < bar:
+        return f"the LLM's confidence {answer.confidence:.2f} is below the bar for {proposed.value} ({bar:.2f})"
     return None
 
 
@@ -84,12 +104,25 @@ def apply_answer(
     notes: list[str] = []
     classification, overridden = rules, False
     proposed = Category(answer.category)
-    if proposed is not rules.category:
+    sure = rules.category is not Category.UNKNOWN and rules.confidence >= policy.threshold
+    outcome: Outcome = "explained" if sure else "refused"
+    if proposed is rules.category and not sure:
+        bar = bar_for(proposed, policy)
+        if bar is not None and answer.confidence >= bar and policy.mode == "unsure":
+            outcome = "agreed"  # two independent readings agree above the bar: the decision is sure
+            classification = dataclasses.replace(
+                rules, confidence=answer.confidence,
+                evidence=(*rules.evidence, f"LLM agrees: {proposed.value} ({answer.confidence:.2f}); the rules "
+                                           f"said {rules.confidence:.2f}"))
+        else:
+            notes.append(f"the LLM agrees on {proposed.value}, but at {answer.confidence:.2f}, below its bar "
+                         f"({'none' if bar is None else f'{bar:.2f}'}): the decision stays unsure")
+    elif proposed is not rules.category:
         refusal = override_refusal(rules, answer, policy)
         if refusal:
             notes.append(f"kept the rules' {rules.category.value}, not the LLM's {proposed.value}: {refusal}")
         else:
-            overridden = True
+            overridden, outcome = True, "override"
             classification = dataclasses.replace(
                 rules,
                 category=proposed,
@@ -98,9 +131,6 @@ def apply_answer(
                 evidence=(*rules.evidence, f"LLM: {proposed.value} ({answer.confidence:.2f}); the rules said "
                                            f"{rules.category.value} ({rules.confidence:.2f})"),
             )
-    if Action(answer.action) is not FIRST_ACTION[proposed]:
-        notes.append(f"the LLM proposed {answer.action}; the action follows the category "
-                     f"({FIRST_ACTION[proposed].value} for {proposed.value})")
 
     parameters: dict[str, Any] = {}
     if answer.suggested_parameters is not None and _suggests_anything(answer.suggested_parameters):
@@ -112,6 +142,7 @@ def apply_answer(
     return Verdict(
         classification=classification,
         overridden=overridden,
+        outcome=outcome,
         root_cause=safe_text(answer.root_cause, redact),
         suggested_fix=safe_text(answer.suggested_fix, redact),
         suggested_parameters=parameters,
@@ -170,10 +201,12 @@ def clamp_parameters(
     for entry in params.spark_conf:
         if entry.key not in bounds.allowed_spark_conf:
             notes.append(f"spark_conf {entry.key!r} refused: not in RESIZE_ALLOWED_SPARK_CONF")
-        elif not _CONF_VALUE.match(entry.value.strip()):
-            notes.append(f"spark_conf {entry.key!r} refused: the value is not a short plain value")
+            continue
+        value, problem = check_value(entry.key, entry.value)
+        if problem:
+            notes.append(f"spark_conf {entry.key!r} refused: {problem}")
         else:
-            conf[entry.key] = entry.value.strip()
+            conf[entry.key] = value
     if conf:
         out["spark_conf"] = conf
     return out, notes

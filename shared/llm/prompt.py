@@ -1,6 +1,7 @@
 """The prompt: text files beside this module, filled with masked, bounded data about one failure.
 
 The error goes in as data between <failure_text> delimiters (any delimiter inside the data is defused),
+together with everything else a job author controls (job name, task keys, cluster spec, run state),
 trimmed to fit LLM_MAX_PROMPT_TOKENS. Never the raw log: the input is the classifier's excerpt (at most
 2,000 characters), masked by shared.redaction, with long runs of stack frames folded.
 
@@ -25,7 +26,7 @@ from typing import Any
 from shared.llm.schema import FailureAnalysis
 
 PROMPTS_DIR = Path(__file__).parent / "prompts"
-PROMPT_NAME = "analyze_v1"
+PROMPT_NAME = "analyze_v2"
 CHARS_PER_TOKEN = 3.0
 TOKENS_PER_MESSAGE = 4
 # Below this the model cannot say anything useful. The context fields are bounded (about 250 tokens in all),
@@ -52,7 +53,11 @@ class Prompt:
 
 @lru_cache(maxsize=None)
 def _templates(name: str = PROMPT_NAME) -> tuple[str, str]:
-    system = (PROMPTS_DIR / f"{name}.system.txt").read_text(encoding="utf-8").strip()
+    from shared.taxonomy import prompt_lines
+
+    # The categories come from the one category table (shared/categories.toml), never written twice.
+    system = Template((PROMPTS_DIR / f"{name}.system.txt").read_text(encoding="utf-8").strip()).substitute(
+        categories=prompt_lines())
     user = (PROMPTS_DIR / f"{name}.user.txt").read_text(encoding="utf-8").strip()
     return system, user
 

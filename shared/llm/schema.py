@@ -12,15 +12,14 @@ import math
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
-from shared.taxonomy import Action, Category
+from shared.taxonomy import Category
 
 MAX_TEXT_CHARS = 600
 MAX_CONF_ENTRIES = 8
 
 CategoryName = Literal[tuple(c.value for c in Category)]  # type: ignore[valid-type]
-ActionName = Literal[tuple(a.value for a in Action)]  # type: ignore[valid-type]
 Severity = Literal["low", "medium", "high", "critical"]
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
@@ -70,14 +69,22 @@ class FailureAnalysis(BaseModel):
 
     model_config = ConfigDict(extra="forbid", json_schema_extra=_drop_titles)
 
+    # No action: the model names the category and the agent derives the action from the category table.
     category: CategoryName
-    action: ActionName
     # The guidance for each field is in the system prompt; descriptions here would be paid for twice.
     confidence: float
     root_cause: str
     suggested_fix: str
     severity: Severity
     suggested_parameters: SuggestedParameters | None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_action(cls, data: Any) -> Any:
+        # Answers to the old schema, or a model that adds an action anyway: the action is never the model's.
+        if isinstance(data, dict) and "action" in data:
+            data = {k: v for k, v in data.items() if k != "action"}
+        return data
 
     @field_validator("confidence")
     @classmethod
@@ -94,10 +101,6 @@ class FailureAnalysis(BaseModel):
     @property
     def category_enum(self) -> Category:
         return Category(self.category)
-
-    @property
-    def action_enum(self) -> Action:
-        return Action(self.action)
 
     # --- boundary: the cache ------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

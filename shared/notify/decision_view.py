@@ -9,6 +9,7 @@ from shared.notify.kinds import NotificationKind, acted_kind
 from shared.notify.links import feedback_links, safe_url
 from shared.notify.outcome import outcome_view
 from shared.notify.subject import WOULD, budget_spent, headline, job_label, reruns
+from shared.notify.task_shape import task_shape
 from shared.notify.text import MAX_EVIDENCE_LINES, MAX_LINE, MAX_TASKS, excerpt, one_line, prose, redact, when_label
 from shared.settings import Settings
 from shared.taxonomy import Action, Category
@@ -101,6 +102,7 @@ def decision_view(record: DecisionRecord, kind: NotificationKind, settings: Sett
                 "state": t.result_state or "",
                 "error": one_line(redact(t.error or ""), MAX_LINE),
                 "url": safe_url(t.run_page_url),
+                **task_shape(t, redact, safe_url),
             }
             for t in record.failed_tasks[:MAX_TASKS]
         ],

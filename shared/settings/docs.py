@@ -18,6 +18,7 @@ _SECTIONS = (
     ("databricks_workspace_url", "Databricks"),
     ("agent_mode", "Decisions and actions"),
     ("poll_schedule", "Timer (poller)"),
+    ("poll_time_budget_seconds", "Poller at scale and poison"),
     ("webhook_username", "Webhook"),
     ("storage_connection_string", "Storage"),
     ("key_vault_url", "Secrets"),

@@ -144,6 +144,28 @@ class Settings(EnvironmentSettings):
         "functionTimeout (10 min), or a live worker's claim could be taken and the run acted on twice.",
     )
 
+    # --- Poller at scale and poison (shapes) --------------------------------------------------------
+    poll_time_budget_seconds: int = Field(
+        default=240, ge=10, le=480,
+        description="Longest one timer tick lists runs, in seconds; well under functionTimeout (10 min). A busy "
+        "workspace's listing stops there, its place saved page by page, and the next tick carries on.",
+    )
+    poll_settle_minutes: int = Field(
+        default=2, ge=0, le=60,
+        description="The poller leaves runs that ended this recently to their webhook (a message for them is "
+        "probably waiting in the queue); the next tick looks at them.",
+    )
+    poison_retry_minutes: int = Field(
+        default=30, ge=1, le=7 * 24 * 60,
+        description="A failure that went to the poison queue for a transient reason (Jobs API or storage down) is "
+        "queued again by the poller this many minutes later, once its workspace answers again.",
+    )
+    poison_max_requeues: int = Field(
+        default=3, ge=0, le=20,
+        description="How many times the poller queues one poisoned failure again (0: never; "
+        "`python -m shared poison requeue` still can).",
+    )
+
     # --- Webhook ------------------------------------------------------------------------------------
     webhook_username: str | None = Field(
         default=None,

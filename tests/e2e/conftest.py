@@ -79,6 +79,7 @@ def agent(sim, monkeypatch, tmp_path):
         "DATABRICKS_PAT_TOKEN": SIM_TOKEN,
         "DATABRICKS_WORKSPACE_ID": sim.workspace_id,
         "POLL_SCHEDULE": "0 */5 * * * *",
+        "POLL_SETTLE_MINUTES": "0",  # the simulated runs end "now"; the poller is run on purpose right after
         "WEBHOOK_USERNAME": USER,
         "WEBHOOK_PASSWORD": PASSWORD,
         "EMAIL_ENABLED": "true",

@@ -157,6 +157,7 @@ def test_message_for_a_run_that_does_not_exist_goes_to_poison_with_its_reason(ag
     invocation = agent.host.invocations("process_failure")[-1]
     reason = agent.state("poison", invocation.message_id)
     assert reason and "987654321" in reason["body"] and "does not exist" in reason["reason"].lower()
+    assert reason["transient"] is False  # never queued again by the poller
 
 
 def test_message_that_always_fails_is_retried_then_poisoned_with_its_reason(agent, sim, monkeypatch):
@@ -178,6 +179,7 @@ def test_message_that_always_fails_is_retried_then_poisoned_with_its_reason(agen
     assert len(agent.poison_messages()) == 1
     reason = agent.state("poison", attempts[-1].message_id)
     assert "Jobs API unreachable" in reason["reason"] and "5 attempts" in reason["reason"]
+    assert reason["transient"] is True and reason["status"] == "poisoned"  # the poller brings it back later
 
 
 def test_observe_mode_records_and_notifies_but_changes_nothing(agent, sim, monkeypatch):

@@ -435,3 +435,75 @@ def test_entra_tokens_are_sent_as_bearer_tokens(sim):
     client = DatabricksClient(sim.url, EntraToken(Credential()), retry=TEST_RETRY)
 
     assert list(client.list_runs(start_time_from=0)) == []
+
+
+# --- Retryable refusals (databricks-sdk-py _is_retryable; Airflow provider _retryable_error) ----------------
+
+
+def test_a_400_could_not_acquire_lock_on_a_read_is_retried_then_succeeds(sim, jobs_api, recorded_sleeps):
+    run_id = failed_run(sim)
+    sim.fail_with(400, times=2, error_code="COULD_NOT_ACQUIRE_LOCK", message="Could not acquire lock", path="/runs/get")
+
+    run = jobs_api.get_run(run_id)
+
+    assert run.run_id == run_id
+    assert len(sim.requests_to("/runs/get")) == 3
+    assert [int(w) for w in recorded_sleeps] == [1, 2]  # min(10, attempt) s plus jitter, as the SDK waits
+
+
+def test_run_now_refused_with_try_again_later_is_retried_its_token_makes_it_safe(sim, jobs_api, recorded_sleeps):
+    job_id = etl_job(sim)
+    sim.fail_with(400, times=1, error_code="INVALID_STATE",
+                  message="Please try again later or try a faster operation.", path="/run-now")
+
+    run_id = jobs_api.run_now(job_id, idempotency_token="agent-test-token")
+
+    assert run_id and len(sim.requests_to("/run-now")) == 2
+
+
+def test_jobs_update_refused_for_now_is_not_resent_but_raised_as_transient(sim, jobs_api):
+    job_id = etl_job(sim)
+    sim.fail_with(400, times=1, error_code="COULD_NOT_ACQUIRE_LOCK", message="lock held", path="/jobs/update")
+
+    with pytest.raises(errors.RetryableRefusal):
+        jobs_api.update_job_cluster(job_id, "etl", {**CLUSTER, "num_workers": 4})
+
+    assert len(sim.requests_to("/jobs/update")) == 1  # the caller reads the job back before anything else
+
+
+def test_a_repair_refused_with_a_lock_is_not_resent_but_raised_as_transient(sim, jobs_api):
+    run_id = failed_run(sim)
+    sim.fail_with(400, times=1, error_code="COULD_NOT_ACQUIRE_LOCK", message="lock held", path="/runs/repair")
+
+    with pytest.raises(errors.RetryableRefusal) as raised:
+        jobs_api.repair_run(run_id, latest_repair_id=None)
+
+    assert isinstance(raised.value, TransientError) and not isinstance(raised.value, PermanentError)
+    assert len(sim.requests_to("/runs/repair")) == 1  # the caller re-reads the run before anything else
+
+
+def test_a_retryable_refusal_that_lasts_raises_transient_after_the_policy(sim, jobs_api):
+    sim.fail_with(400, times=20, error_code="COULD_NOT_ACQUIRE_LOCK", message="lock held", path="/runs/get")
+
+    with pytest.raises(errors.RetryableRefusal):
+        jobs_api.get_run(1)
+
+    assert len(sim.requests_to("/runs/get")) == 1 + TEST_RETRY.retries
+
+
+def test_a_repair_sends_the_legacy_parameters_the_run_was_started_with(sim, jobs_api):
+    run_id = failed_run(sim)
+
+    jobs_api.repair_run(run_id, latest_repair_id=None, notebook_params={"day": "2024-06-01"},
+                        python_params=["--full"])
+
+    body = sim.requests_to("/runs/repair")[0].body
+    assert body["notebook_params"] == {"day": "2024-06-01"} and body["python_params"] == ["--full"]
+    assert "job_parameters" not in body and body["rerun_all_failed_tasks"] is True
+
+
+def test_an_unknown_parameter_kind_is_refused_before_calling(sim, jobs_api):
+    with pytest.raises(ValueError, match="not a run parameter kind"):
+        jobs_api.repair_run(1, latest_repair_id=None, notebok_params={"a": "1"})
+
+    assert sim.requests_to("/runs/repair") == []

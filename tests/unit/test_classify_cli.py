@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from shared.classify import FailureSignals, classify
+from shared.taxonomy import Action, Category
 from shared.commands import classify as classify_command, evaluate
 from shared.commands.bench import adversarial_inputs, synthetic_trace
 
@@ -18,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def run_stream(lines, **kw):
     out = io.StringIO()
-    errors = classify_command.classify_stream(iter(lines), out, classify, **kw)
+    _, errors = classify_command.classify_stream(iter(lines), out, classify, **kw)
     return errors, [json.loads(line) for line in out.getvalue().splitlines()]
 
 
@@ -85,6 +86,47 @@ def test_python_m_shared_classify_reads_stdin_and_writes_json_lines():
     assert "error" in out[1]
 
 
+RAW_TRACE = """Traceback (most recent call last):
+  File "/Workspace/Repos/etl/jobs/load.py", line 12, in <module>
+    import great_tables
+ModuleNotFoundError: No module named 'great_tables'
+"""
+
+
+def test_a_pasted_raw_trace_is_one_failure_with_one_answer():
+    out = io.StringIO()
+    classified, errors = classify_command.classify_input(io.StringIO(RAW_TRACE), out, classify)
+    answers = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert (classified, errors) == (1, 0) and len(answers) == 1
+    assert answers[0]["category"] == "code" and answers[0]["id"] is None
+
+
+def test_json_lines_with_a_few_bad_lines_stay_json_lines():
+    lines = ["not json\n", json.dumps({"id": 1, "text": "KeyError: 'x'"}) + "\n",
+             json.dumps({"id": 2, "text": "KeyError: 'y'"}) + "\n"]
+    out = io.StringIO()
+    assert classify_command.classify_input(iter(lines), out, classify) == (2, 1)
+
+
+def run_cli(*args, stdin=""):
+    return subprocess.run([sys.executable, "-m", "shared", "classify", *args], input=stdin, capture_output=True,
+                          text=True, cwd=ROOT, timeout=60)
+
+
+def test_cli_raw_text_on_stdin_and_text_option():
+    done = run_cli(stdin=RAW_TRACE)
+    assert done.returncode == 0 and json.loads(done.stdout)["category"] == "code"
+    done = run_cli("--text", "Run was cancelled by user", "--result-state", "CANCELED")
+    assert done.returncode == 0 and json.loads(done.stdout)["category"] == "cancelled"
+
+
+def test_cli_exits_non_zero_when_nothing_could_be_classified():
+    assert run_cli(stdin="").returncode == 1
+    done = run_cli(stdin=json.dumps({"id": 1}) + "\n" + json.dumps({"id": 2, "text": 3}) + "\n")
+    assert done.returncode == 1 and "nothing could be classified" in done.stderr
+    assert len(done.stdout.splitlines()) == 2  # each bad line still gets its error line
+
+
 # --- eval --------------------------------------------------------------------------------------------------------
 
 def labeled(tmp_path, records):
@@ -123,10 +165,51 @@ def test_eval_never_shows_the_label_to_the_classifier(tmp_path):
 
 def test_eval_fails_under_the_thresholds(tmp_path, capsys):
     path = labeled(tmp_path, [{"id": "a", "text": "Connection refused", "category": "permission"}])
-    assert evaluate.run(eval_args(path, fail_under_category=0.97)) == 1
-    assert evaluate.run(eval_args(path, max_harmful=0)) == 1
-    assert evaluate.run(eval_args(path)) == 0
+    known = tmp_path / "known.json"
+    known.write_text(json.dumps({path.name: ["a"]}))
+    assert evaluate.run(eval_args(path, fail_under_category=0.97, known_misses=known)) == 1
+    assert evaluate.run(eval_args(path, max_harmful=0, known_misses=known)) == 1
+    assert evaluate.run(eval_args(path, known_misses=known)) == 0
     assert "FAIL: category accuracy" in capsys.readouterr().err
+
+
+def test_eval_fails_on_a_new_miss_though_the_ratio_clears_and_on_a_fixed_miss_still_listed(tmp_path, capsys):
+    records = [{"id": f"ok{i}", "text": "KeyError: 'x'", "category": "code"} for i in range(200)]
+    path = labeled(tmp_path, records + [{"id": "m1", "text": "Connection refused", "category": "timeout"}])
+    known = tmp_path / "known.json"
+    known.write_text(json.dumps({path.name: []}))
+    assert evaluate.run(eval_args(path, fail_under_category=0.99, known_misses=known)) == 1
+    assert "new misses (not in known-misses.json): m1" in capsys.readouterr().err
+    known.write_text(json.dumps({path.name: ["m1"]}))
+    assert evaluate.run(eval_args(path, fail_under_category=0.99, known_misses=known)) == 0
+    known.write_text(json.dumps({path.name: ["m1", "ok3"]}))
+    assert evaluate.run(eval_args(path, known_misses=known)) == 1
+    assert "fixed misses still listed in known-misses.json: ok3" in capsys.readouterr().err
+
+
+def test_eval_prints_a_calibration_table_at_the_configured_gate(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("LLM_CONFIDENCE_THRESHOLD", "0.6")
+    path = labeled(tmp_path, [{"id": "a", "text": "KeyError: 'x'", "category": "code"}])
+    assert evaluate.run(eval_args(path)) == 0
+    out = capsys.readouterr().out
+    assert "calibration (LLM gate 0.60: above it 1 answers, accuracy 100.00%" in out
+    assert "confidence      count  accuracy" in out
+
+
+def test_calibration_counts_bands_and_the_gate():
+    def outcome(i, confidence, right):
+        return evaluate.Outcome(str(i), Category.CODE, Action.SEND_EMAIL, Category.CODE if right else Category.DATA,
+                                Action.SEND_EMAIL, confidence, None, "")
+    cal = evaluate.calibration([outcome(1, 0.95, True), outcome(2, 0.75, False), outcome(3, 0.74, False)], 0.75)
+    assert (cal["above_gate"], cal["above_gate_accuracy"], cal["misses_below_gate"]) == (2, 0.5, 1)
+    assert {b["band"]: b["count"] for b in cal["bands"]}["0.70-0.80"] == 2
+
+
+def test_eval_skips_an_absent_set_only_when_asked(tmp_path, capsys):
+    missing = tmp_path / "holdout-2.jsonl"
+    assert evaluate.run(eval_args(missing, if_present=True)) == 0
+    assert "skipped" in capsys.readouterr().out
+    assert evaluate.run(eval_args(missing)) == 2
 
 
 def test_eval_prints_the_figures_and_the_confusion_matrix(tmp_path, capsys):

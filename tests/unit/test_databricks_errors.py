@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import email.utils
 import json
+import time
 
 import pytest
 
@@ -128,7 +130,43 @@ def test_retry_after_is_carried_by_a_429():
 
 
 def test_retry_after_accepts_an_http_date():
-    assert parse_retry_after("Wed, 12 Jun 2024 10:00:30 GMT", now=1718186400.0) == 30.0
+    in_30s = email.utils.formatdate(time.time() + 30, usegmt=True)
+
+    assert 28.0 <= parse_retry_after(in_30s) <= 30.0
+
+
+def test_a_retry_after_date_in_the_past_means_no_wait():
+    assert parse_retry_after("Wed, 12 Jun 2024 10:00:30 GMT") == 0.0
+
+
+def test_a_long_retry_after_is_reported_as_it_is_not_cut_to_urllib3s_six_hours():
+    assert parse_retry_after("86400") == 86400.0
+
+
+@pytest.mark.parametrize(("status", "code", "message"), [
+    (400, "COULD_NOT_ACQUIRE_LOCK", "Could not acquire lock on job 42"),  # Airflow provider
+    (400, "INVALID_STATE", "Unexpected error while repairing the run"),  # SDK texts, any 4xx
+    (400, "INVALID_PARAMETER_VALUE", "Please try again later or try a faster operation."),
+    (400, None, "ClusterNotReadyException: cluster 0101 is not ready"),
+    (404, "RESOURCE_DOES_NOT_EXIST", "Workspace 12 does not have any associated worker environments"),
+])
+def test_refusals_databricks_own_clients_retry_are_transient_not_permanent(status, code, message):
+    error = error_from_response(status, body(code, message) if code else message.encode())
+
+    assert isinstance(error, errors.RetryableRefusal)
+    assert isinstance(error, TransientError) and not isinstance(error, PermanentError)
+
+
+def test_a_real_refusal_stays_permanent():
+    error = error_from_response(400, body("INVALID_STATE", "Run 7 is in progress and cannot be repaired"))
+
+    assert isinstance(error, errors.InvalidState) and isinstance(error, PermanentError)
+
+
+def test_a_429_keeps_its_own_class_and_retry_after_even_with_a_retryable_text():
+    error = error_from_response(429, body("REQUEST_LIMIT_EXCEEDED", "Unexpected error"), {"Retry-After": "5"})
+
+    assert isinstance(error, errors.TooManyRequests) and error.retry_after == 5.0
 
 
 def test_an_unreadable_retry_after_is_ignored():

@@ -103,7 +103,7 @@ def test_tokens_and_estimated_cost_are_recorded():
     _, analysis = analyzer().refine(signals(), classification(), {})
     assert (analysis.prompt_tokens, analysis.completion_tokens) == (1000, 100)
     assert analysis.cost_usd == 0.0035
-    assert analysis.model == "gpt-4o-mini-2024-07-18" and analysis.prompt_version.startswith("analyze_v1-")
+    assert analysis.model == "gpt-4o-mini-2024-07-18" and analysis.prompt_version.startswith("analyze_v2-")
 
 
 def test_an_llm_failure_leaves_the_rules_verdict_and_says_why():
@@ -163,3 +163,48 @@ def test_importing_and_building_the_analyzer_does_not_import_openai():
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_each_path_records_what_the_llm_step_did_as_a_typed_outcome():
+    sure = classification(category=Category.CODE, confidence=0.9)
+    assert analyzer().refine(signals(), sure, {})[1].llm_outcome == "not_asked"
+    override = analyzer().refine(signals(), classification(category=Category.DATA, confidence=0.6), {})[1]
+    assert override.llm_outcome == "override"
+    failed = analyzer(StubClient(error=LLMTimeout("slow"))).refine(signals(), classification(), {})[1]
+    assert failed.llm_outcome == "failed"
+    spent = analyzer(max_calls=1)
+    spent.refine(signals(), classification(fingerprint="a"), {})
+    second = spent.refine(signals(), classification(fingerprint="b", excerpt="other"), {})[1]
+    assert second.llm_outcome == "budget_spent"
+
+
+def test_the_analyzer_lives_in_its_own_module_and_never_imports_wiring():
+    import ast
+
+    package = (ROOT / "shared" / "llm" / "__init__.py").read_text(encoding="utf-8")
+    assert "class Analyzer" not in package and len(package.splitlines()) < 40
+    for path in (ROOT / "shared" / "llm").glob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+        imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        assert "shared.wiring" not in imported, path.name
+
+
+def test_injected_spark_conf_values_outside_their_bounds_never_reach_the_decision():
+    from dataclasses import replace as dc_replace
+
+    from tests.fixtures.openai import ANSWER_RESOURCE
+
+    injected = {**ANSWER_RESOURCE, "confidence": 0.99, "suggested_parameters": {
+        "node_type_id": None, "num_workers": None, "autoscale_max_workers": None,
+        "spark_conf": [{"key": "spark.sql.shuffle.partitions", "value": "2147483647"},
+                       {"key": "spark.sql.autoBroadcastJoinThreshold", "value": "1t"},
+                       {"key": "spark.sql.adaptive.enabled", "value": "true"}]}}
+    a = analyzer(StubClient(injected))
+    a.bounds = dc_replace(a.bounds, allowed_spark_conf=frozenset(
+        {"spark.sql.shuffle.partitions", "spark.sql.autoBroadcastJoinThreshold", "spark.sql.adaptive.enabled"}))
+    result, analysis = a.refine(signals(), classification(), {"cluster": {"node_type_id": "Standard_DS3_v2",
+                                                                          "num_workers": 2}})
+    assert result.category is Category.RESOURCE
+    assert analysis.suggested_parameters == {"spark_conf": {"spark.sql.adaptive.enabled": "true"}}
+    assert sum("outside" in note for note in analysis.guard_notes) == 2

@@ -8,23 +8,23 @@ import pytest
 from pydantic import ValidationError
 
 from shared.llm.schema import FailureAnalysis
-from shared.taxonomy import Action, Category
+from shared.taxonomy import Category
 from tests.fixtures.openai import ANSWER_RESOURCE
 
 
 def test_a_valid_answer_parses():
     answer = FailureAnalysis.model_validate_json(json.dumps(ANSWER_RESOURCE))
-    assert answer.category_enum is Category.RESOURCE and answer.action_enum is Action.RETRY_WITH_NEW_PARAMS
+    assert answer.category_enum is Category.RESOURCE
     assert answer.suggested_parameters.spark_conf[0].key == "spark.sql.shuffle.partitions"
 
 
-def test_the_categories_and_actions_are_the_taxonomys():
+def test_the_categories_are_the_taxonomys_and_no_action_is_asked_for():
     schema = FailureAnalysis.model_json_schema()
     assert schema["properties"]["category"]["enum"] == [c.value for c in Category]
-    assert schema["properties"]["action"]["enum"] == [a.value for a in Action]
+    assert "action" not in schema["properties"] and "action" not in schema["required"]
 
 
-@pytest.mark.parametrize("change", [{"category": "banana"}, {"action": "DELETE_JOB"}, {"severity": "apocalyptic"},
+@pytest.mark.parametrize("change", [{"category": "banana"}, {"severity": "apocalyptic"},
                                     {"extra": "field"}, {"confidence": "very"}])
 def test_an_answer_outside_the_schema_is_rejected(change):
     with pytest.raises(ValidationError):

@@ -62,7 +62,7 @@ def _check_queue(ctx: DoctorContext) -> Iterable[CheckResult]:
     if poisoned:
         yield CheckResult(
             f"storage queue {POISON_QUEUE_NAME}", NOT_READY,
-            f"{poisoned} message(s) the agent gave up on", "look at them (python -m shared decisions) and requeue",
+            f"{poisoned} message(s) the agent gave up on", "python -m shared poison list shows why; python -m shared poison requeue puts them back",
             required=False,
         )
 
