@@ -46,3 +46,12 @@ def process_failure(msg: func.QueueMessage, poison: func.Out[str]) -> None:
 def poll_failures(timer: func.TimerRequest) -> None:
     """Catch failures no webhook reported; follow the reruns the agent started."""
     runtime.poll()
+
+
+@app.route(route="report", methods=["GET"])
+def report(req: func.HttpRequest) -> func.HttpResponse:
+    """The accuracy report page (function key): decisions, accuracy, cost and advice over ?since=7d."""
+    from shared.report.sources import PAGE_HEADERS
+
+    status, body, mimetype = runtime.report(dict(req.params))
+    return func.HttpResponse(body, status_code=status, mimetype=mimetype, headers=PAGE_HEADERS)

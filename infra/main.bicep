@@ -228,8 +228,8 @@ param alertEmail string = ''
 // --- Function App ------------------------------------------------------------------------------------
 @minValue(1)
 @maxValue(1000)
-@description('Flex Consumption: maximum instances. Low on purpose: a handful of failures a minute at most, and every instance calls the same Databricks workspace.')
-param maximumInstanceCount int = 40
+@description('Flex Consumption: maximum instances. Low on purpose: a handful of failures a minute at most, and every instance calls the same Databricks workspace; the per-workspace Jobs API budget (DATABRICKS_REQUESTS_PER_SECOND) is divided by this number.')
+param maximumInstanceCount int = 10
 
 @allowed([
   512

@@ -19,6 +19,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "decisions": ("shared.commands.decisions", "list recent decisions from Table Storage"),
     "poison": ("shared.commands.poison", "list failures in the poison queue, or queue them again (list|requeue)"),
     "llm-report": ("shared.commands.llm_report", "prompt size and cost of LLM analysis on a labeled set"),
+    "finetune": ("shared.commands.finetune", "fine-tuning data from verified decisions: prepare, submit, status"),
+    "report": ("shared.commands.report", "decisions, accuracy, cost and advice over a window (--html writes the page)"),
 }
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
-from shared import actions, completion
+from shared import actions, completion, telemetry
 from shared.classify import Classification, FailureSignals
 from shared.databricks import compute
 from shared.databricks.api import JobsApi
@@ -136,8 +136,8 @@ def process(event: FailureEvent, deps: PipelineDeps, *, owner: str) -> Result:
     except BaseException:
         completion.release(deps, key, owner)
         raise
-    action = record.action.value if record.action else None
-    return _log(Result("decided", record.reason, key, record.action), {**ctx, "action": action})
+    telemetry.record_decision(record)
+    return _log(Result("decided", record.reason, key, record.action), {**ctx, **telemetry.dimensions(record)})
 
 
 def _decide_and_carry_on(record: DecisionRecord, run: Run, api: JobsApi, deps: PipelineDeps, ws: str,

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from shared import telemetry
 from shared.events import FailureEvent
 from shared.redaction import redact
 from shared.state import StateStore
@@ -48,6 +49,7 @@ def record_poison(state: StateStore, message_id: str, body: str, reason: str, de
     superseded and their requeue count carried over, so the cap holds across messages.
     """
     log.error("message goes to the poison queue: %s", reason, extra={"message_id": message_id})
+    telemetry.record_poison(reason.partition(":")[0])  # the exception's type: what the alert groups by
     run = run_of(body)
     requeues = 0
     try:

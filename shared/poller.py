@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from shared import actions, poison
+from shared import actions, poison, telemetry
 from shared.completion import finish_unfinished
 from shared.databricks.api import JobsApi
 from shared.databricks.models import RUN_JOB_TRIGGER, SUCCEEDED_RESULT_STATES, Job, Run, RunsPage, RunSummary
@@ -225,6 +225,7 @@ def _follow_one(deps: PipelineDeps, record: DecisionRecord, report: PollReport) 
         return
     succeeded = _rerun_succeeded(run, record.repair_id if record.new_run_id is None else None)
     record.outcome = "succeeded" if succeeded else "failed"
+    telemetry.record_rerun_outcome(succeeded, category=record.category.value)
     # Only a rerun that worked ends the chain here. One that failed again is the chain's next attempt: its
     # decision builds on the larger cluster, and puts the original back when the chain ends (pipeline).
     job: Job | None = None  # read once: for the revert, and for the outcome email's recipients
@@ -241,6 +242,8 @@ def _follow_one(deps: PipelineDeps, record: DecisionRecord, report: PollReport) 
         # Before the save: if enqueueing fails, the record stays pending and the next tick tries again.
         _enqueue_if_unannounced(deps, record, run)
     _email_outcome(deps, api, record, job)
+    if succeeded and record.agent_enabled:
+        _resolve_channels(deps, api, record, job)
     deps.store.save(record)
     report.followed.append(record.key)
     log.info("rerun ended %s", record.outcome, extra={"key": record.key, "run_id": run.run_id})
@@ -271,6 +274,17 @@ def _email_outcome(deps: PipelineDeps, api: JobsApi, record: DecisionRecord, job
     if job is None:
         job = read_job(api, record.job_id)
     sent = deps.notifier.notify(record, job, kind=kind)
+    record.notifications += [nid for nid in sent if nid not in record.notifications]
+
+
+def _resolve_channels(deps: PipelineDeps, api: JobsApi, record: DecisionRecord, job: Job | None) -> None:
+    """The chain recovered: close what the escalation channels opened for it (PagerDuty's incident)."""
+    # Optional on purpose: test doubles and email-only notifiers have no channels to resolve, and then the
+    # job is not read for nothing.
+    resolve = getattr(deps.notifier, "resolve", None)
+    if resolve is None or not getattr(deps.notifier, "channels", None):
+        return
+    sent = resolve(record, job if job is not None else read_job(api, record.job_id), f"A rerun succeeded: {record.done}")
     record.notifications += [nid for nid in sent if nid not in record.notifications]
 
 

@@ -124,6 +124,25 @@ def poll() -> PollReport:
     return report
 
 
+def report(query: dict[str, str]) -> tuple[int, str, str]:
+    """GET /api/report: (status, body, content type)."""
+    from shared.decision import utcnow
+    from shared.exceptions import ConfigError
+    from shared.report.sources import page_request, report_from_storage
+
+    try:
+        current = settings()
+    except ConfigError as exc:
+        log.error("report refused: the agent is misconfigured: %s", exc)
+        return 503, "the agent is misconfigured; see its logs", "text/plain"
+    return page_request(query, now=utcnow(),
+                        build=lambda since, until: report_from_storage(current, since=since, until=until))
+
+
 def _configure_logging(current: Settings) -> None:
     logging.getLogger().setLevel(current.log_level)
     install_redaction()  # idempotent; handlers added by the host since import get the filter too
+    from shared.telemetry import configure as configure_telemetry
+
+    configure_telemetry(current.applicationinsights_connection_string,
+                        authentication=current.applicationinsights_authentication_string)

@@ -63,6 +63,14 @@ def _connection_string(settings: Settings) -> str:
     return settings.storage_connection_string.get_secret_value()
 
 
+def request_limiters(settings: Settings) -> Any:
+    """The process's per-workspace Jobs API limiters (the poller's and the pipeline's clients share them)."""
+    from shared.databricks.limiter import RequestLimit, process_limiters
+
+    return process_limiters(RequestLimit(settings.databricks_requests_per_second, settings.databricks_request_burst,
+                                         settings.functions_max_instances))
+
+
 def build_deps(settings: Settings) -> PipelineDeps:
     """Every dependency of the pipeline and the poller, for this settings object."""
     from shared.classify import classify
@@ -83,6 +91,7 @@ def build_deps(settings: Settings) -> PipelineDeps:
             clients[key] = build_jobs_api(
                 workspace, timeout=settings.databricks_http_timeout_seconds,
                 pat_token=workspace_pat(workspace, secrets), azure_client_id=settings.azure_client_id,
+                limit=request_limiters(settings).for_workspace(key),
             )
         return clients[key]
 

@@ -16,7 +16,7 @@ param appInsightsConnectionString string
 param keyVaultName string
 param keyVaultUri string
 
-param maximumInstanceCount int = 40
+param maximumInstanceCount int = 10
 param instanceMemoryMB int = 2048
 
 param databricksWorkspaceUrl string
@@ -121,6 +121,11 @@ var agentSettings = [
   {
     name: 'MAX_RETRIES'
     value: string(maxRetries)
+  }
+  {
+    // The Jobs API budget per workspace is split across this many instances (shared/databricks/limiter.py).
+    name: 'FUNCTIONS_MAX_INSTANCES'
+    value: string(maximumInstanceCount)
   }
   {
     name: 'POLL_SCHEDULE'

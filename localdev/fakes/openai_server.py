@@ -28,6 +28,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 from urllib.parse import parse_qs, urlsplit
 
+from localdev.fakes.openai_finetune import FineTuning
 from localdev.ports import free_port
 
 FAKE_API_KEY = "fake-azure-openai-key-0123456789"
@@ -145,6 +146,7 @@ class FakeAzureOpenAI:
     )
     requests: list[SeenRequest] = field(default_factory=list)
     _script: deque[Reply] = field(default_factory=deque)
+    fine_tuning: FineTuning = field(default_factory=FineTuning)
     _server: ThreadingHTTPServer | None = None
     _stopping: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -258,8 +260,30 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet: tests read `requests`
         return
 
+    def do_GET(self) -> None:  # noqa: N802
+        self._files_or_jobs("GET", b"")
+
+    def _files_or_jobs(self, method: str, raw: bytes) -> bool:
+        """The files and fine-tuning routes (localdev.fakes.openai_finetune); False for any other path."""
+        parts = urlsplit(self.path)
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        if not self.service.fine_tuning.handles(parts.path):
+            if method == "GET":
+                self._answer(404, _error("404", "Resource not found"), {})
+            return False
+        if "api-version" not in parse_qs(parts.query):
+            self._answer(404, _error("404", "Resource not found"), {})
+        elif not self.service.authorized(headers):
+            self._answer(401, _error("401", "Access denied due to invalid subscription key."), {})
+        else:
+            status, body = self.service.fine_tuning.handle(method, parts.path, headers, raw)
+            self._answer(status, body, {})
+        return True
+
     def do_POST(self) -> None:  # noqa: N802
         raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if self._files_or_jobs("POST", raw):
+            return
         parts = urlsplit(self.path)
         headers = {k.lower(): v for k, v in self.headers.items()}
         try:

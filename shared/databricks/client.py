@@ -46,6 +46,7 @@ from shared.databricks.models import (
     RunsPage,
     RunSummary,
 )
+from shared.databricks.limiter import TokenBucket
 from shared.databricks.retry import RetryPolicy, adapter
 from shared.exceptions import ConfigError
 from shared.settings import WorkspaceConfig
@@ -83,8 +84,11 @@ class DatabricksClient:
         connect_timeout: float | None = None,
         retry: RetryPolicy = RetryPolicy(),
         sleep: Callable[[float], None] = time.sleep,
+        limit: TokenBucket | None = None,
     ) -> None:
         self.host = host.rstrip("/")
+        # The workspace's request limit (shared.databricks.limiter): every request and every retry takes a token.
+        self._throttle = limit.acquire if limit is not None else None
         self._auth = auth
         self._timeout = (connect_timeout or min(timeout, 10.0), timeout)
         self._retry = retry
@@ -93,9 +97,9 @@ class DatabricksClient:
         self._session.auth = _BearerAuth(auth)
         self._session.headers["User-Agent"] = "databricks-ai-agent"
         # requests picks the adapter with the longest matching prefix, so these paths get the stricter one.
-        self._session.mount(self.host, adapter(retry, sleep, idempotent=True))
+        self._session.mount(self.host, adapter(retry, sleep, idempotent=True, throttle=self._throttle))
         for path in NOT_IDEMPOTENT_PATHS:
-            self._session.mount(self.host + path, adapter(retry, sleep, idempotent=False))
+            self._session.mount(self.host + path, adapter(retry, sleep, idempotent=False, throttle=self._throttle))
 
     def __repr__(self) -> str:
         return f"DatabricksClient(host={self.host!r}, auth={self._auth!r})"
@@ -254,6 +258,8 @@ class DatabricksClient:
     def _call_once(
         self, method: str, path: str, *, params: dict[str, Any] | None = None, json: dict[str, Any] | None = None
     ) -> dict[str, Any]:
+        if self._throttle is not None:
+            self._throttle()
         started = time.monotonic()
         try:
             response = self._session.request(method, self.host + path, params=params, json=json, timeout=self._timeout)
@@ -319,6 +325,7 @@ def build_jobs_api(
     pat_token: str | None = None,
     azure_client_id: str | None = None,
     retry: RetryPolicy = RetryPolicy(),
+    limit: TokenBucket | None = None,
 ) -> DatabricksClient:
     """A client for `workspace`: PAT (given here, e.g. from Key Vault, or in the config) or Entra ID."""
     auth: TokenProvider
@@ -329,7 +336,7 @@ def build_jobs_api(
         auth = PatToken(token)
     else:
         auth = EntraToken(client_id=azure_client_id)
-    return DatabricksClient(workspace.url, auth, timeout=timeout, retry=retry)
+    return DatabricksClient(workspace.url, auth, timeout=timeout, retry=retry, limit=limit)
 
 
 __all__ = ["DatabricksClient", "DatabricksError", "RetryPolicy", "build_jobs_api"]

@@ -50,16 +50,19 @@ class _Retry(Retry):
         policy: RetryPolicy,
         sleep: Callable[[float], None] = time.sleep,
         waited: float = 0.0,
+        throttle: Callable[[], float] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         self.policy = policy
         self.sleep_fn = sleep
+        self.throttle = throttle  # the workspace's request limit: every retry is a request too
         self.waited = waited  # seconds slept so far in this call
         self.next_wait = 0.0
 
     def new(self, **kw: Any) -> _Retry:
-        return super().new(**{"policy": self.policy, "sleep": self.sleep_fn, "waited": self.waited, **kw})
+        return super().new(**{"policy": self.policy, "sleep": self.sleep_fn, "waited": self.waited,
+                              "throttle": self.throttle, **kw})
 
     def increment(self, method=None, url=None, response=None, error=None, _pool=None, _stacktrace=None):  # noqa: ANN001
         new = super().increment(method, url, response, error, _pool, _stacktrace)  # raises when exhausted
@@ -101,9 +104,12 @@ class _Retry(Retry):
     def sleep(self, response=None) -> None:  # noqa: ANN001
         if self.next_wait > 0:
             self.sleep_fn(self.next_wait)
+        if self.throttle is not None:
+            self.throttle()
 
 
-def adapter(policy: RetryPolicy, sleep: Callable[[float], None], *, idempotent: bool) -> HTTPAdapter:
+def adapter(policy: RetryPolicy, sleep: Callable[[float], None], *, idempotent: bool,
+            throttle: Callable[[], float] | None = None) -> HTTPAdapter:
     retry = _Retry(
         total=policy.retries,
         connect=policy.retries,
@@ -116,5 +122,6 @@ def adapter(policy: RetryPolicy, sleep: Callable[[float], None], *, idempotent: 
         respect_retry_after_header=True,
         policy=policy,
         sleep=sleep,
+        throttle=throttle,
     )
     return HTTPAdapter(max_retries=retry)

@@ -49,7 +49,32 @@ def build_notifier(settings: Settings, *, table_service_client: Any, secrets: Se
     transport = build_transport(settings, secrets=secrets)
     if isinstance(transport, MisconfiguredTransport) and settings.email_enabled:
         log.error("email is enabled but %s; emails wait in the outbox", transport.describe())
-    return Notifier(settings, outbox, transport, sender=sender_for(settings, transport))
+    from shared.notify.channels.route import parse_routes
+
+    return Notifier(settings, outbox, transport, sender=sender_for(settings, transport),
+                    channels=build_channels(settings, secrets), routes=parse_routes(settings.notify_channel_routes))
+
+
+def build_channels(settings: Settings, secrets: Secrets | None) -> dict[str, Any]:
+    """The escalation channels whose secret is configured; each reads its secret on every send (rotation)."""
+    from shared.notify.channels.send import ChannelSender
+
+    if secrets is None:
+        from shared.secrets import build_secret_provider
+
+        secrets = build_secret_provider(settings)
+    names = {"teams": settings.teams_webhook_secret_name, "slack": settings.slack_webhook_secret_name,
+             "pagerduty": settings.pagerduty_routing_key_secret_name}
+    channels: dict[str, Any] = {}
+    for channel, secret in names.items():
+        if not secret:
+            continue
+        read = (lambda name=secret: secrets.get(name))  # noqa: E731 - late-bound per channel
+        if channel == "pagerduty":
+            channels[channel] = ChannelSender(channel, url=lambda: settings.pagerduty_events_url, routing_key=read)
+        else:
+            channels[channel] = ChannelSender(channel, url=read)
+    return channels
 
 
 def sender_for(settings: Settings, transport: EmailTransport) -> str:

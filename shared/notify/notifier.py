@@ -11,19 +11,23 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from shared import telemetry
 from shared.databricks.models import Job
 from shared.decision import DecisionRecord, utcnow
 from shared.exceptions import TransientError
+from shared.notify.channels.message import ChannelMessage, from_decision, resolved
+from shared.notify.channels.route import channels_for
 from shared.notify.exceptions import EmailError, InvalidAddress, SendFailed
 from shared.notify.kinds import NotificationKind, acted_kind, kind_for, notification_id
 from shared.notify.outbox import HeldItem, Outbox, OutboxEntry, hour_key, hour_start
 from shared.notify.recipients import resolve_recipients, validate_address
 from shared.notify.render import headline, render, render_digest, when_label
-from shared.notify.transports.base import EmailTransport, OutgoingEmail
+from shared.notify.channels.send import ChannelSender
+from shared.notify.transports.base import EmailTransport, OutgoingEmail, SendResult
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -58,6 +62,8 @@ class Notifier:
         enabled: bool | None = None,
         sender: str | None = None,
         clock: Callable[[], datetime] = utcnow,
+        channels: Mapping[str, ChannelSender] | None = None,
+        routes: Mapping[str, tuple[str, ...]] | None = None,
     ) -> None:
         self.settings = settings
         self.outbox = outbox
@@ -65,6 +71,8 @@ class Notifier:
         self.enabled = settings.email_enabled if enabled is None else enabled
         self.sender = sender if sender is not None else (settings.email_sender or "")
         self.clock = clock
+        self.channels = dict(channels or {})
+        self.routes = dict(routes or {})
 
     # --- the pipeline's call ------------------------------------------------------------------------
     def notify(self, record: DecisionRecord, job: Job | None, kind: NotificationKind | None = None) -> list[str]:
@@ -78,25 +86,51 @@ class Notifier:
         if kind is None:
             return []
         nid = notification_id(record, kind)
+        channel_ids = self._to_channels(from_decision(record, kind.value, headline=headline(record)), record, job, nid)
         if self.outbox.get(nid) is not None:
             log.info("notification exists already", extra={"notification": nid, "key": record.key})
-            return [nid]
+            return [nid, *channel_ids]
         now = self.clock()
         entry = self._entry(record, job, kind, nid, now)
         if not self.outbox.create(entry):
-            return [nid]  # another delivery of the same message got there first
+            return [nid, *channel_ids]  # another delivery of the same message got there first
         if entry.status != "pending":
             self._log_final(entry)
-            return [nid]
+            return [nid, *channel_ids]
         self._admit_and_send(entry, record, kind, now)
-        return [nid]
+        return [nid, *channel_ids]
+
+    def resolve(self, record: DecisionRecord, job: Job | None, summary: str) -> list[str]:
+        """The chain recovered (its rerun succeeded): tell the channels routed for 'resolved' (PagerDuty closes
+        what it opened under the chain's dedup key). Once per chain."""
+        return self._to_channels(resolved(record, summary=summary), record, job, f"{record.chain_id}:resolved")
+
+    def _to_channels(self, message: ChannelMessage, record: DecisionRecord, job: Job | None, nid: str) -> list[str]:
+        """Put the message in the outbox once per routed channel and send it; a failed send waits for flush."""
+        chosen = channels_for(message.kind, self.routes, set(self.channels), job.settings.tags if job is not None else None)
+        ids = []
+        for name in chosen:
+            cid = f"{nid}:{name}"
+            ids.append(cid)
+            now = self.clock()
+            # The message, not the payload, is stored: PagerDuty's payload carries the routing key, a secret.
+            entry = OutboxEntry(
+                id=cid, kind=message.kind, channel=name, record_key=record.key, chain_id=record.chain_id,
+                job_id=record.job_id, job_name=record.job_name, run_id=record.run_id, run_url=record.run_page_url,
+                category=record.category.value, action=record.action.value if record.action else None,
+                headline=message.summary[:300], recipients=[name], recipient_source="channel", subject=message.title,
+                text=message.model_dump_json(), created_at=now, next_attempt_at=now + SEND_LEASE,
+            )
+            if self.outbox.get(cid) is None and self.outbox.create(entry):
+                self._deliver(entry, now)
+        return ids
 
     # --- the timer's call ---------------------------------------------------------------------------
     def flush(self, now: datetime | None = None) -> FlushReport:
         """Send the digests that are due, then retry every pending notification whose time has come."""
         now = now or self.clock()
         report = FlushReport()
-        if not self.enabled:
+        if not self.enabled and not self.channels:
             return report
         for step in (self._build_digests, self._retry_due):
             try:
@@ -180,11 +214,7 @@ class Notifier:
         entry.attempts += 1
         self.outbox.save(entry)
         try:
-            sender = self._sender()
-            result = self.transport.send(OutgoingEmail(
-                id=entry.id, sender=sender, to=tuple(entry.recipients), subject=entry.subject, text=entry.text,
-                html=entry.html, sender_name=self.settings.email_sender_name, attempt=entry.attempts,
-            ))
+            result = self._send(entry)
         except SendFailed as exc:
             if entry.attempts >= self.settings.email_max_send_attempts:
                 entry.status, entry.next_attempt_at = "failed", None
@@ -202,6 +232,19 @@ class Notifier:
             entry.last_error = None
             self._log_final(entry)
         self.outbox.save(entry)
+        telemetry.record_emails(sent=int(entry.status in ("sent", "recorded")), failed=int(entry.status == "failed"))
+
+    def _send(self, entry: OutboxEntry) -> SendResult:
+        if entry.channel is not None:
+            channel = self.channels.get(entry.channel)
+            if channel is None:
+                raise SendFailed(f"channel {entry.channel} is not configured any more")
+            provider_id = channel.send(channel.payload(ChannelMessage.model_validate_json(entry.text)))
+            return SendResult(status="sent", transport=entry.channel, provider_id=provider_id)
+        return self.transport.send(OutgoingEmail(
+            id=entry.id, sender=self._sender(), to=tuple(entry.recipients), subject=entry.subject, text=entry.text,
+            html=entry.html, sender_name=self.settings.email_sender_name, attempt=entry.attempts,
+        ))
 
     def _sender(self) -> str:
         try:

@@ -45,6 +45,7 @@ class OutboxEntry(BaseModel):
 
     id: str
     kind: str  # a NotificationKind value, or "digest"
+    channel: str | None = None  # teams / slack / pagerduty; None for an email. `text` then holds the message JSON
     status: Status = "pending"
     record_key: str | None = None
     chain_id: str | None = None

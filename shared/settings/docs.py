@@ -24,7 +24,9 @@ _SECTIONS = (
     ("key_vault_url", "Secrets"),
     ("azure_openai_endpoint", "Azure OpenAI"),
     ("email_enabled", "Email"),
+    ("teams_webhook_secret_name", "Escalation channels"),
     ("log_level", "Logging"),
+    ("applicationinsights_connection_string", "Telemetry"),
 )
 
 

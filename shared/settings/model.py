@@ -228,6 +228,22 @@ class Settings(EnvironmentSettings):
         default="agentoutbox", pattern=r"^[A-Za-z][A-Za-z0-9]{2,62}$", description="Table of notifications to send."
     )
 
+    # --- Jobs API request limit --------------------------------------------------------------------
+    databricks_requests_per_second: float = Field(
+        default=20.0, gt=0, le=1000,
+        description="Jobs API requests per second the agent allows itself per workspace, all instances together "
+        "(Databricks documents about 20/s for jobs get/list/run-now and 10/s for jobs/update per workspace).",
+    )
+    databricks_request_burst: int = Field(
+        default=10, ge=1, le=1000, description="Requests an idle instance may send at once before the rate applies.",
+    )
+    functions_max_instances: int = Field(
+        default=1, ge=1, le=1000,
+        description="The Function App's maximum instance count (the deployment sets it from Bicep's "
+        "maximumInstanceCount; a local run is one instance): the per-workspace rate is divided by it, so every "
+        "instance together stays under DATABRICKS_REQUESTS_PER_SECOND.",
+    )
+
     # --- Secrets ------------------------------------------------------------------------------------
     key_vault_url: str | None = Field(
         default=None,
@@ -352,9 +368,42 @@ class Settings(EnvironmentSettings):
         default=8, ge=1, le=50, description="Sends tried (backoff up to an hour apart) before an email is marked failed."
     )
 
+    # --- Escalation channels (Teams, Slack, PagerDuty) ----------------------------------------------
+    teams_webhook_secret_name: str | None = Field(
+        default=None, description="Key Vault secret holding the Teams Workflows webhook URL. Unset: no Teams.",
+    )
+    slack_webhook_secret_name: str | None = Field(
+        default=None, description="Key Vault secret holding the Slack incoming-webhook URL. Unset: no Slack.",
+    )
+    pagerduty_routing_key_secret_name: str | None = Field(
+        default=None, description="Key Vault secret holding the PagerDuty Events API v2 routing (integration) key. "
+        "Unset: no PagerDuty.",
+    )
+    pagerduty_events_url: str = Field(
+        default="https://events.pagerduty.com/v2/enqueue", description="PagerDuty Events API v2 endpoint.",
+    )
+    notify_channel_routes: str = Field(
+        default="escalation=pagerduty,teams,slack;resolved=pagerduty",
+        description="Which notifications go to which configured channels: <kind>=<channel>[,...];... with kinds "
+        "diagnosis, escalation, retry, observe, outcome, incident, resolved. A job's ai_agent_channels tag picks "
+        "among them ('none': no channel).",
+    )
+
     # --- Logging ------------------------------------------------------------------------------------
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
         default="INFO", description="DEBUG, INFO, WARNING, ERROR or CRITICAL."
+    )
+
+    # --- Telemetry ----------------------------------------------------------------------------------
+    applicationinsights_connection_string: str | None = Field(
+        default=None,
+        description="Application Insights connection string. Set: logs keep their dimensions (run, job, workspace, "
+        "category, action) and the agent's metrics are sent through OpenTelemetry. Unset: telemetry is off.",
+    )
+    applicationinsights_authentication_string: str | None = Field(
+        default=None,
+        description="'Authorization=AAD;ClientId=<managed identity client id>' when the Application Insights "
+        "resource refuses local (key) auth, as the deployed one does.",
     )
 
     # --- Validation of single values (shared/settings/values.py) ------------------------------------
@@ -365,11 +414,19 @@ class Settings(EnvironmentSettings):
     )(split_commas)
     _upper = field_validator("log_level", mode="before")(upper_case)
     _url = field_validator("databricks_workspace_url", "azure_openai_endpoint", "feedback_url",
-                           "storage_queue_service_uri", "storage_table_service_uri")(http_url)
+                           "storage_queue_service_uri", "storage_table_service_uri", "pagerduty_events_url")(http_url)
     _https_url = field_validator("key_vault_url", "acs_endpoint")(https_url)
     _numeric_workspace_id = field_validator("databricks_workspace_id", mode="before")(workspace_id)
     _workspaces_json = field_validator("databricks_workspaces")(workspaces_json)
     _ncrontab = field_validator("poll_schedule")(ncrontab)
+
+    @field_validator("notify_channel_routes")
+    @classmethod
+    def _channel_routes(cls, value: str) -> str:
+        from shared.notify.channels.route import parse_routes
+
+        parse_routes(value)  # ValueError names the bad part
+        return value
     _ladders = field_validator("resize_node_ladders")(node_type_ladders)
     _addresses = field_validator("email_default_recipients", "email_escalation_recipients")(email_addresses)
     # Defined last so it runs before the other "before" validators (pydantic runs them last-defined first).

@@ -222,3 +222,25 @@ def test_an_unreachable_outbox_leaves_the_email_to_the_next_tick_without_reverti
     assert [m.subject for m in transport.sent] == [
         "[RESOLVED · resource] nightly_etl — succeeded on Standard_DS4_v2 (job cluster reverted)"
     ]
+
+
+def test_a_rerun_that_succeeded_resolves_what_the_channels_opened_for_its_chain():
+    from shared.notify.channels.send import ChannelSender
+
+    class Sender(ChannelSender):
+        def send(self, body):
+            self.bodies.append(body)
+            return body.get("dedup_key", "")
+
+    api = JobsApi()
+    deps, _ = deps_for(api, pending(Action.RETRY), notify_channel_routes="resolved=pagerduty")
+    pagerduty = Sender("pagerduty", url=lambda: "http://127.0.0.1:9/v2/enqueue", routing_key=lambda: "R" * 32)
+    pagerduty.bodies = []
+    deps.notifier.channels, deps.notifier.routes = {"pagerduty": pagerduty}, {"resolved": ("pagerduty",)}
+
+    poll(deps, now=NOW)
+    poll(deps, now=NOW)
+
+    assert [b["event_action"] for b in pagerduty.bodies] == ["resolve"]
+    assert pagerduty.bodies[0]["dedup_key"] == "default:911"
+    assert "default:911:resolved:pagerduty" in deps.store.get("default:911:0").notifications

@@ -77,10 +77,10 @@ def test_an_unresolved_reference_in_a_list_setting_is_reported_as_such():
 
 
 def test_an_unresolved_reference_in_a_setting_the_agent_does_not_read_is_reported_but_not_fatal():
-    env = {**MINIMAL, "APPLICATIONINSIGHTS_CONNECTION_STRING": "@Microsoft.KeyVault(SecretUri=https://kv/secrets/ai/)"}
+    env = {**MINIMAL, "MICROSOFT_PROVIDER_AUTHENTICATION_SECRET": "@Microsoft.KeyVault(SecretUri=https://kv/secrets/ai/)"}
     load_settings(env)  # starts
     _, problems = check_settings(env)
-    assert [(p.setting, p.fatal) for p in problems] == [("APPLICATIONINSIGHTS_CONNECTION_STRING", False)]
+    assert [(p.setting, p.fatal) for p in problems] == [("MICROSOFT_PROVIDER_AUTHENTICATION_SECRET", False)]
 
 
 def test_a_malformed_value_shows_what_was_given():
