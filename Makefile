@@ -6,6 +6,7 @@ PY := $(VENV)/bin/python
 CHECKOV_VENV := .venv-checkov
 
 .PHONY: help setup demo test test-unit test-integration test-e2e eval bench fault-soak check-infra run doctor clean
+.PHONY: bench-pipeline
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 20
@@ -46,6 +47,9 @@ eval: setup  ## classifier accuracy: the dev sets gate (0.99 / 0.99 / 0 harmful,
 
 bench: setup  ## classifier speed: classifications/s on the labeled sets, worst pathological input per 100 KB
 	$(PY) -m shared bench
+
+bench-pipeline: setup  ## throughput of the whole agent: a burst of 1,000 webhooks (ARGS="--failures N --llm --json")
+	$(PY) -m localdev.bench_pipeline $(ARGS)
 
 fault-soak: setup  ## exactly once under ~20% Jobs API faults: 1,000 failures, prints the figures
 	$(PY) -m localdev.fault_soak --failures 1000

@@ -9,6 +9,7 @@ import json
 import azure.functions as func
 
 from shared import runtime
+from shared.learning import web as feedback
 from shared.queues import JOB_FAILURES as QUEUE
 from shared.queues import JOB_FAILURES_POISON as POISON_QUEUE
 
@@ -48,6 +49,19 @@ def poll_failures(timer: func.TimerRequest) -> None:
     runtime.poll()
 
 
+@app.route(route="decisions/{id}/feedback", methods=["POST"])
+def decision_feedback(req: func.HttpRequest) -> func.HttpResponse:
+    """A person's verdict on a decision (JSON), authenticated by the function key."""
+    return _reply(feedback.api(req.route_params.get("id", ""), req.get_body(), dict(req.headers)))
+
+
+@app.route(route="feedback/{id?}", methods=["GET", "POST"], auth_level=func.AuthLevel.ANONYMOUS)
+def feedback_link(req: func.HttpRequest) -> func.HttpResponse:
+    """The emails' signed, expiring feedback link: GET a small form, POST its answer (the signature authenticates)."""
+    return _reply(feedback.link(req.method, req.route_params.get("id") or "", dict(req.params), req.get_body(),
+                                dict(req.headers)))
+
+
 @app.route(route="report", methods=["GET"])
 def report(req: func.HttpRequest) -> func.HttpResponse:
     """The accuracy report page (function key): decisions, accuracy, cost and advice over ?since=7d."""
@@ -55,3 +69,8 @@ def report(req: func.HttpRequest) -> func.HttpResponse:
 
     status, body, mimetype = runtime.report(dict(req.params))
     return func.HttpResponse(body, status_code=status, mimetype=mimetype, headers=PAGE_HEADERS)
+
+
+def _reply(answer: feedback.HttpAnswer) -> func.HttpResponse:
+    return func.HttpResponse(answer.body, status_code=answer.status, mimetype=answer.mimetype,
+                             headers=dict(answer.headers))

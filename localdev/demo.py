@@ -54,6 +54,7 @@ def main() -> int:
         host.start()
         url = f"{host.base_url}/api/databricks/webhook?code={host.host_key}"
         sim.send_webhooks_to(url, username=WEBHOOK_USER, password=WEBHOOK_PASSWORD)
+        os.environ["FEEDBACK_URL"] = f"{host.base_url}/api/feedback/{{key}}"  # the emails' links reach this host
         say(f"Functions listening on {host.base_url}; {len(scenarios)} jobs have just failed.\n")
 
         say("1. Databricks delivers one jobs.on_failure webhook per failed run ...")
@@ -74,6 +75,8 @@ def main() -> int:
         host.wait_idle(timeout=60)
         sim.flush_webhooks()
         host.wait_idle(timeout=60)
+
+        correct_one_decision(host, sim, scenarios, url)
 
         records = decisions()
         print_report(records, scenarios, sim)
@@ -107,9 +110,54 @@ def demo_environment(storage: str, workspace_url: str) -> dict[str, str]:
         "EMAIL_SENDER": "databricks-agent@contoso.example",
         "EMAIL_DEFAULT_RECIPIENTS": "data-oncall@contoso.example",
         "EMAIL_ESCALATION_RECIPIENTS": "platform-oncall@contoso.example",
-        "FEEDBACK_URL": "https://agent.contoso.example/feedback",
+        "FEEDBACK_SIGNING_KEY": "demo-feedback-signing-key-not-a-secret-0123456789",
         "LOG_LEVEL": "WARNING",
     }
+
+
+def correct_one_decision(host, sim, scenarios, url: str) -> None:
+    """4. A person corrects one decision through the email's signed link; the next failure with the same
+    fingerprint is decided by the rule learned from it."""
+    import re
+    from html import unescape
+    from urllib.parse import quote, urljoin
+
+    from localdev.databricks_sim.model import TaskFailure
+    from localdev.databricks_sim.scenarios import READ_TIMEOUT_ERROR, READ_TIMEOUT_TRACE
+
+    job_id, run_id = scenarios["read_timeout"]
+    first = next(r for r in decisions() if r.run_id == run_id and r.repair_count == 0)
+    say(f"4. The CRM team answers 'No' in the email about {first.job_name} ({first.category.value}, "
+        f"{first.action.value}): the endpoint is misconfigured, a rerun cannot help; email us instead.")
+    wrong = _feedback_link(quote(first.key, safe=""), "wrong")
+    form = requests.get(wrong, timeout=10)
+    action = unescape(re.search(r'<form method="post" action="([^"]+)"', form.text).group(1))
+    answer = requests.post(urljoin(wrong, action), timeout=10, data={
+        "correct": "false", "category": "code", "by": "crm-integration@contoso.example",
+        "comment": "the CRM endpoint moved; fix the connection settings"})
+    said = re.search(r"<p>(.*?)</p>", answer.text, re.S)
+    say(f"   signed link {answer.status_code}: {unescape(said.group(1)) if said else answer.text[:120]}")
+    say("   The same read timeout fails the job's next run; the learned rule decides it:")
+    again = sim.fail_run(job_id, {"extract_accounts": TaskFailure(error=READ_TIMEOUT_ERROR, error_trace=READ_TIMEOUT_TRACE)})
+    deliver(url, job_id, again, "read_timeout")
+    host.wait_idle(timeout=60)
+    second = next((r for r in decisions() if r.run_id == again), None)
+    if second is not None:
+        say(f"   run {again}: {second.category.value}, {second.action.value} (rule {second.rule_id})")
+        say(f"   evidence: {second.evidence[0][:150] if second.evidence else '-'}\n")
+
+
+def _feedback_link(quoted_key: str, verdict: str) -> str:
+    """The feedback link of `verdict` in the email about the decision `quoted_key` (as a reader clicks it)."""
+    import re
+    from html import unescape
+
+    for path in sorted((OUT / "emails").glob("*.html")):
+        for href in re.findall(r'href="([^"]*/api/feedback/[^"]*)"', path.read_text(encoding="utf-8")):
+            link = unescape(href)
+            if quoted_key in link and f"verdict={verdict}" in link:
+                return link
+    raise RuntimeError(f"no feedback link in the emails for {quoted_key}")
 
 
 def deliver(url: str, job_id: int, run_id: int, name: str) -> int:

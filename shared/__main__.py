@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "llm-report": ("shared.commands.llm_report", "prompt size and cost of LLM analysis on a labeled set"),
     "finetune": ("shared.commands.finetune", "fine-tuning data from verified decisions: prepare, submit, status"),
     "report": ("shared.commands.report", "decisions, accuracy, cost and advice over a window (--html writes the page)"),
+    "rules": ("shared.commands.rules", "learned rules: list, disable, or export one as a TOML rule entry"),
 }
 
 

@@ -160,6 +160,13 @@ class DecisionRecord(BaseModel):
     new_run_id: int | None = None
     resize: ResizeChange | None = None
     outcome: Outcome = "not_applicable"
+    # The learning loop's reading of the outcome (shared/learning/outcomes.py): success confirms the decision,
+    # the same fingerprint again refutes it; only these labels feed accuracy, reports and fine-tuning.
+    outcome_verdict: Literal["confirmed", "refuted", "inconclusive", "awaiting"] | None = None
+    outcome_seen_at: datetime | None = Field(default=None, description="When the agent saw its rerun end.")
+    outcome_note: str = Field(default="", description="The outcome for people: 'rerun succeeded on ...'.")
+    worked_size: str | None = Field(default=None, description="The cluster size a resized rerun succeeded on.")
+    rerun_failure_key: str | None = Field(default=None, description="The decision on the rerun's own failure.")
     error: str | None = Field(default=None, description="Why processing failed, when it did.")
     notifications: list[str] = Field(default_factory=list, description="Ids of notifications sent for it.")
     dropped_recipients: list[str] = Field(

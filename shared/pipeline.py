@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from shared import actions, completion, telemetry
 from shared.classify import Classification, FailureSignals
@@ -31,6 +31,9 @@ from shared.settings import Settings
 from shared.state import StateStore
 from shared.store import Claim, DecisionStore
 from shared.taxonomy import Action
+
+if TYPE_CHECKING:
+    from shared.learning.loop import LearningLoop
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +66,7 @@ class PipelineDeps:
     classify: Classifier
     enqueue: Callable[[FailureEvent, int], None]  # put an event on the queue, visible after N seconds
     analyzer: Analyzer | None = None
+    learning: LearningLoop | None = None  # outcomes and feedback (shared/learning); classify already consults it
     clock: Callable[[], datetime] = field(default=utcnow)
     # When the oldest message still waiting in job-failures was enqueued (None: none waiting, or unknown); the
     # poller leaves runs that ended after it to the messages ahead of it (shared/poller.py).

@@ -78,6 +78,8 @@ def poll(deps: PipelineDeps, now: datetime | None = None, *, monotonic: Callable
     _requeue_poison(deps, now, answering, report)
     finish_unfinished(deps, now, job_of=read_job)  # decisions an invocation stopped in the middle of
     _follow_up(deps, report)
+    if deps.learning is not None:  # verdicts that waited for the decision on a rerun's failure
+        _judge_awaiting(deps, now, report)
     flush = getattr(deps.notifier, "flush", None)
     if callable(flush):
         flush(now)
@@ -217,6 +219,13 @@ def _follow_up(deps: PipelineDeps, report: PollReport) -> None:
             report.errors.append(f"{record.key}: {exc}")
 
 
+def _judge_awaiting(deps: PipelineDeps, now: datetime, report: PollReport) -> None:
+    try:
+        report.followed += deps.learning.judge_awaiting(deps.store, now)
+    except AgentError as exc:
+        report.errors.append(f"outcome verdicts: {exc}")
+
+
 def _follow_one(deps: PipelineDeps, record: DecisionRecord, report: PollReport) -> None:
     workspace_id = workspace_id_of(record.workspace_id)
     api = deps.jobs_api(workspace_id)
@@ -226,6 +235,8 @@ def _follow_one(deps: PipelineDeps, record: DecisionRecord, report: PollReport) 
     succeeded = _rerun_succeeded(run, record.repair_id if record.new_run_id is None else None)
     record.outcome = "succeeded" if succeeded else "failed"
     telemetry.record_rerun_outcome(succeeded, category=record.category.value)
+    if deps.learning is not None:  # confirms or refutes the decision (and the learned rule behind it)
+        deps.learning.rerun_ended(deps.store, record, run, succeeded, deps.clock())
     # Only a rerun that worked ends the chain here. One that failed again is the chain's next attempt: its
     # decision builds on the larger cluster, and puts the original back when the chain ends (pipeline).
     job: Job | None = None  # read once: for the revert, and for the outcome email's recipients

@@ -199,6 +199,10 @@ class DecisionStore:
         """Decisions whose rerun the agent started and has not seen end yet."""
         return self._query(None, {"outcome": "pending"})
 
+    def awaiting_verdicts(self) -> list[DecisionRecord]:
+        """Decisions whose rerun failed, waiting for the decision on that failure (shared/learning/outcomes.py)."""
+        return self._query(None, {"outcome_verdict": "awaiting"})
+
     def recent(self, since: datetime) -> list[DecisionRecord]:
         """Decisions received since `since` (reports, learning loop)."""
         return [r for r in self._query(None, {}) if r.received_at >= since]

@@ -118,6 +118,10 @@ def build_deps(settings: Settings) -> PipelineDeps:
         return front[0].inserted_on if front else None
 
     tables = table_service(settings)
+    from shared.learning.links import with_link_key
+    from shared.learning.loop import build_learning
+
+    learning = build_learning(settings, table_service_client=tables, secrets=secrets)
     return PipelineDeps(
         settings=settings,
         jobs_api=jobs_api,
@@ -125,11 +129,12 @@ def build_deps(settings: Settings) -> PipelineDeps:
         store=TableDecisionStore(table(settings, settings.decisions_table, tables),
                                  lease=timedelta(seconds=settings.claim_lease_seconds)),
         state=TableStateStore(table(settings, settings.state_table, tables)),
-        notifier=build_notifier(settings, table_service_client=tables, secrets=secrets),
-        classify=classify,
+        notifier=build_notifier(with_link_key(settings, secrets), table_service_client=tables, secrets=secrets),
+        classify=learning.classifier(classify),  # a learned rule for the fingerprint decides over the shipped ones
         enqueue=enqueue,
         analyzer=build_analyzer(settings, secrets, tables),
         oldest_waiting=oldest_waiting,
+        learning=learning,
     )
 
 

@@ -46,6 +46,22 @@ class FaultControls:
     _lock: threading.Lock
     _faults: list[Fault]
     faults: FaultPlan
+    _latency: tuple[float, str | None] = (0.0, None)  # (seconds, path substring or None: every API path)
+
+    def set_latency(self, seconds: float, path: str | None = None) -> None:
+        """Delay every API answer (to paths containing `path`) by `seconds`, as a workspace far away does; 0 ends it.
+
+        The delay is spent before the workspace is touched and outside its lock, so concurrent requests overlap
+        as they do against a real workspace (a benchmark measures the agent's concurrency, not the simulator's)."""
+        seconds = float(seconds)
+        if not 0.0 <= seconds <= 60.0:
+            raise ValueError("latency must be between 0 and 60 seconds")
+        self._latency = (seconds, path)
+
+    def latency_for(self, path: str) -> float:
+        """The added delay of a request to `path` (admin routes are never delayed)."""
+        seconds, only = self._latency
+        return seconds if seconds and (only is None or only in path) else 0.0
 
     def throttle(self, times: int = 1, *, retry_after: float | None = 0, path: str | None = None) -> None:
         """Answer the next `times` requests (to paths containing `path`) with 429 and Retry-After."""
@@ -138,6 +154,12 @@ class FaultControls:
             except (TypeError, ValueError) as exc:
                 raise invalid(str(exc)) from exc
             return {}
+        if (method, op) == ("POST", "latency"):
+            try:
+                self.set_latency(body.get("seconds", 0), path=body.get("path"))
+            except (TypeError, ValueError) as exc:
+                raise invalid(str(exc)) from exc
+            return {"seconds": self._latency[0], "path": self._latency[1]}
         if (method, op) == ("POST", "faults/clear"):
             self.clear_faults()
             return {}

@@ -43,6 +43,7 @@ class SimulatorFace(Protocol):
     def record(self, method: str, path: str, query: dict[str, str], body: dict[str, Any]) -> None: ...
 
     def take_fault(self, path: str) -> Any: ...
+    def latency_for(self, path: str) -> float: ...
 
     def check_auth(self, header: str | None) -> ApiError | None: ...
 
@@ -295,6 +296,7 @@ class SimHandler(BaseHTTPRequestHandler):
         match = _API_PATH.match(split.path)
         op = match.group("op") if match else split.path
         sim.faults.count(method, op)
+        time.sleep(sim.latency_for(split.path))  # set_latency: before faults and outside the lock, every answer late
         fault = sim.take_fault(split.path)
         if fault is not None:
             if fault.delay:

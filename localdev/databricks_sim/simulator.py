@@ -11,6 +11,7 @@ Fault injection (see faults.py for every kind):
     sim.inject(["throttle", "error", "stall", "lost_500"], fraction=0.2, seed=7, stall_s=1.5)  # 20% of all
     sim.inject(faults.CHAOS, path="runs/repair", fraction=0.2)     # every refusal and every lost answer
     sim.limit_rate(20, path="run-now")              # 429 beyond 20 requests in any second
+    sim.set_latency(0.1)                            # every API answer 100 ms late (path=...: only those)
     sim.clear_faults()
     sim.request_count("jobs/runs/repair", "POST")   # requests received (faulted ones included)
     sim.applied_count("jobs/runs/repair")           # requests that took effect (lost answers included)
@@ -26,6 +27,7 @@ Out of process (`python -m localdev.databricks_sim`), the same through admin rou
     POST /sim/faults {"kinds": [...], "path": ..., "method": ..., "fraction": ..., "times": ..., "seed": ...,
                       "retry_after": ..., "stall_s": ...}       -> the rule
     POST /sim/faults/rate-limit {"per_s": 20, "path": "run-now"}
+    POST /sim/latency {"seconds": 0.1, "path": null}
     POST /sim/faults/clear    GET /sim/stats  (received / applied / injected per endpoint, rules, peak_rate)
     POST /sim/stats/reset
 """
@@ -131,6 +133,7 @@ class DatabricksSimulator(FaultControls, Webhooks):
             self._webhook = None
         self.faults.clear()
         self.faults.reset_counts()
+        self._latency = (0.0, None)
         self.oauth.reset()
 
     def __enter__(self) -> DatabricksSimulator:

@@ -73,6 +73,15 @@ class RequestLimit:
     def instance_rate(self) -> float:
         return self.workspace_rate / max(self.max_instances, 1)
 
+    def bucket_shape(self) -> tuple[float, float]:
+        """(rate, burst) of one instance's bucket. A bucket lets through at most rate + burst requests in any
+        one second, so the burst comes out of the share: no second ever sees more than the instance's share
+        (as long as the share is at least one request a second), and all instances together stay under the
+        workspace's budget. The burst is at most a fifth of the share, so most of it is steady rate."""
+        share = self.instance_rate
+        burst = max(1.0, min(float(self.burst), share * 0.2))
+        return max(share - burst, share * 0.1), burst
+
 
 class WorkspaceLimiters:
     """One bucket per workspace for this process (every invocation of the instance shares it)."""
@@ -89,9 +98,8 @@ class WorkspaceLimiters:
         with self._lock:
             bucket = self._buckets.get(workspace)
             if bucket is None:
-                burst = max(1.0, min(self.limit.burst, self.limit.instance_rate * 2))
-                bucket = self._buckets[workspace] = TokenBucket(self.limit.instance_rate, burst, clock=self._clock,
-                                                                sleep=self._sleep)
+                rate, burst = self.limit.bucket_shape()
+                bucket = self._buckets[workspace] = TokenBucket(rate, burst, clock=self._clock, sleep=self._sleep)
             return bucket
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from shared.decision import DecisionRecord
+from shared.learning.links import email_links
 from shared.notify.kinds import NotificationKind, acted_kind
 from shared.notify.links import feedback_links, safe_url
 from shared.notify.outcome import outcome_view
@@ -133,7 +134,8 @@ def decision_view(record: DecisionRecord, kind: NotificationKind, settings: Sett
         "budget_spent": budget_spent(record),
         "done_in_box": kind in (NotificationKind.RETRY, NotificationKind.OBSERVE, NotificationKind.OUTCOME),
         "confidence": f"{record.confidence:.0%}" if record.confidence else "",
-        "feedback": feedback_links(settings.feedback_url, record.key),
+        # Signed links to the agent's own form when it has a key (shared/learning); else FEEDBACK_URL's plain ones.
+        "feedback": email_links(settings, record.key) or feedback_links(settings.feedback_url, record.key),
         "dropped_recipients": ", ".join(record.dropped_recipients),
         "key": record.key,
         "fingerprint": record.fingerprint[:16],

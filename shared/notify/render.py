@@ -18,6 +18,7 @@ from shared.decision import DecisionRecord
 from shared.notify.decision_view import CATEGORY_HINTS, decision_view
 from shared.notify.digest import DIGEST_RUNS_PER_GROUP, digest_view
 from shared.notify.kinds import NotificationKind
+from shared.learning.links import link_base
 from shared.notify.links import allowed_hosts, defang, defang_view, feedback_links
 from shared.notify.outcome import cluster_size, cluster_state, outcome_view
 from shared.notify.subject import budget_spent, headline, job_label, subject
@@ -63,7 +64,7 @@ def link_hosts(settings: Settings) -> frozenset[str]:
         urls = [w.url for w in settings.workspaces()]
     except ValueError:  # DATABRICKS_WORKSPACES unreadable: reported by the settings check; link nothing
         urls = []
-    return allowed_hosts([*urls, settings.feedback_url])
+    return allowed_hosts([*urls, link_base(settings)])  # FEEDBACK_URL, else the app's own feedback page
 
 
 def render_digest(

@@ -24,6 +24,7 @@ _SECTIONS = (
     ("key_vault_url", "Secrets"),
     ("azure_openai_endpoint", "Azure OpenAI"),
     ("email_enabled", "Email"),
+    ("feedback_signing_key", "Feedback and learning"),
     ("teams_webhook_secret_name", "Escalation channels"),
     ("log_level", "Logging"),
     ("applicationinsights_connection_string", "Telemetry"),
@@ -84,8 +85,9 @@ LOCAL_VALUES = {
 # Functions host settings the example also needs (not read by the agent itself).
 HOST_VALUES = {"FUNCTIONS_WORKER_RUNTIME": ("python", "Functions host: the language worker (local runs).")}
 # Identity-based storage settings are for Azure only: next to a connection string they would only confuse.
+# WEBSITE_HOSTNAME is set by the host itself (an empty value in local.settings.json would hide func start's).
 AZURE_ONLY = ("AzureWebJobsStorage__accountName", "AzureWebJobsStorage__queueServiceUri",
-              "AzureWebJobsStorage__tableServiceUri")
+              "AzureWebJobsStorage__tableServiceUri", "WEBSITE_HOSTNAME")
 
 
 def example_settings() -> str:

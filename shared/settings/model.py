@@ -368,6 +368,34 @@ class Settings(EnvironmentSettings):
         default=8, ge=1, le=50, description="Sends tried (backoff up to an hour apart) before an email is marked failed."
     )
 
+    # --- Feedback and learning ----------------------------------------------------------------------
+    feedback_signing_key: SecretStr | None = Field(
+        default=None,
+        description="Key that signs the emails' feedback links (HMAC-SHA256; in Azure: a Key Vault reference). "
+        "Unset: read from the secret named by FEEDBACK_SIGNING_KEY_SECRET_NAME. Rotating it voids every link sent.",
+    )
+    feedback_signing_key_secret_name: str = Field(
+        default="feedback-signing-key", pattern=r"^[0-9A-Za-z-]{1,127}$",
+        description="Key Vault secret holding the feedback signing key, when FEEDBACK_SIGNING_KEY is not set "
+        "(without KEY_VAULT_URL: the environment variable FEEDBACK_SIGNING_KEY). Neither: no feedback links.",
+    )
+    feedback_link_days: int = Field(
+        default=14, ge=1, le=90, description="How long an email's feedback link works, in days."
+    )
+    website_hostname: str | None = Field(
+        default=None, validation_alias=AliasChoices("WEBSITE_HOSTNAME"),
+        description="Set by Azure (and by func start): the app's host name. With FEEDBACK_URL unset, the links "
+        "go to https://<WEBSITE_HOSTNAME>/api/feedback/{key}.",
+    )
+    feedback_table: str = Field(
+        default="agentfeedback", pattern=r"^[A-Za-z][A-Za-z0-9]{2,62}$",
+        description="Table of people's feedback on decisions (one row per decision and person).",
+    )
+    learned_rules_table: str = Field(
+        default="agentlearnedrules", pattern=r"^[A-Za-z][A-Za-z0-9]{2,62}$",
+        description="Table of rules learned from corrections (one row per fingerprint).",
+    )
+
     # --- Escalation channels (Teams, Slack, PagerDuty) ----------------------------------------------
     teams_webhook_secret_name: str | None = Field(
         default=None, description="Key Vault secret holding the Teams Workflows webhook URL. Unset: no Teams.",

@@ -74,8 +74,21 @@ def test_instances_share_the_workspace_budget():
     assert limit.instance_rate == 5
     # Each instance (process) runs its own bucket at its share: at full scale they sum to the workspace's rate.
     buckets = [WorkspaceLimiters(limit).for_workspace("ws") for _ in range(limit.max_instances)]
-    assert sum(b.rate for b in buckets) == limit.workspace_rate
-    assert all(b.burst <= 2 * limit.instance_rate for b in buckets)  # a burst cannot exceed the share either
+    # At most rate + burst requests pass in any one second: together, never more than the workspace's budget.
+    assert sum(b.rate + b.burst for b in buckets) == limit.workspace_rate
+
+
+def test_no_one_second_window_sees_more_than_the_share():
+    t = FakeTime()
+    limit = RequestLimit(workspace_rate=20, burst=10, max_instances=1)
+    rate, burst = limit.bucket_shape()
+    bucket = TokenBucket(rate, burst, clock=t.clock, sleep=t.sleep)
+    stamps = []
+    for _ in range(200):
+        bucket.acquire()
+        stamps.append(t.now)
+    worst = max(sum(1 for s in stamps if start <= s < start + 1.0) for start in stamps)
+    assert worst <= 20
 
 
 def test_each_workspace_has_its_own_bucket():

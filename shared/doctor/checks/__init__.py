@@ -10,6 +10,7 @@ from __future__ import annotations
 from shared.doctor.checks.azure_openai import check_openai
 from shared.doctor.checks.databricks import check_databricks
 from shared.doctor.checks.email import check_email
+from shared.doctor.checks.feedback import check_feedback
 from shared.doctor.checks.key_vault import check_key_vault
 from shared.doctor.checks.settings import check_settings_values
 from shared.doctor.checks.storage import check_storage
@@ -24,12 +25,14 @@ CHECKS: tuple[Check, ...] = (
     check_databricks,
     check_openai,
     check_email,
+    check_feedback,
 )
 
 __all__ = [
     "CHECKS",
     "check_databricks",
     "check_email",
+    "check_feedback",
     "check_key_vault",
     "check_openai",
     "check_settings_values",
