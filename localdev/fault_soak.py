@@ -45,7 +45,7 @@ KINDS = {
 }
 # Lost answers (the action took effect), refusals, 500s; and slow answers that still arrive in time.
 LOSSY = ("throttle", "throttle_bare", "error", "unavailable", "lost_drop", "lost_500", "lost_stall")
-# The 400s Databricks' SDK retries by text or code (--retryable-400s: needs a client that retries them).
+# The 400s Databricks' SDK retries by text or code; the client retries them too (shapes' retryable refusals).
 RETRYABLE_400S = ("lock", "unexpected", "faster")
 MAX_DEQUEUE = 5
 EXPECTED = {"transient": "RETRY", "oom": "RETRY_WITH_NEW_PARAMS", "permission": "SEND_EMAIL", "code": "SEND_EMAIL"}
@@ -61,7 +61,7 @@ class SoakConfig:
     timeout_s: float = 0.25  # the client's read timeout; lost_stall answers come later than this
     delay_scale: float = 0.02  # queue delays (deferrals, redeliveries) shortened by this factor
     max_rounds: int = 8
-    kinds: tuple[str, ...] = LOSSY
+    kinds: tuple[str, ...] = LOSSY + RETRYABLE_400S
     timer_during_burst: bool = True
     timer_interval_s: float = 0.25
 
@@ -378,14 +378,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fault-fraction", type=float, default=0.2)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--workers", type=int, default=4)
-    parser.add_argument("--retryable-400s", action="store_true",
-                        help="also answer COULD_NOT_ACQUIRE_LOCK, 'Unexpected error', 'try a faster operation'")
+    parser.add_argument("--no-retryable-400s", action="store_true",
+                        help="leave out COULD_NOT_ACQUIRE_LOCK, 'Unexpected error', 'try a faster operation'")
     args = parser.parse_args(argv)
     import logging
 
     logging.basicConfig(level=logging.CRITICAL)
     report = run_soak(SoakConfig(failures=args.failures, fault_fraction=args.fault_fraction, seed=args.seed,
-                                 workers=args.workers, kinds=LOSSY + (RETRYABLE_400S if args.retryable_400s else ())))
+                                 workers=args.workers, kinds=LOSSY + (() if args.no_retryable_400s else RETRYABLE_400S)))
     print(report.text())
     problems = report.problems()
     for problem in problems:

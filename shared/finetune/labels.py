@@ -3,8 +3,8 @@
 - Feedback: a person said the decision was right (its category stands), or wrong and named the right
   category (that one). Wrong without a category teaches nothing and is left out; people who disagree about
   one decision cancel it out.
-- Outcome: a rerun the agent started that succeeded confirms a transient or resource category. A rerun that
-  failed again refutes the decision but does not say what was right: left out.
+- Outcome: a rerun the agent started that succeeded confirms its category (the learning loop's verdict
+  "confirmed"). A refuted decision (failed again the same way) does not say what was right: left out.
 Feedback wins over an outcome. One example per fingerprint (the newest), so one noisy job cannot dominate.
 """
 
@@ -37,7 +37,7 @@ def verified(records: Iterable[DecisionRecord], verdicts: Iterable[Verdict]) -> 
     labeled: list[Labeled] = []
     for record in records:
         label = _from_feedback(record, list(said.get(record.key, {}).values()))
-        if label is None and record.is_retry and record.outcome == "succeeded":
+        if label is None and record.outcome_verdict == "confirmed":
             label = Labeled(record, record.category, "outcome")
         if label is not None:
             labeled.append(label)

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Literal
 
+from shared.table_keys import table_key
 from shared.exceptions import BadRequest
 from shared.learning.model import RETRY_ACTIONS, Feedback
 from shared.redaction import redact
@@ -99,7 +100,7 @@ class FeedbackStore:
 
     def put(self, feedback: Feedback) -> bool:
         """Store (or replace) this person's answer; True if it is new or changed."""
-        pk, rk = safe_key(feedback.decision_key), person_key(feedback.by)
+        pk, rk = table_key(feedback.decision_key), person_key(feedback.by)
         old, _ = self._table.read(pk, rk)
         if old is not None and _same_answer(json.loads(old["value"]), feedback):
             return False
@@ -109,7 +110,7 @@ class FeedbackStore:
 
     def for_decision(self, decision_key: str) -> list[Feedback]:
         """Every person's answer on one decision."""
-        return [_load(e) for e, _ in self._table.query(safe_key(decision_key))]
+        return [_load(e) for e, _ in self._table.query(table_key(decision_key))]
 
     def all(self) -> list[Feedback]:
         """Every answer (reports)."""
@@ -121,10 +122,6 @@ def _same_answer(stored: dict[str, Any], feedback: Feedback) -> bool:
     stored = {k: v for k, v in stored.items() if k not in ("at", "by")}
     return stored == json.loads(feedback.model_dump_json(exclude={"at", "by"}))
 
-
-def safe_key(key: str) -> str:
-    """A decision key as a table key (which may not hold / \\ # ? or control characters)."""
-    return "".join("-" if ch in "/\\#?" or ord(ch) < 32 else ch for ch in key)[:512]
 
 
 def _load(entity: dict[str, Any]) -> Feedback:

@@ -1,8 +1,8 @@
 """The figures of one window of decisions: what was decided, how often it was right, what it cost.
 
 Accuracy is counted only from verified labels: a person's feedback, or the outcome of a rerun the agent
-started (a rerun that succeeded confirms a retry decision; one that failed again refutes it). A decision
-with neither is not counted as right or wrong.
+started (shared.learning.outcomes: a rerun that succeeded confirms the decision; one that failed again with the
+same fingerprint refutes it). A decision with neither is not counted as right or wrong.
 """
 
 from __future__ import annotations
@@ -180,10 +180,12 @@ def _feedback(fig: Figures, records: list[DecisionRecord], verdicts: Iterable[Ve
 
 
 def _outcomes(fig: Figures, records: list[DecisionRecord]) -> None:
+    # The learning loop's verdict: a rerun that failed again *the same way* refutes the decision; one that failed
+    # differently (or never got a decision of its own) says nothing about it.
     for record in records:
-        if not record.is_retry or record.outcome not in ("succeeded", "failed"):
+        if record.outcome_verdict not in ("confirmed", "refuted"):
             continue
-        right = record.outcome == "succeeded"
+        right = record.outcome_verdict == "confirmed"
         fig.outcomes.add(right)
         fig.outcomes_by_category.setdefault(record.category.value, Tally()).add(right)
         fig.outcomes_by_source.setdefault(decision_source(record), Tally()).add(right)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
+from typing import Any
 
 from shared.report import Report, Verdict, build_report
 from shared.settings import Settings
@@ -20,11 +21,22 @@ def report_from_storage(settings: Settings, *, since: datetime, until: datetime)
 
 
 def feedback_reader(settings: Settings) -> Callable[[datetime], Iterable[Verdict]]:
-    """People's verdicts since a moment; none until the feedback table exists."""
+    """People's verdicts given since a moment, from the feedback table (shared.learning)."""
     def read(since: datetime) -> Iterable[Verdict]:
-        return []
+        from shared.learning.feedback import TableFeedbackStore
+        from shared.wiring import table
+
+        return verdicts(TableFeedbackStore(table(settings, settings.feedback_table)).all(), since)
 
     return read
+
+
+def verdicts(feedback: Iterable[Any], since: datetime) -> list[Verdict]:
+    """The learning loop's Feedback rows as the report's Verdicts (answers given since `since`)."""
+    return [Verdict(decision_key=f.decision_key, correct=f.correct, person=f.by,
+                    category=f.category.value if f.category is not None else None,
+                    action=f.action.value if f.action is not None else None)
+            for f in feedback if f.at >= since]
 
 
 def parse_window(text: str) -> timedelta:

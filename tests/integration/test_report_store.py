@@ -47,6 +47,15 @@ def seeded(storage_connection_string, unique_name, monkeypatch):
     monkeypatch.setenv("AzureWebJobsStorage", storage_connection_string)
     monkeypatch.setenv("DATABRICKS_WORKSPACE_URL", "https://adb-1.2.azuredatabricks.net")
     monkeypatch.setenv("DECISIONS_TABLE", unique_name)
+    from shared.learning.feedback import TableFeedbackStore
+    from shared.learning.model import Feedback
+
+    service = TableServiceClient.from_connection_string(storage_connection_string)
+    feedback = TableFeedbackStore(service.create_table(unique_name + "fb"))
+    feedback.put(Feedback(decision_key="ws:1004:0", correct=False, category=Category.DATA, by="ana@example.com",
+                          via="link", at=now))
+    feedback.put(Feedback(decision_key="ws:1000:0", correct=True, by="bo@example.com", via="api", at=now))
+    monkeypatch.setenv("FEEDBACK_TABLE", unique_name + "fb")
     return client
 
 
@@ -65,6 +74,8 @@ def test_report_json_figures_equal_the_counts_taken_from_the_store(seeded, capsy
     assert figures["emails"] == sum(len(r.notifications) for r in in_window)
     assert figures["llm"]["calls"] == sum(r.analysis.source == "llm" for r in in_window)
     assert figures["unmatched"][0]["fingerprint"] == "fp-unknown" and figures["unmatched"][0]["count"] == 3
+    assert (figures["feedback"]["verified"], figures["feedback"]["correct"]) == (2, 1)
+    assert figures["corrections"] == [{"rule_id": "rule.code", "decided": "code", "corrected_to": "data", "count": 1}]
 
 
 def _chromium() -> str | None:
@@ -96,6 +107,7 @@ def _verified_store(storage_connection_string, unique_name, monkeypatch, per_cla
         store.save(DecisionRecord(
             key=f"ws:{i}:0", workspace_id="ws", job_id=i, run_id=i, chain_id=f"ws:{i}", category=category,
             action=Action.RETRY if category == Category.NETWORK else Action.RETRY_WITH_NEW_PARAMS, outcome="succeeded",
+            outcome_verdict="confirmed",
             fingerprint=f"fp-{i}", excerpt=f"failure {i}", received_at=now - timedelta(hours=i), repair_id=i))
     monkeypatch.setenv("AzureWebJobsStorage", storage_connection_string)
     monkeypatch.setenv("DATABRICKS_WORKSPACE_URL", "https://adb-1.2.azuredatabricks.net")

@@ -23,7 +23,8 @@ def rec(n: int, category: Category = Category.NETWORK, *, outcome: str = "not_ap
     return DecisionRecord(key=f"ws:{n}:0", workspace_id="ws", job_id=n, job_name=f"job {n}", run_id=n,
                           chain_id=f"ws:{n}", category=category, action=action, outcome=outcome, confidence=0.8,
                           rule_id="r1", fingerprint=fingerprint or f"fp{n}", received_at=T0 + timedelta(minutes=n),
-                          excerpt=f"java.net.SocketTimeoutException: Read timed out (token {PLANTED}) #{n}")
+                          excerpt=f"java.net.SocketTimeoutException: Read timed out (token {PLANTED}) #{n}",
+                          outcome_verdict={"succeeded": "confirmed", "failed": "refuted"}.get(outcome))
 
 
 def test_a_succeeded_rerun_confirms_its_category():
@@ -33,6 +34,11 @@ def test_a_succeeded_rerun_confirms_its_category():
 
 def test_a_rerun_that_failed_again_teaches_nothing():
     assert verified([rec(1, outcome="failed")], []) == []
+
+
+def test_a_rerun_that_succeeded_without_the_loops_verdict_is_not_a_label():
+    unverified = rec(1, outcome="succeeded").model_copy(update={"outcome_verdict": None})
+    assert verified([unverified], []) == []
 
 
 def test_unverified_decisions_are_never_used():

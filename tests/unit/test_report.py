@@ -49,8 +49,10 @@ def test_mix_by_action_category_and_source():
 
 
 def test_accuracy_counts_only_verified_decisions():
-    records = [rec(1, outcome="succeeded"), rec(2, outcome="failed"), rec(3, outcome="pending"),
-               rec(4, Category.CODE, Action.SEND_EMAIL)]
+    records = [rec(1, outcome="succeeded", outcome_verdict="confirmed"),
+               rec(2, outcome="failed", outcome_verdict="refuted"),
+               rec(5, outcome="failed", outcome_verdict="inconclusive"),  # failed differently: says nothing
+               rec(3, outcome="pending"), rec(4, Category.CODE, Action.SEND_EMAIL)]
     verdicts = [Verdict(decision_key="ws:4:0", correct=False, category="data", person="a@x"),
                 Verdict(decision_key="ws:1:0", correct=True, person="a@x")]
     fig = figures(records, verdicts)
@@ -66,6 +68,16 @@ def test_one_person_answering_twice_counts_once_with_their_latest_word():
                 Verdict(decision_key="ws:1:0", correct=True, person="b@x")]
     fig = figures([rec(1)], verdicts)
     assert (fig.feedback.verified, fig.feedback.correct) == (2, 2)
+
+
+def test_feedback_rows_of_the_learning_loop_become_verdicts_within_the_window():
+    from shared.learning.model import Feedback
+    from shared.report.sources import verdicts
+
+    rows = [Feedback(decision_key="ws:1:0", correct=False, category=Category.DATA, by="ana", via="link", at=T0),
+            Feedback(decision_key="ws:2:0", correct=True, by="bo", via="api", at=SINCE - timedelta(days=1))]
+    (verdict,) = verdicts(rows, SINCE)
+    assert (verdict.decision_key, verdict.correct, verdict.category, verdict.person) == ("ws:1:0", False, "data", "ana")
 
 
 def test_retry_and_resize_success_rates():
