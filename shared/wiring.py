@@ -120,9 +120,8 @@ def build_deps(settings: Settings) -> PipelineDeps:
 
     tables = table_service(settings)
     from shared.learning.links import with_link_key
-    from shared.learning.loop import build_learning
 
-    learning = build_learning(settings, table_service_client=tables, secrets=secrets)
+    learning = build_learning(settings, tables, secrets)
     return PipelineDeps(
         settings=settings,
         jobs_api=jobs_api,
@@ -146,3 +145,17 @@ def build_analyzer(settings: Settings, secrets: Any, tables: Any) -> Any:
     from shared.llm import build_analyzer as build
 
     return build(settings, secrets=secrets, table_service_client=tables)
+
+
+def build_learning(settings: Settings, tables: Any, secrets: Any) -> Any:
+    """The learning loop over the storage account's feedback and learned-rule tables."""
+    from shared.learning.feedback import TableFeedbackStore
+    from shared.learning.learned_rules import TableLearnedRuleStore
+    from shared.learning.links import signing_key_reader
+    from shared.learning.loop import LearningLoop
+
+    return LearningLoop(
+        rules=TableLearnedRuleStore(table(settings, settings.learned_rules_table, tables)),
+        feedback=TableFeedbackStore(table(settings, settings.feedback_table, tables)),
+        signing_key=signing_key_reader(settings, secrets),
+    )

@@ -25,12 +25,10 @@ from shared.learning.learned_rules import (
     with_learned_rules,
 )
 from shared.learning.model import LEARNED_PREFIX, RETRY_ACTIONS, Feedback, LearnedRule
-from shared.learning.links import signing_key_reader
 from shared.learning.signing import LinkCheck, check_link
 
 if TYPE_CHECKING:
     from shared.databricks.models import Run
-    from shared.settings import Settings
     from shared.store import DecisionStore
 
 log = logging.getLogger(__name__)
@@ -102,16 +100,3 @@ class LearningLoop:
 
     def check_link(self, decision_key: str, expires: str | None, sig: str | None, now: datetime) -> LinkCheck:
         return check_link(self.signing_key() if sig and expires else None, decision_key, expires, sig, now)
-
-
-def build_learning(settings: Settings, *, table_service_client: Any, secrets: Any) -> LearningLoop:
-    """The loop over the storage account's feedback and learned-rule tables."""
-    from shared.learning.feedback import TableFeedbackStore
-    from shared.learning.learned_rules import TableLearnedRuleStore
-    from shared.wiring import table
-
-    return LearningLoop(
-        rules=TableLearnedRuleStore(table(settings, settings.learned_rules_table, table_service_client)),
-        feedback=TableFeedbackStore(table(settings, settings.feedback_table, table_service_client)),
-        signing_key=signing_key_reader(settings, secrets),
-    )
