@@ -110,7 +110,7 @@ param acsAuth string = 'entra'
 @description('Data location of the Communication and Email services (where message data is stored at rest), e.g. United States, Europe, UK.')
 param emailDataLocation string = 'United States'
 
-@description('Comma-separated EMAIL_DEFAULT_RECIPIENTS (used when a job has no owner address).')
+@description('Comma-separated EMAIL_FALLBACK_RECIPIENTS (used when a job has no owner address).')
 param emailDefaultRecipients string = ''
 
 @description('Comma-separated EMAIL_ESCALATION_RECIPIENTS.')

@@ -14,6 +14,7 @@ import shutil
 import sys
 import time
 from collections import Counter
+from datetime import timedelta
 from pathlib import Path
 
 import requests
@@ -81,6 +82,7 @@ def main() -> int:
         records = decisions()
         print_report(records, scenarios, sim)
         ok = check(records, scenarios)
+        write_report_page()
         say(f"\nDone in {time.monotonic() - started:.1f} s. Emails: {OUT / 'emails'}")
         return 0 if ok else 1
     finally:
@@ -158,6 +160,30 @@ def _feedback_link(quoted_key: str, verdict: str) -> str:
             if quoted_key in link and f"verdict={verdict}" in link:
                 return link
     raise RuntimeError(f"no feedback link in the emails for {quoted_key}")
+
+
+def write_report_page() -> None:
+    """5. The accuracy report over what the demo decided (python -m shared report), and fine-tuning's verdict."""
+    from shared import runtime
+    from shared.commands.report import summary
+    from shared.decision import utcnow
+    from shared.finetune.dataset import NotEnoughExamples, prepare
+    from shared.finetune.labels import verified
+    from shared.report.sources import feedback_reader, report_from_storage
+    from shared.store import TableDecisionStore
+    from shared.wiring import table
+
+    settings, now = runtime.settings(), utcnow()
+    report = report_from_storage(settings, since=now - timedelta(days=1), until=now + timedelta(minutes=1))
+    page = OUT / "report.html"
+    page.write_text(report.to_html(), encoding="utf-8")
+    say("\n5. The report (python -m shared report): " + summary(report).replace("\n", "\n   "))
+    say(f"   The report page: {page}")
+    records = TableDecisionStore(table(settings, settings.decisions_table)).recent(now - timedelta(days=1))
+    try:
+        prepare(verified(records, feedback_reader(settings)(now - timedelta(days=1))), OUT / "finetune")
+    except NotEnoughExamples as exc:
+        say(f"   python -m shared finetune prepare refuses, as it should on a demo: {exc}")
 
 
 def deliver(url: str, job_id: int, run_id: int, name: str) -> int:

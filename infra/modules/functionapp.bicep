@@ -156,7 +156,7 @@ var agentSettings = [
     value: emailTransport
   }
   {
-    name: 'EMAIL_DEFAULT_RECIPIENTS'
+    name: 'EMAIL_FALLBACK_RECIPIENTS'
     value: emailDefaultRecipients
   }
   {

@@ -18,8 +18,8 @@ def bars(values: dict[str, float], *, unit: str = "", width: int = 460) -> Marku
     """Horizontal bars, one per label, longest first as given."""
     if not values:
         return Markup('<p class="empty">nothing in this window</p>')
-    # About 7 px per character at 12 px: the longest label fits (RETRY_WITH_NEW_PARAMS is 21 characters).
-    row, label_w = 24, min(max(7 * max(len(label) for label in values) + 12, 80), width // 2)
+    # About 8 px per character at 12 px (upper case runs wide): the longest label fits (RETRY_WITH_NEW_PARAMS is 21 characters).
+    row, label_w = 24, min(max(8 * max(len(label) for label in values) + 12, 80), width // 2)
     top = max(values.values()) or 1
     height = row * len(values) + 8
     parts = [f'<svg role="img" viewBox="0 0 {width} {height}" width="{width}" height="{height}">']

@@ -220,7 +220,7 @@ class Settings(EnvironmentSettings):
         default_factory=list,
         description="Comma-separated domains that addresses from job settings and tags (on_failure, the "
         "recipients tag) may be in; a subdomain counts (contoso.com admits eu.contoso.com). Others are dropped, "
-        "the drop recorded and shown to EMAIL_DEFAULT_RECIPIENTS. Unset: any domain.",
+        "the drop recorded and shown to EMAIL_FALLBACK_RECIPIENTS. Unset: any domain.",
     )
     _split_domains = field_validator("email_allowed_domains", mode="before")(split_commas)
     _domains = field_validator("email_allowed_domains")(email_domains)
