@@ -6,6 +6,8 @@ single-workspace setup without DATABRICKS_WORKSPACE_ID accepts any id.
 
 from __future__ import annotations
 
+from typing import Any
+
 from shared.exceptions import BadRequest, ConfigError
 from shared.secrets import SecretProvider
 from shared.settings import Settings, WorkspaceConfig
@@ -50,13 +52,7 @@ def workspace_pat(workspace: WorkspaceConfig, secrets: SecretProvider) -> str | 
 
     SecretError (retried) when the secret cannot be read.
     """
-    if workspace.auth != "pat":
-        return None
-    if workspace.pat_token is not None and workspace.pat_token.get_secret_value():
-        return workspace.pat_token.get_secret_value()
-    if workspace.pat_secret_name:
-        return secrets.get(workspace.pat_secret_name)
-    raise ConfigError(f"workspace {workspace.workspace_id or workspace.url} uses a PAT but names no secret for it")
+    return _credential(workspace, secrets, "pat", workspace.pat_token, workspace.pat_secret_name, "a PAT")
 
 
 def workspace_client_secret(workspace: WorkspaceConfig, secrets: SecretProvider) -> str | None:
@@ -64,13 +60,19 @@ def workspace_client_secret(workspace: WorkspaceConfig, secrets: SecretProvider)
 
     SecretError (retried) when the secret cannot be read.
     """
-    if workspace.auth != "oauth-m2m":
+    return _credential(workspace, secrets, "oauth-m2m", workspace.client_secret, workspace.client_secret_name,
+                       "OAuth M2M")
+
+
+def _credential(workspace: WorkspaceConfig, secrets: SecretProvider, auth: str, given: Any, secret_name: str | None,
+                what: str) -> str | None:
+    if workspace.auth != auth:
         return None
-    if workspace.client_secret is not None and workspace.client_secret.get_secret_value():
-        return workspace.client_secret.get_secret_value()
-    if workspace.client_secret_name:
-        return secrets.get(workspace.client_secret_name)
-    raise ConfigError(f"workspace {workspace.workspace_id or workspace.url} uses OAuth M2M but names no secret")
+    if given is not None and given.get_secret_value():
+        return given.get_secret_value()
+    if secret_name:
+        return secrets.get(secret_name)
+    raise ConfigError(f"workspace {workspace.workspace_id or workspace.url} uses {what} but names no secret for it")
 
 
 def _normalise(workspace_id: str | int | None) -> str | None:

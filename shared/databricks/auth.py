@@ -54,7 +54,35 @@ class PatToken:
     __str__ = __repr__
 
 
-class EntraToken:
+class _CachedToken:
+    """A bearer token fetched by `_refresh(now)` (which sets `_token` and `_expires_on`), kept until
+    `refresh_margin` s before it expires and shared by every thread."""
+
+    def __init__(self, refresh_margin: float, clock: Callable[[], float]) -> None:
+        self._margin = refresh_margin
+        self._clock = clock
+        self._token: str | None = None
+        self._expires_on = 0.0
+        self._lock = threading.Lock()
+
+    def authorization(self) -> str:
+        """`Bearer <token>`; one fetch per token lifetime."""
+        with self._lock:
+            now = self._clock()
+            if self._token is None or now >= self._expires_on - self._margin:
+                self._refresh(now)
+            return f"Bearer {self._token}"
+
+    def invalidate(self) -> None:
+        """Forget the cached token (after a 401), so the next call fetches a new one."""
+        with self._lock:
+            self._token, self._expires_on = None, 0.0
+
+    def _refresh(self, now: float) -> None:
+        raise NotImplementedError
+
+
+class EntraToken(_CachedToken):
     """An Entra ID access token for Azure Databricks, cached and refreshed `refresh_margin` s before it expires."""
 
     def __init__(
@@ -70,24 +98,7 @@ class EntraToken:
         self._credential = credential
         self._client_id = client_id
         self._scope = scope
-        self._margin = refresh_margin
-        self._clock = clock
-        self._token: str | None = None
-        self._expires_on = 0.0
-        self._lock = threading.Lock()
-
-    def authorization(self) -> str:
-        """`Bearer <jwt>`; one get_token call per token lifetime, shared by every thread."""
-        with self._lock:
-            now = self._clock()
-            if self._token is None or now >= self._expires_on - self._margin:
-                self._refresh(now)
-            return f"Bearer {self._token}"
-
-    def invalidate(self) -> None:
-        """Forget the cached token (after a 401), so the next call fetches a new one."""
-        with self._lock:
-            self._token, self._expires_on = None, 0.0
+        super().__init__(refresh_margin, clock)
 
     def _refresh(self, now: float) -> None:
         from azure.core.exceptions import AzureError  # azure-core only; imported when Entra is in use
@@ -120,7 +131,7 @@ class EntraToken:
     __str__ = __repr__
 
 
-class OAuthM2MToken:
+class OAuthM2MToken(_CachedToken):
     """A workspace OAuth token for a service principal (client credentials), cached until `refresh_margin` s
     before it expires. As Databricks unified authentication does: POST <host>/oidc/v1/token with HTTP Basic
     client_id:secret, grant_type=client_credentials, scope=all-apis; the answer lasts about an hour."""
@@ -148,25 +159,8 @@ class OAuthM2MToken:
         self._secret = secret.strip()
         self._scope = scope
         self._timeout = timeout
-        self._margin = refresh_margin
-        self._clock = clock
         self._session = session
-        self._token: str | None = None
-        self._expires_on = 0.0
-        self._lock = threading.Lock()
-
-    def authorization(self) -> str:
-        """`Bearer <token>`; one token request per token lifetime, shared by every thread."""
-        with self._lock:
-            now = self._clock()
-            if self._token is None or now >= self._expires_on - self._margin:
-                self._refresh(now)
-            return f"Bearer {self._token}"
-
-    def invalidate(self) -> None:
-        """Forget the cached token (after a 401), so the next call fetches a new one."""
-        with self._lock:
-            self._token, self._expires_on = None, 0.0
+        super().__init__(refresh_margin, clock)
 
     def _refresh(self, now: float) -> None:
         import requests
