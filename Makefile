@@ -45,8 +45,9 @@ eval: setup  ## classifier accuracy: the dev sets gate (0.99 / 0.99 / 0 harmful,
 	$(PY) -m shared eval --data tests/data/dev-2.jsonl --fail-under-category 0.99 --fail-under-action 0.99 --max-harmful 0 --fail-under-gated 0.99
 	$(PY) -m shared eval --if-present --report-only --data tests/data/holdout-2.jsonl
 
+BENCH_ARGS ?=
 bench: setup  ## classifier speed: classifications/s on the labeled sets, worst pathological input per 100 KB
-	$(PY) -m shared bench
+	$(PY) -m shared bench $(BENCH_ARGS)
 
 bench-pipeline: setup  ## throughput of the whole agent: a burst of 1,000 webhooks (ARGS="--failures N --llm --json")
 	$(PY) -m localdev.bench_pipeline $(ARGS)

@@ -26,10 +26,7 @@ from pathlib import Path
 
 from shared.taxonomy import Category
 
-try:  # the regex parser, used only to find literals a match must contain (a prefilter); optional
-    from re import _constants as _sre_c, _parser as _sre_p  # type: ignore[attr-defined]
-except ImportError:  # pragma: no cover - other Pythons: no prefilter, same results, slower
-    _sre_c = _sre_p = None
+from shared.classify.literals import GRAM, MAX_GAP, PARSER_AVAILABLE, rarest_gram, required_literals, unbounded
 
 RULES_DIR = Path(__file__).with_name("rules")
 KINDS: tuple[str, ...] = (
@@ -38,7 +35,6 @@ KINDS: tuple[str, ...] = (
 )
 TOKEN_KINDS = frozenset(KINDS[:10])
 SEARCH_KINDS = frozenset(KINDS[10:])
-MAX_GAP = 120  # the longest bounded repeat a search pattern may use
 MAX_TOKEN = 160  # longer "tokens" are not names; skipping them keeps fullmatch cheap
 SEARCH_WINDOW = 12_288  # phrases are looked for in at most this much cleaned text: its head and its tail
 SEARCH_HEAD = 4_096
@@ -138,7 +134,7 @@ def validate(rules: list[Rule] | tuple[Rule, ...]) -> list[str]:
             continue
         if compiled.groupindex:
             problems.append(f"{where}: named groups are reserved for the combined matcher")
-        if rule.kind in SEARCH_KINDS and _sre_p is not None and _unbounded(rule.pattern):
+        if rule.kind in SEARCH_KINDS and PARSER_AVAILABLE and unbounded(rule.pattern):
             problems.append(f"{where}: unbounded repeat in a search pattern; use {{0,{MAX_GAP}}} at most")
         for example in rule.examples:
             if not _matches(rule, example):
@@ -198,10 +194,10 @@ class RuleIndex:
                 continue
             for literal in searcher.literals:
                 literal = literal.lower()
-                if len(literal) < _GRAM:
+                if len(literal) < GRAM:
                     self._short.append((literal, i))
                 else:
-                    self._by_gram.setdefault(_rarest_gram(literal), []).append((literal, i))
+                    self._by_gram.setdefault(rarest_gram(literal), []).append((literal, i))
         self._grams = frozenset(self._by_gram)
         self._cache: dict[tuple[str, str], Rule | None] = {}
 
@@ -267,7 +263,7 @@ class RuleIndex:
         windows = [(0, n)] if n <= SEARCH_WINDOW else [(0, SEARCH_HEAD), (n - SEARCH_WINDOW + SEARCH_HEAD, n)]
         # One haystack for the literal checks: the windows joined by a character no literal holds.
         hay = lower if len(windows) == 1 else "\0".join(lower[lo:hi] for lo, hi in windows)
-        present = {hay[i:i + _GRAM] for i in range(len(hay) - _GRAM + 1)}
+        present = {hay[i:i + GRAM] for i in range(len(hay) - GRAM + 1)}
         candidates = set(self._always)
         keyed = [pair for gram in present & self._grams for pair in self._by_gram[gram]]
         for literal, i in keyed + self._short:  # the whole literal must be there, not just its key
@@ -287,7 +283,7 @@ class _Searcher:
         self.regex = _compile_search(rule)
         self.case_sensitive = rule.kind == "cloud_code"
         pattern = rule.pattern if self.case_sensitive else _lower_pattern(rule.pattern)
-        literals = required_literals(pattern) if _sre_p is not None else None
+        literals = required_literals(pattern) if PARSER_AVAILABLE else None
         self.literals = literals if literals and min(map(len, literals)) >= 3 else None
 
     def offsets(self, text: str, lower: str, lo: int = 0, hi: int | None = None) -> list[int]:
@@ -300,97 +296,6 @@ class _Searcher:
         return found
 
 
-_GRAM = 5
-# How common a character is in failure texts (most common first): the rarest piece of a literal makes the
-# most selective index key.
-_COMMON = " etaoinsrlcdhupmgfy.b_w:-/v0k1x2'\"(),=j3q4z5687[9]"
-_RANK = {ch: i for i, ch in enumerate(_COMMON)}
-
-
-def _selectivity(text: str) -> int:
-    return sum(_RANK.get(ch.lower(), len(_COMMON)) for ch in text)
-
-
-# Words in almost every failure text: an index key taken from them would select everything.
-_UBIQUITOUS = ("exception", "error", "failed", "failure", "request", "unexpected", "connection", "invalid",
-               "exceeded", "caused", "status", "found", "value", "the ", "table", "while", "could not",
-               "cannot", "operation", "expected", "spark", "java.", "org.apache", "python", "databricks",
-               "terminated", "message", "details", "cluster", "server", "service", "attempt", "provided")
-
-
-def _rarest_gram(literal: str) -> str:
-    grams = [literal[i:i + _GRAM] for i in range(len(literal) - _GRAM + 1)]
-    return max(grams, key=lambda g: _selectivity(g) - (1000 if any(g in w for w in _UBIQUITOUS) else 0))
-
-
-def _parse(pattern: str):  # noqa: ANN202 - a private sre tree
-    return _sre_p.parse(pattern)
-
-
-def _unbounded(pattern: str) -> bool:
-    """True if the pattern repeats anything without an upper bound (or beyond MAX_GAP)."""
-    repeats = (_sre_c.MAX_REPEAT, _sre_c.MIN_REPEAT, _sre_c.POSSESSIVE_REPEAT)
-
-    def walk(sub) -> bool:  # noqa: ANN001
-        for op, av in sub:
-            if op in repeats:
-                if av[1] is _sre_c.MAXREPEAT or av[1] > MAX_GAP or walk(av[2]):
-                    return True
-            elif op is _sre_c.SUBPATTERN and walk(av[-1]):
-                return True
-            elif op is _sre_c.BRANCH and any(walk(alt) for alt in av[1]):
-                return True
-            elif op in (_sre_c.ASSERT, _sre_c.ASSERT_NOT) and walk(av[1]):
-                return True
-            elif op is _sre_c.ATOMIC_GROUP and walk(av):
-                return True
-        return False
-
-    return walk(_parse(pattern))
-
-
-def required_literals(pattern: str) -> frozenset[str] | None:
-    """Strings one of which every match of `pattern` contains, or None if none can be derived."""
-
-    def best_of(a: frozenset[str] | None, b: frozenset[str] | None) -> frozenset[str] | None:
-        # The more selective set: the one whose weakest literal has the rarest characters ("403" beats
-        # "code"), and only literals of 3+ characters count.
-        def score(lits: frozenset[str]) -> int:
-            return min(_selectivity(lit) if len(lit) >= 3 else -1 for lit in lits)
-
-        if a is None or (b is not None and score(b) > score(a)):
-            return b
-        return a
-
-    def walk(sub) -> frozenset[str] | None:  # noqa: ANN001
-        best: frozenset[str] | None = None
-        run: list[str] = []
-        for op, av in sub:
-            if op is _sre_c.LITERAL:
-                run.append(chr(av))
-                continue
-            if run:
-                best = best_of(best, frozenset({"".join(run)}))
-                run = []
-            if op is _sre_c.AT:
-                continue
-            if op is _sre_c.SUBPATTERN:
-                best = best_of(best, walk(av[-1]))
-            elif op is _sre_c.ATOMIC_GROUP:
-                best = best_of(best, walk(av))
-            elif op is _sre_c.BRANCH:
-                alternatives = [walk(alt) for alt in av[1]]
-                if all(alternatives):
-                    best = best_of(best, frozenset().union(*alternatives))  # type: ignore[arg-type]
-            elif op in (_sre_c.MAX_REPEAT, _sre_c.MIN_REPEAT, _sre_c.POSSESSIVE_REPEAT) and av[0] >= 1:
-                best = best_of(best, walk(av[2]))
-        if run:
-            best = best_of(best, frozenset({"".join(run)}))
-        return best
-
-    return walk(_parse(pattern))
-
-
 class RuleSet:
     """The shipped rules, loaded and compiled on first use (so importing the package stays cheap)."""
 
@@ -400,3 +305,7 @@ class RuleSet:
 
 
 SHIPPED = RuleSet()
+
+
+__all__ = ["MAX_GAP", "Rule", "RuleError", "RuleIndex", "RuleSet", "SHIPPED", "load_rules", "required_literals",
+           "validate"]

@@ -36,6 +36,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seconds", type=float, default=3.0, help="how long to repeat the dev set (default 3)")
     parser.add_argument("--show", type=int, default=5, help="list the N slowest adversarial inputs (default 5)")
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    parser.add_argument("--report-only", action="store_true",
+                        help="print the figures and exit 0 whatever they are (CI proves the bench runs; timings on a "
+                        "shared machine are not a gate)")
     parser.add_argument("--quick", action="store_true",
                         help="only the pathological inputs, not one per rule (a smoke run; the figure is the full run's)")
 
@@ -68,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
         for ms, name in timings[1: args.show]:
             print(f"                     {ms:10.2f} ms per 100 KB       {name}")
     ok = (per_second >= TARGET_PER_SECOND and one_mb_ms < TARGET_1MB_MS and worst_ms <= TARGET_WORST_MS_PER_100KB)
-    return 0 if ok else 1
+    return 0 if ok or args.report_only else 1
 
 
 def default_sets() -> list[Path]:
