@@ -14,6 +14,7 @@ from shared.queues import JOB_FAILURES as QUEUE
 from shared.queues import JOB_FAILURES_POISON as POISON_QUEUE
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
+runtime.check_at_start()  # every settings problem in the log when the worker loads the app, not at the first call
 
 STORAGE = "AzureWebJobsStorage"
 

@@ -32,6 +32,28 @@ _settings: Settings | None = None
 _deps: PipelineDeps | None = None
 
 
+def check_at_start() -> list[str]:
+    """Check every setting when the worker loads the app, so a misconfiguration is in the log (as the doctor's
+    table) before the first webhook finds it; the names of the settings at fault. Never raises, caches nothing."""
+    import os
+
+    from shared.settings import check_settings
+
+    try:
+        env = dict(os.environ)
+        checked, problems = check_settings(env)
+        fatal = [p for p in problems if p.fatal]
+        if fatal:
+            from shared.commands.preflight import problems_table
+
+            log.error("the agent's settings have problems; its functions answer 503 (webhook) or retry (queue) "
+                      "until they are fixed:\n%s", problems_table(env, checked, fatal, "the app settings"))
+        return [p.setting for p in fatal]
+    except Exception:  # noqa: BLE001 - a check at start must never keep the app from loading
+        log.exception("could not check the settings at start")
+        return []
+
+
 def settings() -> Settings:
     """The worker's settings, validated once (ConfigError lists every problem)."""
     global _settings

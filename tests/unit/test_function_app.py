@@ -37,3 +37,20 @@ def test_the_functions_are_registered_with_their_triggers():
     assert triggers == {"databricks_webhook": "HttpTrigger", "process_failure": "QueueTrigger",
                         "poll_failures": "TimerTrigger", "decision_feedback": "HttpTrigger",
                         "feedback_link": "HttpTrigger", "report": "HttpTrigger"}
+
+
+def test_a_misconfigured_app_says_so_in_the_log_when_it_loads():
+    code = ("import logging, sys; logging.basicConfig(stream=sys.stdout, level=logging.ERROR); import function_app")
+    env = {"PATH": "/usr/bin:/bin", "DATABRICKS_HOST": "https://adb-1.2.azuredatabricks.net",
+           "AzureWebJobsStorage": "UseDevelopmentStorage=true", "MAX_RETRIES": "many"}
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True, env=env)
+    assert "the agent's settings have problems" in out.stdout and "MAX_RETRIES" in out.stdout
+
+
+def test_a_well_configured_app_loads_without_a_settings_error():
+    code = ("import logging, sys; logging.basicConfig(stream=sys.stdout, level=logging.ERROR); import function_app")
+    env = {"PATH": "/usr/bin:/bin", "DATABRICKS_HOST": "https://adb-1.2.azuredatabricks.net",
+           "DATABRICKS_TOKEN": "dapi-not-a-real-token-0000", "AzureWebJobsStorage": "UseDevelopmentStorage=true",
+           "WEBHOOK_USERNAME": "databricks", "WEBHOOK_PASSWORD": "a-long-enough-password"}
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True, env=env)
+    assert "settings have problems" not in out.stdout, out.stdout
