@@ -4,14 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 import textwrap
-from datetime import timedelta
 
 from shared.decision import DecisionRecord, utcnow
-
-_SPAN = re.compile(r"^(\d+)([mhd])$")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,12 +17,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    match = _SPAN.match(args.since)
-    if not match:
-        print(f"--since must look like 30m, 24h or 7d, not {args.since!r}", file=sys.stderr)
+    from shared.report.sources import parse_window
+
+    try:
+        since = utcnow() - parse_window(args.since)
+    except ValueError as exc:
+        print(f"--since: {exc}", file=sys.stderr)
         return 2
-    amount, unit = int(match.group(1)), match.group(2)
-    since = utcnow() - timedelta(**{{"m": "minutes", "h": "hours", "d": "days"}[unit]: amount})
 
     from shared.settings import load_settings
     from shared.store import TableDecisionStore
