@@ -11,6 +11,8 @@ import azure.functions as func
 from shared import runtime
 from shared.learning import web as feedback
 from shared.queues import JOB_FAILURES as QUEUE
+from shared.queues import JOB_FAILURES_LLM as LLM_QUEUE
+from shared.queues import JOB_FAILURES_LLM_POISON as LLM_POISON_QUEUE
 from shared.queues import JOB_FAILURES_POISON as POISON_QUEUE
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
@@ -40,6 +42,16 @@ def process_failure(msg: func.QueueMessage, poison: func.Out[str]) -> None:
     """One failed run: decide, act, notify, record. Raises to have the message retried."""
     body = msg.get_body().decode("utf-8", errors="replace")
     handled = runtime.handle(body, message_id=msg.id or "", dequeue_count=msg.dequeue_count or 1)
+    if handled.poison is not None:
+        poison.set(body)
+
+
+@app.queue_trigger(arg_name="msg", queue_name=LLM_QUEUE, connection=STORAGE)
+@app.queue_output(arg_name="poison", queue_name=LLM_POISON_QUEUE, connection=STORAGE)
+def refine_unsure_failure(msg: func.QueueMessage, poison: func.Out[str]) -> None:
+    """A failure the rules were unsure about, handed over with its claim: the model, the decision, the action."""
+    body = msg.get_body().decode("utf-8", errors="replace")
+    handled = runtime.handle_unsure(body, message_id=msg.id or "", dequeue_count=msg.dequeue_count or 1)
     if handled.poison is not None:
         poison.set(body)
 

@@ -268,6 +268,7 @@ var deploymentContainerName = 'app-package-${take(names.functionApp, 32)}-${take
 
 // The queue and tables the app uses; the three named tables are also handed to the app as settings.
 var jobQueueName = 'job-failures'
+var llmQueueName = 'job-failures-llm'
 var tableNames = {
   decisions: 'agentdecisions'
   state: 'agentstate'
@@ -346,6 +347,7 @@ module storage 'modules/storage.bicep' = {
     tags: tags
     deploymentContainerName: deploymentContainerName
     queueName: jobQueueName
+    llmQueueName: llmQueueName
     tableNames: allTableNames
     restrictNetwork: restrictNetwork
     subnetId: appSubnetId
@@ -423,6 +425,8 @@ module rbac 'modules/rbac.bicep' = {
     queueNames: [
       storage.outputs.queueName
       storage.outputs.poisonQueueName
+      storage.outputs.llmQueueName
+      storage.outputs.llmPoisonQueueName
     ]
     tableNames: allTableNames
     storageRoleScope: storageRoleScope

@@ -155,10 +155,43 @@ def _figures(runs, sent, rows, started, fired, ended, sim_stats, tables, concurr
         "jobs_api_calls_per_failure": round(calls_per_failure, 2),
         "jobs_api_calls_by_endpoint": dict(sorted(jobs_calls.items())),
         "jobs_api_peak_requests_per_s": sim_stats.get("peak_rate"),
+        **_budget_figures(sim_stats, calls_per_endpoint={k: v / max(len(done), 1) for k, v in jobs_calls.items()},
+                          per_hour=per_hour),
         "table_ops_per_failure": round(table_ops / max(len(done), 1), 2),
         "table_ops_by_kind": dict(sorted(by_kind.items())),
         "table_ops_by_table": _by_table(tables),
         "actions": dict(Counter(str(r.get("action")) for r in done.values())),
+    }
+
+
+def _budget_figures(sim_stats: dict[str, Any], calls_per_endpoint: dict[str, float],
+                    per_hour: float) -> dict[str, Any]:
+    """Each endpoint's peak requests/s against its configured budget, and the bound the budgets put on
+    failures/hour (the steady rate of the tightest endpoint's bucket ÷ its calls per failure)."""
+    from shared.databricks.limiter import RequestLimit, class_of
+    from shared.settings import Settings
+
+    fields = Settings.model_fields
+    limit = RequestLimit(fields["databricks_requests_per_second"].default, fields["databricks_request_burst"].default,
+                         1, (("runs", fields["databricks_runs_requests_per_second"].default),
+                             ("job_writes", fields["databricks_job_writes_per_second"].default)))
+    peaks = {}
+    bounds = []
+    for key, peak in (sim_stats.get("peak_rate_by_endpoint") or {}).items():
+        if "/sim/" in key or key.split(" ", 1)[1].startswith("sim/"):
+            continue
+        endpoint = key.split(" ", 1)[1]
+        budget = limit.rate_of(class_of(endpoint))
+        peaks[key] = {"peak": peak, "budget": budget}
+        steady, _ = limit.bucket_shape(class_of(endpoint))
+        if calls_per_endpoint.get(key):
+            bounds.append(steady / calls_per_endpoint[key] * 3600)
+    budget_bound = min(bounds) if bounds else None
+    return {
+        "jobs_api_peak_by_endpoint": peaks,
+        "peak_within_budgets": all(p["peak"] <= p["budget"] for p in peaks.values()),
+        "budget_bound_per_hour": round(budget_bound) if budget_bound else None,
+        "fraction_of_budget_bound": round(per_hour / budget_bound, 3) if budget_bound else None,
     }
 
 
@@ -234,6 +267,8 @@ def _environment(storage: str, workload: dict[str, Any], emails: str, fake_llm: 
         "EMAIL_DEFAULT_RECIPIENTS": "oncall@contoso.example",
         "DECISIONS_TABLE": os.environ.get("DECISIONS_TABLE", "agentdecisions"),
         "LOG_LEVEL": "WARNING",
+        # As infra/modules/functionapp.bicep deploys it: the worker's threads, shared by every function.
+        "PYTHON_THREADPOOL_THREAD_COUNT": "32",
     }
     if fake_llm is not None:
         env.update({"AZURE_OPENAI_ENDPOINT": fake_llm.endpoint, "AZURE_OPENAI_API_KEY": fake_llm.api_key,
@@ -305,7 +340,12 @@ def format_table(figures: dict[str, Any]) -> str:
                                          f"{f['webhook_to_decision_s']['p99']} s"),
         ("Jobs API calls / failure", f"{f['jobs_api_calls_per_failure']}  "
          + ", ".join(f"{k.split(' ', 1)[1]} {v}" for k, v in f["jobs_api_calls_by_endpoint"].items())),
-        ("Jobs API peak requests / s", f"{f['jobs_api_peak_requests_per_s']}"),
+        ("Jobs API peak requests / s", f"{f['jobs_api_peak_requests_per_s']} in all; per endpoint (budget): "
+         + ", ".join(f"{k.split(' ', 1)[1]} {v['peak']} ({v['budget']:g})"
+                     for k, v in f["jobs_api_peak_by_endpoint"].items())
+         + ("" if f["peak_within_budgets"] else "  OVER A BUDGET")),
+        ("Jobs API budgets' bound / hour", f"{f['budget_bound_per_hour']:,} (fraction {f['fraction_of_budget_bound']})"
+         if f["budget_bound_per_hour"] else "n/a"),
         ("Table Storage ops / failure", f"{f['table_ops_per_failure']} (create_table excluded)"),
         ("  by kind (all failures)", ", ".join(f"{k} {v}" for k, v in f["table_ops_by_kind"].items())),
         ("  by table", ", ".join(f"{k} {v}" for k, v in f["table_ops_by_table"].items())),

@@ -24,6 +24,9 @@ from shared.diagnose import Classifier, diagnose
 from shared.events import FailureEvent
 from shared.exceptions import PermanentError
 from shared.freshness import hold_stale
+from shared.handover import HandOver, hand_over
+from shared.handover import is_token as is_handover_token
+from shared.handover import to_message as handover_message
 from shared.notify.kinds import NotificationKind
 from shared.resize import ResizeBounds, get_field, plan_resize
 from shared.run_job import link_child_to_parent
@@ -71,23 +74,26 @@ class PipelineDeps:
     # When the oldest message still waiting in job-failures was enqueued (None: none waiting, or unknown); the
     # poller leaves runs that ended after it to the messages ahead of it (shared/poller.py).
     oldest_waiting: Callable[[], datetime | None] | None = None
+    # Puts a hand-over on job-failures-llm (shared/handover.py); None: the model is asked in this invocation.
+    hand_over: Callable[[str, int], None] | None = None  # (message body, visible after N seconds)
 
 
 @dataclass(frozen=True)
 class Result:
     """What happened to one message (logged, and returned to tests)."""
 
-    status: Literal["decided", "duplicate", "in_progress", "deferred", "skipped"]
+    status: Literal["decided", "duplicate", "in_progress", "deferred", "skipped", "handed_over"]
     detail: str
     key: str | None = None
     action: Action | None = None
 
 
-def process(event: FailureEvent, deps: PipelineDeps, *, owner: str) -> Result:
+def process(event: FailureEvent, deps: PipelineDeps, *, owner: str, handover: HandOver | None = None) -> Result:
     """Decide about one failed run, at most once per (workspace, run, repair count).
 
     `owner` identifies this invocation (completion.new_invocation_id), not the message: a second invocation
-    of the same message must not pass for the first.
+    of the same message must not pass for the first. `handover`: this is job-failures-llm's message, which
+    redeems a claim the first stage handed over (shared/handover.py) instead of claiming afresh.
     """
     api = deps.jobs_api(event.workspace_id)
     run = api.get_run(event.run_id)
@@ -130,44 +136,71 @@ def process(event: FailureEvent, deps: PipelineDeps, *, owner: str) -> Result:
         repair_count=run.repair_count, chain_id=chain_id, attempt=attempt, run_page_url=run.run_page_url,
         source=event.source,
     )
-    claim = deps.store.claim(record, owner, now=deps.clock())
+    if handover is None:
+        claim = deps.store.claim(record, owner, now=deps.clock())
+    elif handover.key != key:
+        # The run was repaired (by someone) since the hand-over: the old record is finished above, or by the timer.
+        return _log(Result("skipped", f"the run moved on since the hand-over of {handover.key}", key), ctx)
+    else:
+        claim = deps.store.take_over(key, owner, handed_to=handover.token, now=deps.clock())
     if not claim.granted:
+        if claim.reason == "in_progress" and claim.existing is not None and is_handover_token(claim.existing.claim_owner):
+            # Handed to job-failures-llm, whose message finishes it (the timer re-queues it if that was lost).
+            return _log(Result("in_progress", "handed to the LLM queue, which decides it", key), ctx)
         if claim.reason == "in_progress":
-            return _log(_defer_while_claimed(event, claim, deps, key), ctx)
+            return _log(_defer_while_claimed(event, claim, deps, key, llm=handover), ctx)
         return _log(Result("duplicate", "already decided", key), ctx)
     try:
-        record = _decide_and_carry_on(claim.record, run, api, deps, ws, owner)
+        record = _decide_and_carry_on(claim.record, run, api, deps, ws, owner,
+                                      event=event if handover is None else None)
     except BaseException:
         completion.release(deps, key, owner)
         raise
+    if record.status == "claimed":
+        return _log(Result("handed_over", "the rules are unsure: handed to the LLM queue", key), ctx)
     telemetry.record_decision(record)
     return _log(Result("decided", record.reason, key, record.action), {**ctx, **telemetry.dimensions(record)})
 
 
 def _decide_and_carry_on(record: DecisionRecord, run: Run, api: JobsApi, deps: PipelineDeps, ws: str,
-                         owner: str) -> DecisionRecord:
+                         owner: str, *, event: FailureEvent | None = None) -> DecisionRecord:
+    """With `event` (job-failures, a hand-over configured): a failure the model must see is handed over instead
+    (the record comes back still `claimed`, held by the hand-over token)."""
     job = read_job(api, run.job_id)
     if record.status == "claimed":
-        record, resize_request = _diagnose_and_decide(record, run, job, api, deps, ws)
+        may_hand_over = event is not None and deps.hand_over is not None
+        decided = _diagnose_and_decide(record, run, job, api, deps, ws, may_hand_over=may_hand_over)
+        if decided is None:
+            assert event is not None
+            return hand_over(record, event, deps, owner)
+        record, resize_request = decided
         intent = actions.plan_intent(record.action, run, workspace_key=ws, resize=resize_request, now=deps.clock())
         # The decision and what it is about to send are on record before anything changes in Databricks.
         record = deps.store.save(record.model_copy(update={"intent": intent}), owner=owner)
     return completion.carry_on(record, api, deps, ws, owner, job)
 
 
-def _defer_while_claimed(event: FailureEvent, claim: Claim, deps: PipelineDeps, key: str) -> Result:
-    """Another invocation holds a live claim: look again when it should be done, instead of dropping this."""
+def _defer_while_claimed(event: FailureEvent, claim: Claim, deps: PipelineDeps, key: str,
+                         llm: HandOver | None = None) -> Result:
+    """Another invocation holds a live claim: look again when it should be done, instead of dropping this.
+    A hand-over message waits on its own queue (its token may still redeem a claim that is released later)."""
     if event.defer_count >= MAX_DEFERS:
         return Result("in_progress", "claimed by another invocation after every deferral; the timer finishes it", key)
     left = (claim.held_since + deps.store.lease - deps.clock()).total_seconds() if claim.held_since else 0
     delay = max(1, min(deps.settings.claim_wait_seconds, int(left) + 1))
-    deps.enqueue(event.model_copy(update={"defer_count": event.defer_count + 1, "source": "deferred"}), delay)
+    later = event.model_copy(update={"defer_count": event.defer_count + 1, "source": "deferred"})
+    if llm is not None and deps.hand_over is not None:
+        deps.hand_over(handover_message(later, llm), delay)
+    else:
+        deps.enqueue(later, delay)
     return Result("in_progress", f"another invocation is deciding it; looking again in {delay}s", key)
 
 
 def _diagnose_and_decide(
-    record: DecisionRecord, run: Run, job: Job | None, api: JobsApi, deps: PipelineDeps, ws: str
-) -> tuple[DecisionRecord, actions.ResizeRequest | None]:
+    record: DecisionRecord, run: Run, job: Job | None, api: JobsApi, deps: PipelineDeps, ws: str, *,
+    may_hand_over: bool = False,
+) -> tuple[DecisionRecord, actions.ResizeRequest | None] | None:
+    """The decision and the resize it needs; None when the model must be asked and may be, in another invocation."""
     settings = deps.settings
     # The classifier sees the attempt: some limits mean more when they persist (a workspace run limit is quota then).
     diagnosis = diagnose(run, api, lambda signals: deps.classify(replace(signals, attempt=record.attempt)))
@@ -177,6 +210,8 @@ def _diagnose_and_decide(
     job_name = (job.settings.name if job else None) or record.job_name
 
     if deps.analyzer is not None and controls.enabled:
+        if may_hand_over and _would_ask(deps.analyzer, classification):
+            return None
         context = {"job_name": job_name, "attempt": record.attempt, "max_attempts": max_retries + 1,
                    "tasks": [t.task_key for t in diagnosis.failed_tasks], "cluster": _failed_cluster_spec(run, job)}
         classification, analysis = deps.analyzer.refine(diagnosis.signals, classification, context)
@@ -215,6 +250,12 @@ def _diagnose_and_decide(
         "max_attempts": max_retries + 1, "agent_enabled": controls.enabled,
     })
     return record, resize_request if verdict.action is Action.RETRY_WITH_NEW_PARAMS else None
+
+
+def _would_ask(analyzer: Analyzer, classification: Classification) -> bool:
+    """Whether the analyzer would call the model (an analyzer that cannot say is taken to)."""
+    why_ask = getattr(analyzer, "why_ask", None)
+    return True if why_ask is None else why_ask(classification) is not None
 
 
 def _from_chain_original(

@@ -136,6 +136,14 @@ def handle(body: str, *, message_id: str, dequeue_count: int) -> Handled:
                           max_dequeue_count=MAX_DEQUEUE_COUNT, deps=deps())
 
 
+def handle_unsure(body: str, *, message_id: str, dequeue_count: int) -> Handled:
+    """The LLM queue function's logic (shared/handover.py)."""
+    from shared.worker import handle_handover_message
+
+    return handle_handover_message(body, message_id=message_id, dequeue_count=dequeue_count,
+                                   max_dequeue_count=MAX_DEQUEUE_COUNT, deps=deps())
+
+
 def poll() -> PollReport:
     """The timer function's logic."""
     from shared.poller import poll as run_poll

@@ -207,6 +207,27 @@ class DecisionStore:
         """Decisions received since `since` (reports, learning loop)."""
         return [r for r in self._query(None, {}) if r.received_at >= since]
 
+    def take_over(self, key: str, owner: str, *, handed_to: str, now: datetime | None = None) -> Claim:
+        """Claim an unfinished record for invocation `owner` when it was handed to `handed_to` (a hand-over
+        token, shared/handover.py), released, or its lease is over; else say why not (one read, one write)."""
+        now = now or utcnow()
+        existing, etag = self._read(key)
+        if existing is None:
+            return Claim(False, "in_progress")
+        if existing.status not in IN_PROGRESS:
+            return Claim(False, "duplicate", existing)
+        handed = existing.claim_owner == handed_to
+        released = existing.claim_owner is None
+        if not (handed or released or _lease_start(existing) < now - self.lease):
+            return Claim(False, "in_progress", existing)
+        taken = existing.model_copy(update={"claim_owner": owner, "claimed_at": now})
+        new_etag = self._replace(to_entity(taken), etag)
+        if not new_etag:  # another delivery of the same hand-over took it first
+            return Claim(False, "in_progress", existing)
+        _mark_read(taken, new_etag)
+        reason = "retry_of_own_claim" if handed else "released_claim_taken" if released else "stale_claim_taken_over"
+        return Claim(True, reason, existing, record=taken)
+
     # --- the table -----------------------------------------------------------------------------------
     def _insert(self, entity: dict[str, Any]) -> Any:
         return self._table.insert(entity)

@@ -12,7 +12,7 @@ from typing import Any
 from shared.events import FailureEvent
 from shared.exceptions import ConfigError
 from shared.pipeline import PipelineDeps
-from shared.queues import JOB_FAILURES
+from shared.queues import JOB_FAILURES, JOB_FAILURES_LLM
 from shared.settings import Settings
 
 
@@ -68,7 +68,9 @@ def request_limiters(settings: Settings) -> Any:
     from shared.databricks.limiter import RequestLimit, process_limiters
 
     return process_limiters(RequestLimit(settings.databricks_requests_per_second, settings.databricks_request_burst,
-                                         settings.functions_max_instances))
+                                         settings.functions_max_instances,
+                                         (("runs", settings.databricks_runs_requests_per_second),
+                                          ("job_writes", settings.databricks_job_writes_per_second))))
 
 
 def build_deps(settings: Settings) -> PipelineDeps:
@@ -122,6 +124,7 @@ def build_deps(settings: Settings) -> PipelineDeps:
     from shared.learning.links import with_link_key
 
     learning = build_learning(settings, tables, secrets)
+    analyzer = build_analyzer(settings, secrets, tables)
     return PipelineDeps(
         settings=settings,
         jobs_api=jobs_api,
@@ -132,10 +135,28 @@ def build_deps(settings: Settings) -> PipelineDeps:
         notifier=build_notifier(with_link_key(settings, secrets), table_service_client=tables, secrets=secrets),
         classify=learning.classifier(classify),  # a learned rule for the fingerprint decides over the shipped ones
         enqueue=enqueue,
-        analyzer=build_analyzer(settings, secrets, tables),
+        analyzer=analyzer,
         oldest_waiting=oldest_waiting,
         learning=learning,
+        hand_over=llm_queue_sender(settings) if analyzer is not None and settings.llm_queue_enabled else None,
     )
+
+
+def llm_queue_sender(settings: Settings) -> Any:
+    """Puts a hand-over message (shared/handover.py) on job-failures-llm, visible after N seconds."""
+    queue = queue_client(settings, JOB_FAILURES_LLM)
+    try:
+        queue.create_queue()
+    except Exception:  # noqa: BLE001 - exists already, or no right to create: sending will tell
+        pass
+
+    def send(body: str, delay_seconds: int) -> None:
+        from shared.tables import storage_errors
+
+        with storage_errors("hand a failure to the LLM queue"):
+            queue.send_message(body, visibility_timeout=delay_seconds or None)
+
+    return send
 
 
 def build_analyzer(settings: Settings, secrets: Any, tables: Any) -> Any:

@@ -7,6 +7,8 @@
 - The reason is stored whole (state kind "poison", by message id), with whether its cause was transient; a
   failure poisoned again after a requeue supersedes its earlier entry and keeps its requeue count. Entries whose
   cause was transient are queued again by the poller once the workspace answers (shared/poison.py).
+- `job-failures-llm` messages (shared/handover.py) are handled the same way, into `job-failures-llm-poison`; their
+  body parses as a job-failures event too, so a requeue starts that failure over on job-failures.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from datetime import datetime, timezone
 from shared.completion import new_invocation_id
 from shared.events import FailureEvent
 from shared.exceptions import PermanentError, TransientError
+from shared.handover import from_message as from_handover_message
 from shared.pipeline import PipelineDeps, Result, process
 from shared.poison import record_poison
 
@@ -36,11 +39,26 @@ def handle_message(
     body: str, *, message_id: str, dequeue_count: int, max_dequeue_count: int, deps: PipelineDeps
 ) -> Handled:
     """Process one `job-failures` message; raise to have it retried."""
+    return _handle(body, message_id, dequeue_count, max_dequeue_count, deps, llm_stage=False)
+
+
+def handle_handover_message(
+    body: str, *, message_id: str, dequeue_count: int, max_dequeue_count: int, deps: PipelineDeps
+) -> Handled:
+    """Process one `job-failures-llm` message (shared/handover.py): the model, the decision, the action."""
+    return _handle(body, message_id, dequeue_count, max_dequeue_count, deps, llm_stage=True)
+
+
+def _handle(body: str, message_id: str, dequeue_count: int, max_dequeue_count: int, deps: PipelineDeps, *,
+            llm_stage: bool) -> Handled:
     try:
-        event = FailureEvent.from_message(body)
         # The claim belongs to this invocation: a second one of the same message (its lease ran out while this
         # one still runs) must not pass for the owner retrying.
-        return Handled(result=process(event, deps, owner=new_invocation_id(message_id)))
+        owner = new_invocation_id(message_id)
+        if not llm_stage:
+            return Handled(result=process(FailureEvent.from_message(body), deps, owner=owner))
+        event, handover = from_handover_message(body)
+        return Handled(result=process(event, deps, owner=owner, handover=handover))
     except PermanentError as exc:
         reason = f"{type(exc).__name__}: {exc}"
         record_poison(deps.state, message_id, body, reason, dequeue_count, transient=False,

@@ -128,6 +128,12 @@ var agentSettings = [
     value: string(maximumInstanceCount)
   }
   {
+    // The Python worker runs sync functions on one thread pool (default min(32, CPUs + 4)): room for host.json's
+    // batchSize + newBatchThreshold of both queue functions plus webhooks, or they would wait for a thread.
+    name: 'PYTHON_THREADPOOL_THREAD_COUNT'
+    value: '32'
+  }
+  {
     name: 'POLL_SCHEDULE'
     value: pollSchedule
   }

@@ -6,6 +6,7 @@
 //   Functions host (leases, keys, timer    Storage Blob Data Owner               the storage account
 //     locks, Flex deployment package)
 //   job-failures, job-failures-poison      Storage Queue Data Contributor        each queue
+//   job-failures-llm(-poison)
 //   the app's tables                       Storage Table Data Contributor        each table
 //   the secrets this configuration reads   Key Vault Secrets User                each secret
 //   telemetry                              Monitoring Metrics Publisher          the Application Insights resource

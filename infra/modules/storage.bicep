@@ -1,11 +1,13 @@
 // Storage for the Functions host and the app: the Flex deployment container, the job-failures queue and its
-// poison queue, and the app's tables. Shared-key access is off: everything authenticates with Entra ID, and
+// poison queue, the job-failures-llm queue (unsure failures handed over) and its poison queue, and the app's tables. Shared-key access is off: everything authenticates with Entra ID, and
 // with restrictNetwork the firewall admits only the app's subnet (service endpoint) and listed operator IPs.
 param name string
 param location string
 param tags object = {}
 param deploymentContainerName string
 param queueName string
+@description('The queue unsure failures are handed to (the model is asked there), with its own poison queue.')
+param llmQueueName string
 param tableNames array
 
 @description('Deny by default; allow only subnetId (the app) and allowedIpAddresses (operators).')
@@ -129,6 +131,16 @@ resource poisonQueue 'Microsoft.Storage/storageAccounts/queueServices/queues@202
   name: '${queueName}-poison'
 }
 
+resource llmQueue 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = {
+  parent: queueService
+  name: llmQueueName
+}
+
+resource llmPoisonQueue 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = {
+  parent: queueService
+  name: '${llmQueueName}-poison'
+}
+
 resource tableService 'Microsoft.Storage/storageAccounts/tableServices@2023-05-01' = {
   parent: storage
   name: 'default'
@@ -146,3 +158,5 @@ output queueEndpoint string = storage.properties.primaryEndpoints.queue
 output tableEndpoint string = storage.properties.primaryEndpoints.table
 output queueName string = jobQueue.name
 output poisonQueueName string = poisonQueue.name
+output llmQueueName string = llmQueue.name
+output llmPoisonQueueName string = llmPoisonQueue.name

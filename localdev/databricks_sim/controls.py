@@ -164,7 +164,8 @@ class FaultControls:
             self.clear_faults()
             return {}
         if (method, op) == ("GET", "stats"):
-            return {**self.faults.stats(), "peak_rate": self.peak_rate()}
+            return {**self.faults.stats(), "peak_rate": self.peak_rate(),
+                    "peak_rate_by_endpoint": self.faults.peak_rates()}
         if (method, op) == ("POST", "stats/reset"):
             self.faults.reset_counts()
             return {}

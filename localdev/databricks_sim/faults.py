@@ -96,6 +96,7 @@ class FaultPlan:
         self.applied: Counter = Counter()  # "METHOD op" -> requests that reached the workspace and succeeded
         self.injected: Counter = Counter()  # "METHOD op kind" -> faults injected
         self._times: deque[float] = deque(maxlen=200_000)
+        self._times_by_op: dict[str, deque[float]] = {}  # "METHOD op" -> when each request came
         self._limits: list[tuple[str | None, float, deque[float]]] = []  # (path, per second, recent accepted)
 
     def add(self, kinds: str | Iterable[str], **options: Any) -> FaultRule:
@@ -133,6 +134,7 @@ class FaultPlan:
             self.applied.clear()
             self.injected.clear()
             self._times.clear()
+            self._times_by_op.clear()
 
     @property
     def rules(self) -> list[FaultRule]:
@@ -142,7 +144,9 @@ class FaultPlan:
     def count(self, method: str, op: str) -> None:
         with self._lock:
             self.received[f"{method} {op}"] += 1
-            self._times.append(time.monotonic())
+            now = time.monotonic()
+            self._times.append(now)
+            self._times_by_op.setdefault(f"{method} {op}", deque(maxlen=200_000)).append(now)
 
     def count_applied(self, method: str, op: str) -> None:
         with self._lock:
@@ -182,17 +186,28 @@ class FaultPlan:
         """The most requests received within any `window_s` seconds."""
         with self._lock:
             times = list(self._times)
-        best, start = 0, 0
-        for end, at in enumerate(times):
-            while at - times[start] > window_s:
-                start += 1
-            best = max(best, end - start + 1)
-        return best
+        return _peak(times, window_s)
+
+    def peak_rates(self, window_s: float = 1.0) -> dict[str, int]:
+        """Per endpoint ("METHOD op"): the most requests received within any `window_s` seconds (Databricks
+        limits each endpoint separately)."""
+        with self._lock:
+            by_op = {op: list(times) for op, times in self._times_by_op.items()}
+        return {op: _peak(times, window_s) for op, times in sorted(by_op.items())}
 
     def stats(self) -> dict[str, Any]:
         with self._lock:
             return {"received": dict(self.received), "applied": dict(self.applied),
                     "injected": dict(self.injected), "rules": [r.to_json() for r in self._rules]}
+
+
+def _peak(times: list[float], window_s: float) -> int:
+    best, start = 0, 0
+    for end, at in enumerate(times):
+        while at - times[start] > window_s:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
 
 
 def _hit(kind: str, rule: FaultRule) -> Hit:

@@ -28,7 +28,7 @@ from localdev.host.bindings import HOST_STORAGE, FunctionSpec, InvocationContext
 from localdev.host.exceptions import AppAlreadyIndexedError, UnsupportedFunctionError
 from localdev.host.http_front import FunctionKeys, HttpFront
 from localdev.host.queues import DEFAULT_LEASE_SECONDS, QueueListener, StorageQueues
-from localdev.host.settings import QueueOptions, route_prefix
+from localdev.host.settings import QueueOptions, route_prefix, worker_threads
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +77,9 @@ class LocalFunctionsHost:
         self._env = env
         self._connection_string = connection_string
         self._options = QueueOptions.from_host_json(host_json)
+        # The Python worker runs sync functions on one thread pool for every function: more invocations in flight
+        # than its threads wait for one, whatever host.json allows.
+        self._worker_threads = threading.BoundedSemaphore(worker_threads(env))
         self._prefix = route_prefix(host_json)
         self._http_port = http_port
         self._storage: dict[str, StorageQueues] = {}
@@ -223,7 +226,11 @@ class LocalFunctionsHost:
         started_at, started = datetime.now(timezone.utc), time.monotonic()
         result, error = None, None
         try:
-            result = spec.user_function(**arguments)
+            if inspect.iscoroutinefunction(spec.user_function):
+                result = spec.user_function(**arguments)
+            else:
+                with self._worker_threads:
+                    result = spec.user_function(**arguments)
             if inspect.iscoroutine(result):
                 result = asyncio.run(result)
             for output in spec.outputs:  # written only when the function succeeds, as by the host

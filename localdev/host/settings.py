@@ -18,6 +18,21 @@ _TIMESPAN = re.compile(r"^(?:(?P<days>\d+)\.)?(?P<h>\d+):(?P<m>\d+):(?P<s>\d+(?:
 HARNESS_MAX_POLLING_INTERVAL = 2.0
 
 
+def worker_threads(env: Mapping[str, str]) -> int:
+    """How many sync invocations the Python worker runs at once: its thread pool, PYTHON_THREADPOOL_THREAD_COUNT
+    (1..32), by default min(32, CPUs + 4) (Python's ThreadPoolExecutor default, which the worker uses; "Improve
+    throughput performance of Python apps in Azure Functions", learn.microsoft.com). Every function shares it."""
+    import os
+
+    value = env.get("PYTHON_THREADPOOL_THREAD_COUNT")
+    if value:
+        count = int(value)
+        if not 1 <= count <= 32:
+            raise ValueError(f"PYTHON_THREADPOOL_THREAD_COUNT must be 1..32, got {count}")
+        return count
+    return min(32, (os.cpu_count() or 1) + 4)
+
+
 def resolve_settings(value: str, env: Mapping[str, str]) -> str:
     """Replace every `%NAME%` in value with env[NAME], as the Functions host does when it indexes functions."""
 

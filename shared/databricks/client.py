@@ -47,7 +47,7 @@ from shared.databricks.models import (
     RunsPage,
     RunSummary,
 )
-from shared.databricks.limiter import TokenBucket
+from shared.databricks.limiter import TokenBucket, WorkspaceBuckets
 from shared.databricks.retry import RetryPolicy, adapter
 from shared.exceptions import ConfigError
 from shared.settings import WorkspaceConfig
@@ -85,7 +85,7 @@ class DatabricksClient:
         connect_timeout: float | None = None,
         retry: RetryPolicy = RetryPolicy(),
         sleep: Callable[[float], None] = time.sleep,
-        limit: TokenBucket | None = None,
+        limit: TokenBucket | WorkspaceBuckets | None = None,
     ) -> None:
         self.host = host.rstrip("/")
         # The workspace's request limit (shared.databricks.limiter): every request and every retry takes a token.
@@ -267,7 +267,7 @@ class DatabricksClient:
         self, method: str, path: str, *, params: dict[str, Any] | None = None, json: dict[str, Any] | None = None
     ) -> dict[str, Any]:
         if self._throttle is not None:
-            self._throttle()
+            self._throttle(path)
         started = time.monotonic()
         try:
             response = self._session.request(method, self.host + path, params=params, json=json, timeout=self._timeout)
@@ -334,7 +334,7 @@ def build_jobs_api(
     azure_client_id: str | None = None,
     retry: RetryPolicy = RetryPolicy(),
     client_secret: str | None = None,
-    limit: TokenBucket | None = None,
+    limit: TokenBucket | WorkspaceBuckets | None = None,
 ) -> DatabricksClient:
     """A client for `workspace`: PAT or OAuth M2M secret (given here, e.g. from Key Vault, or in the config),
     or Entra ID."""

@@ -50,7 +50,7 @@ class _Retry(Retry):
         policy: RetryPolicy,
         sleep: Callable[[float], None] = time.sleep,
         waited: float = 0.0,
-        throttle: Callable[[], float] | None = None,
+        throttle: Callable[[str | None], float] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
@@ -67,6 +67,7 @@ class _Retry(Retry):
     def increment(self, method=None, url=None, response=None, error=None, _pool=None, _stacktrace=None):  # noqa: ANN001
         new = super().increment(method, url, response, error, _pool, _stacktrace)  # raises when exhausted
         path = urlsplit(url or "").path
+        new.retry_path = path  # the retry takes a token of this endpoint's budget
         if response is not None:
             reason = f"HTTP {response.status}"
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
@@ -105,11 +106,11 @@ class _Retry(Retry):
         if self.next_wait > 0:
             self.sleep_fn(self.next_wait)
         if self.throttle is not None:
-            self.throttle()
+            self.throttle(getattr(self, "retry_path", None))
 
 
 def adapter(policy: RetryPolicy, sleep: Callable[[float], None], *, idempotent: bool,
-            throttle: Callable[[], float] | None = None) -> HTTPAdapter:
+            throttle: Callable[[str | None], float] | None = None) -> HTTPAdapter:
     retry = _Retry(
         total=policy.retries,
         connect=policy.retries,

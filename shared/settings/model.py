@@ -261,18 +261,38 @@ class Settings(EnvironmentSettings):
 
     # --- Jobs API request limit --------------------------------------------------------------------
     databricks_requests_per_second: float = Field(
-        default=20.0, gt=0, le=1000,
-        description="Jobs API requests per second the agent allows itself per workspace, all instances together "
-        "(Databricks documents about 20/s for jobs get/list/run-now and 10/s for jobs/update per workspace).",
+        default=15.0, gt=0, le=1000,
+        description="Jobs API requests per second the agent allows itself per workspace and per endpoint, all "
+        "instances together, for jobs/get, jobs/list, run-now, repair, cancel (Databricks documents about 20/s "
+        "per endpoint for jobs get/list/run-now); runs reads and job writes have their own budgets below.",
     )
     databricks_request_burst: int = Field(
-        default=10, ge=1, le=1000, description="Requests an idle instance may send at once before the rate applies.",
+        default=2, ge=1, le=1000,
+        description="Requests an idle instance may send at once before the rate applies (at most a fifth of its "
+        "share, and taken out of it: no one-second window exceeds the budget).",
     )
     functions_max_instances: int = Field(
         default=1, ge=1, le=1000,
         description="The Function App's maximum instance count (the deployment sets it from Bicep's "
         "maximumInstanceCount; a local run is one instance): the per-workspace rate is divided by it, so every "
         "instance together stays under DATABRICKS_REQUESTS_PER_SECOND.",
+    )
+
+    # --- queues (issue 13: the LLM queue, Jobs API budgets per endpoint class) -------------------------
+    llm_queue_enabled: bool = Field(
+        default=True,
+        description="Failures the rules are unsure about are handed to the job-failures-llm queue with their claim, "
+        "so the model's answer never holds a job-failures slot; false: the model is asked in the first invocation.",
+    )
+    databricks_runs_requests_per_second: float = Field(
+        default=50.0, gt=0, le=1000,
+        description="Per workspace, all instances together: runs/get, runs/get-output, runs/list and clusters/get "
+        "(Databricks documents about 100/s for runs/get). Divided by FUNCTIONS_MAX_INSTANCES like the others.",
+    )
+    databricks_job_writes_per_second: float = Field(
+        default=5.0, gt=0, le=1000,
+        description="Per workspace, all instances together: jobs/update, jobs/reset, jobs/delete (Databricks "
+        "documents about 10/s). Every other Jobs API call counts against DATABRICKS_REQUESTS_PER_SECOND.",
     )
 
     # --- Secrets ------------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 from pydantic import AliasChoices
 
+from shared.queues import JOB_FAILURES, JOB_FAILURES_LLM
 from shared.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -541,8 +542,8 @@ def test_the_queues_function_app_uses_are_the_ones_deployed(function_app_source,
     app = importlib.reload(function_app).app
     used = {b["queueName"] for f in app.get_functions() for b in json.loads(f.get_function_json())["bindings"]
             if "queueName" in b}
-    queue = main["variables"]["jobQueueName"]["value"]
-    assert used and used <= {queue, f"{queue}-poison"}, used
+    queues = [main["variables"][name]["value"] for name in ("jobQueueName", "llmQueueName")]
+    assert used and used <= {q + suffix for q in queues for suffix in ("", "-poison")}, used
 
 
 def test_webhook_url_output_is_the_route_function_app_serves(function_app_source, main):
@@ -568,9 +569,11 @@ def test_storage_has_shared_key_access_off_and_no_public_blob_access(mod):
 
 
 def test_storage_declares_the_job_queue_its_poison_queue_and_the_apps_tables(main, mod):
-    assert main["variables"]["jobQueueName"]["value"] == "job-failures"
+    assert main["variables"]["jobQueueName"]["value"] == "job-failures" == JOB_FAILURES
+    assert main["variables"]["llmQueueName"]["value"] == "job-failures-llm" == JOB_FAILURES_LLM
     queues = resources_of_type(mod("storage"), "Microsoft.Storage/storageAccounts/queueServices/queues")
-    assert sorted(q.body["name"] for q in queues.values()) == ["${queueName}-poison", "queueName"]
+    assert sorted(q.body["name"] for q in queues.values()) == [
+        "${llmQueueName}-poison", "${queueName}-poison", "llmQueueName", "queueName"]
     tables = main["variables"]["tableNames"]["value"]
     defaults = {k: Settings.model_fields[f"{k}_table"].default for k in ("decisions", "state", "outbox")}
     assert tables == defaults
@@ -930,7 +933,8 @@ def test_no_key_vault_secrets_user_on_the_vault(assignments):
 def test_main_grants_the_queues_tables_and_secrets_the_app_uses(main):
     _, rbac = module_body(main, "rbac")
     params = rbac["params"]
-    assert strings(params["queueNames"]) == {"storage", "outputs", "queueName", "poisonQueueName"}
+    assert strings(params["queueNames"]) == {"storage", "outputs", "queueName", "poisonQueueName", "llmQueueName",
+                                             "llmPoisonQueueName"}
     assert params["tableNames"] == "allTableNames"
     assert params["secretNames"] == "appSecretNames"
     _, storage = module_body(main, "storage")

@@ -17,7 +17,7 @@ class CountingBucket:
     def __init__(self) -> None:
         self.taken = 0
 
-    def acquire(self) -> float:
+    def acquire(self, path: str | None = None) -> float:
         self.taken += 1
         return 0.0
 

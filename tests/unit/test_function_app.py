@@ -35,6 +35,7 @@ def test_the_functions_are_registered_with_their_triggers():
     app = importlib.reload(function_app).app
     triggers = {f.get_function_name(): type(f.get_trigger()).__name__ for f in app.get_functions()}
     assert triggers == {"databricks_webhook": "HttpTrigger", "process_failure": "QueueTrigger",
+                        "refine_unsure_failure": "QueueTrigger",
                         "poll_failures": "TimerTrigger", "decision_feedback": "HttpTrigger",
                         "feedback_link": "HttpTrigger", "report": "HttpTrigger"}
 

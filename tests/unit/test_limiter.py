@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from shared.databricks.limiter import RequestLimit, TokenBucket, WorkspaceLimiters
+from shared.databricks.limiter import RequestLimit, TokenBucket, WorkspaceLimiters, class_of, endpoint_of
 
 
 class FakeTime:
@@ -73,7 +73,7 @@ def test_instances_share_the_workspace_budget():
     limit = RequestLimit(workspace_rate=20, burst=10, max_instances=4)
     assert limit.instance_rate == 5
     # Each instance (process) runs its own bucket at its share: at full scale they sum to the workspace's rate.
-    buckets = [WorkspaceLimiters(limit).for_workspace("ws") for _ in range(limit.max_instances)]
+    buckets = [WorkspaceLimiters(limit).for_workspace("ws").bucket("jobs/get") for _ in range(limit.max_instances)]
     # At most rate + burst requests pass in any one second: together, never more than the workspace's budget.
     assert sum(b.rate + b.burst for b in buckets) == limit.workspace_rate
 
@@ -100,3 +100,49 @@ def test_each_workspace_has_its_own_bucket():
 def test_a_nonsense_rate_is_refused():
     with pytest.raises(ValueError):
         TokenBucket(rate=0, burst=1)
+
+
+# --- budgets per endpoint, by class -----------------------------------------------------------------------
+
+LIMIT = RequestLimit(workspace_rate=15, burst=1, max_instances=1, class_rates=(("runs", 50), ("job_writes", 5)))
+
+
+def test_endpoints_are_classed_by_their_path():
+    assert endpoint_of("/api/2.2/jobs/runs/get") == "jobs/runs/get"
+    assert endpoint_of("/api/2.1/clusters/get?cluster_id=x") == "clusters/get"
+    assert [class_of(endpoint_of(f"/api/2.2/{e}")) for e in
+            ("jobs/runs/get", "jobs/runs/get-output", "jobs/get", "jobs/runs/repair", "jobs/run-now", "jobs/update")] \
+        == ["runs", "runs", "jobs", "jobs", "jobs", "job_writes"]
+
+
+def test_each_endpoint_has_its_own_bucket_sized_by_its_class():
+    buckets = WorkspaceLimiters(LIMIT).for_workspace("ws")
+    runs, job, repair, update = (buckets.bucket(e) for e in ("jobs/runs/get", "jobs/get", "jobs/runs/repair",
+                                                              "jobs/update"))
+    assert runs.rate + runs.burst == 50 and job.rate + job.burst == 15 and update.rate + update.burst == 5
+    assert job is not repair  # Databricks limits each endpoint: jobs/get and repair do not share a budget
+    assert buckets.bucket("jobs/get") is job
+
+
+def test_a_run_read_does_not_wait_behind_the_jobs_budget():
+    t = FakeTime()
+    buckets = WorkspaceLimiters(LIMIT, clock=t.clock, sleep=t.sleep).for_workspace("ws")
+    for _ in range(30):
+        buckets.acquire("/api/2.2/jobs/get")
+    spent = t.now
+    assert spent > 1.5  # 30 jobs/get at 14/s steady
+    assert buckets.acquire("/api/2.2/jobs/runs/get") == 0.0 and t.now == spent
+
+
+def test_per_endpoint_no_one_second_window_exceeds_its_budget_with_two_instances():
+    limit = RequestLimit(workspace_rate=15, burst=10, max_instances=2, class_rates=(("runs", 50),))
+    for endpoint, budget in (("jobs/get", 15), ("jobs/runs/get", 50)):
+        stamps = []
+        for _ in range(2):  # two instances, each its own process and bucket, started together
+            t = FakeTime()
+            bucket = WorkspaceLimiters(limit, clock=t.clock, sleep=t.sleep).for_workspace("ws").bucket(endpoint)
+            for _ in range(300):
+                bucket.acquire()
+                stamps.append(t.now)
+        worst = max(sum(1 for s in stamps if start <= s < start + 1.0) for start in stamps)
+        assert worst <= budget, (endpoint, worst)
