@@ -28,6 +28,8 @@ from typing import Any
 
 import requests
 
+from localdev.bench_analysis import budget_figures, profiled
+
 ROOT = Path(__file__).resolve().parent.parent
 USER, PASSWORD = "databricks", "bench-webhook-password"
 SENDERS = 16  # parallel webhook deliveries: Databricks sends notifications from many workers at once
@@ -45,8 +47,12 @@ def concurrency_of(host_json: dict[str, Any]) -> tuple[int, str]:
 
 
 def run_bench(failures: int, *, latency: float = 0.1, unsure: float = 0.0, llm: bool = False,
-              time_limit: float = 600.0) -> dict[str, Any]:
-    """One burst of `failures` webhooks through the whole app; returns the figures."""
+              time_limit: float = 600.0, profile: str | None = None) -> dict[str, Any]:
+    """One burst of `failures` webhooks through the whole app; returns the figures. With `profile`, every
+    invocation runs under cProfile (per thread) and the merged stats are written to that file."""
+    if profile:
+        with profiled(profile):
+            return run_bench(failures, latency=latency, unsure=unsure, llm=llm, time_limit=time_limit)
     from localdev.azurite import start_azurite
 
     deadline = time.monotonic() + time_limit
@@ -155,43 +161,12 @@ def _figures(runs, sent, rows, started, fired, ended, sim_stats, tables, concurr
         "jobs_api_calls_per_failure": round(calls_per_failure, 2),
         "jobs_api_calls_by_endpoint": dict(sorted(jobs_calls.items())),
         "jobs_api_peak_requests_per_s": sim_stats.get("peak_rate"),
-        **_budget_figures(sim_stats, calls_per_endpoint={k: v / max(len(done), 1) for k, v in jobs_calls.items()},
+        **budget_figures(sim_stats, calls_per_endpoint={k: v / max(len(done), 1) for k, v in jobs_calls.items()},
                           per_hour=per_hour),
         "table_ops_per_failure": round(table_ops / max(len(done), 1), 2),
         "table_ops_by_kind": dict(sorted(by_kind.items())),
         "table_ops_by_table": _by_table(tables),
         "actions": dict(Counter(str(r.get("action")) for r in done.values())),
-    }
-
-
-def _budget_figures(sim_stats: dict[str, Any], calls_per_endpoint: dict[str, float],
-                    per_hour: float) -> dict[str, Any]:
-    """Each endpoint's peak requests/s against its configured budget, and the bound the budgets put on
-    failures/hour (the steady rate of the tightest endpoint's bucket ÷ its calls per failure)."""
-    from shared.databricks.limiter import RequestLimit, class_of
-    from shared.settings import Settings
-
-    fields = Settings.model_fields
-    limit = RequestLimit(fields["databricks_requests_per_second"].default, fields["databricks_request_burst"].default,
-                         1, (("runs", fields["databricks_runs_requests_per_second"].default),
-                             ("job_writes", fields["databricks_job_writes_per_second"].default)))
-    peaks = {}
-    bounds = []
-    for key, peak in (sim_stats.get("peak_rate_by_endpoint") or {}).items():
-        if "/sim/" in key or key.split(" ", 1)[1].startswith("sim/"):
-            continue
-        endpoint = key.split(" ", 1)[1]
-        budget = limit.rate_of(class_of(endpoint))
-        peaks[key] = {"peak": peak, "budget": budget}
-        steady, _ = limit.bucket_shape(class_of(endpoint))
-        if calls_per_endpoint.get(key):
-            bounds.append(steady / calls_per_endpoint[key] * 3600)
-    budget_bound = min(bounds) if bounds else None
-    return {
-        "jobs_api_peak_by_endpoint": peaks,
-        "peak_within_budgets": all(p["peak"] <= p["budget"] for p in peaks.values()),
-        "budget_bound_per_hour": round(budget_bound) if budget_bound else None,
-        "fraction_of_budget_bound": round(per_hour / budget_bound, 3) if budget_bound else None,
     }
 
 
@@ -369,6 +344,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--unsure", type=float, help="only one run, with this fraction (0..1] of unsure failures "
                         f"and the model answering in {LLM_DELAY_S:g} s")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON only")
+    parser.add_argument("--profile", metavar="FILE", help="cProfile every invocation (per thread), merged into FILE "
+                        "(read it with python -m pstats); the figures are slower under the profiler")
     args = parser.parse_args(argv)
     if not 1 <= args.failures <= 10_000 or not 0 <= args.latency <= 5 or not 0 < args.time_limit <= 3600:
         parser.error("--failures 1..10000, --latency 0..5 s, --time-limit up to 3600 s")
@@ -381,7 +358,9 @@ def main(argv: list[str] | None = None) -> int:
     for unsure, llm in plans:
         if not args.json:
             print(f"Burst of {args.failures} webhooks, {unsure:.0%} unsure ...", file=sys.stderr, flush=True)
-        figures = run_bench(args.failures, latency=args.latency, unsure=unsure, llm=llm, time_limit=args.time_limit)
+        figures = run_bench(args.failures, latency=args.latency, unsure=unsure, llm=llm, time_limit=args.time_limit,
+                            profile=f"{args.profile}.{len(results)}" if args.profile and len(plans) > 1
+                            else args.profile)
         if results and figures["failures_per_hour"]:
             figures["throughput_vs_rules_only"] = round(figures["failures_per_hour"] / results[0]["failures_per_hour"], 3)
         results.append(figures)

@@ -48,6 +48,7 @@ from shared.databricks.models import (
     RunSummary,
 )
 from shared.databricks.limiter import TokenBucket, WorkspaceBuckets
+from shared.http_session import settled_session
 from shared.databricks.retry import RetryPolicy, adapter
 from shared.exceptions import ConfigError
 from shared.settings import WorkspaceConfig
@@ -94,7 +95,7 @@ class DatabricksClient:
         self._timeout = (connect_timeout or min(timeout, 10.0), timeout)
         self._retry = retry
         self._sleep = sleep
-        self._session = requests.Session()
+        self._session = settled_session(self.host)  # the environment read once, not on every request
         self._session.auth = _BearerAuth(auth)
         self._session.headers["User-Agent"] = "databricks-ai-agent"
         # requests picks the adapter with the longest matching prefix, so these paths get the stricter one.
