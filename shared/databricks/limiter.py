@@ -115,10 +115,14 @@ class RequestLimit:
         """(rate, burst) of one instance's bucket. A bucket lets through at most rate + burst requests in any
         one second, so the burst comes out of the share: no second ever sees more than the instance's share
         (as long as the share is at least one request a second), and all instances together stay under the
-        workspace's budget. The burst is at most a fifth of the share, so most of it is steady rate."""
+        workspace's budget. The burst is at most a fifth of the share, so most of it is steady rate; one
+        request (or 5 %) of the share is kept back for jitter between taking a token and the request arriving."""
         share = self.rate_of(budget_class) / max(self.max_instances, 1)
         burst = max(1.0, min(float(self.burst), share * 0.2))
-        return max(share - burst, share * 0.1), burst
+        # A token taken at the end of one second may arrive at the start of the next (threads, GIL, network):
+        # keep a request's worth (or 5 %) of headroom so the workspace's count stays under the budget.
+        headroom = max(1.0, share * 0.05) if share >= 4 else 0.0
+        return max(share - burst - headroom, share * 0.1), burst
 
 
 class WorkspaceBuckets:

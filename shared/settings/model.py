@@ -261,7 +261,7 @@ class Settings(EnvironmentSettings):
 
     # --- Jobs API request limit --------------------------------------------------------------------
     databricks_requests_per_second: float = Field(
-        default=15.0, gt=0, le=1000,
+        default=16.0, gt=0, le=1000,
         description="Jobs API requests per second the agent allows itself per workspace and per endpoint, all "
         "instances together, for jobs/get, jobs/list, run-now, repair, cancel (Databricks documents about 20/s "
         "per endpoint for jobs get/list/run-now); runs reads and job writes have their own budgets below.",

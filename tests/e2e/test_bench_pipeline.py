@@ -37,10 +37,10 @@ def test_a_small_burst_is_fully_decided_and_measured():
     kinds = f["table_ops_by_kind"]
     assert kinds.get("insert", 0) >= FAILURES and kinds.get("upsert", 0) >= FAILURES
     assert f["table_ops_per_failure"] >= 2
-    assert f["concurrency"] == 12 and f["concurrency_from"] == "batchSize 4 + newBatchThreshold 8"
+    assert f["concurrency"] == 16 and f["concurrency_from"] == "batchSize 4 + newBatchThreshold 12"
     # Measured per endpoint at the simulator, against the limiter's budget for that endpoint's class.
     assert f["peak_within_budgets"], f["jobs_api_peak_by_endpoint"]
-    assert f["jobs_api_peak_by_endpoint"]["GET jobs/get"]["budget"] == 15
+    assert f["jobs_api_peak_by_endpoint"]["GET jobs/get"]["budget"] == 16
     bound = f["concurrency"] / (f["jobs_api_calls_per_failure"] * LATENCY) * 3600
     assert abs(f["bound_per_hour"] - bound) <= 0.01 * bound
     assert f["fraction_of_bound"] == round(f["failures_per_hour"] / f["bound_per_hour"], 3)

@@ -75,7 +75,7 @@ def test_instances_share_the_workspace_budget():
     # Each instance (process) runs its own bucket at its share: at full scale they sum to the workspace's rate.
     buckets = [WorkspaceLimiters(limit).for_workspace("ws").bucket("jobs/get") for _ in range(limit.max_instances)]
     # At most rate + burst requests pass in any one second: together, never more than the workspace's budget.
-    assert sum(b.rate + b.burst for b in buckets) == limit.workspace_rate
+    assert 0.75 * limit.workspace_rate <= sum(b.rate + b.burst for b in buckets) <= limit.workspace_rate
 
 
 def test_no_one_second_window_sees_more_than_the_share():
@@ -119,7 +119,8 @@ def test_each_endpoint_has_its_own_bucket_sized_by_its_class():
     buckets = WorkspaceLimiters(LIMIT).for_workspace("ws")
     runs, job, repair, update = (buckets.bucket(e) for e in ("jobs/runs/get", "jobs/get", "jobs/runs/repair",
                                                               "jobs/update"))
-    assert runs.rate + runs.burst == 50 and job.rate + job.burst == 15 and update.rate + update.burst == 5
+    # Each at its class's budget, less the headroom kept for jitter (one request, or 5 %).
+    assert (runs.rate + runs.burst, job.rate + job.burst, update.rate + update.burst) == (47.5, 14, 4)
     assert job is not repair  # Databricks limits each endpoint: jobs/get and repair do not share a budget
     assert buckets.bucket("jobs/get") is job
 
@@ -130,7 +131,7 @@ def test_a_run_read_does_not_wait_behind_the_jobs_budget():
     for _ in range(30):
         buckets.acquire("/api/2.2/jobs/get")
     spent = t.now
-    assert spent > 1.5  # 30 jobs/get at 14/s steady
+    assert spent > 1.5  # 30 jobs/get at 13/s steady
     assert buckets.acquire("/api/2.2/jobs/runs/get") == 0.0 and t.now == spent
 
 
