@@ -31,18 +31,25 @@ def table_service(settings: Settings) -> Any:
     """A TableServiceClient from AzureWebJobsStorage (connection string, or service URI + identity)."""
     from azure.data.tables import TableServiceClient
 
+    from shared.http_session import sdk_transport
+
+    # The table clients of this service share its transport: proxies read once, not on every call.
     if settings.storage_connection_string:
-        return TableServiceClient.from_connection_string(_connection_string(settings))
+        return TableServiceClient.from_connection_string(_connection_string(settings), transport=sdk_transport())
     if not settings.storage_table_service_uri:
         raise ConfigError("AzureWebJobsStorage or AzureWebJobsStorage__tableServiceUri must be set")
-    return TableServiceClient(endpoint=settings.storage_table_service_uri, credential=storage_credential(settings))
+    return TableServiceClient(endpoint=settings.storage_table_service_uri, credential=storage_credential(settings),
+                              transport=sdk_transport())
 
 
 def queue_client(settings: Settings, name: str = JOB_FAILURES) -> Any:
     """A QueueClient that writes base64 messages, as the Functions queue trigger expects by default."""
     from azure.storage.queue import QueueClient, TextBase64DecodePolicy, TextBase64EncodePolicy
 
-    policies = {"message_encode_policy": TextBase64EncodePolicy(), "message_decode_policy": TextBase64DecodePolicy()}
+    from shared.http_session import sdk_transport
+
+    policies = {"message_encode_policy": TextBase64EncodePolicy(), "message_decode_policy": TextBase64DecodePolicy(),
+                "transport": sdk_transport()}
     if settings.storage_connection_string:
         return QueueClient.from_connection_string(_connection_string(settings), name, **policies)
     if not settings.storage_queue_service_uri:

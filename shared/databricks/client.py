@@ -50,6 +50,7 @@ from shared.databricks.models import (
 from shared.databricks.limiter import TokenBucket
 from shared.databricks.retry import RetryPolicy, adapter
 from shared.exceptions import ConfigError
+from shared.http_session import ProxySession
 from shared.settings import WorkspaceConfig
 
 log = logging.getLogger(__name__)
@@ -94,7 +95,7 @@ class DatabricksClient:
         self._timeout = (connect_timeout or min(timeout, 10.0), timeout)
         self._retry = retry
         self._sleep = sleep
-        self._session = requests.Session()
+        self._session = ProxySession()  # proxies from the environment read once, not on every call
         self._session.auth = _BearerAuth(auth)
         self._session.headers["User-Agent"] = "databricks-ai-agent"
         # requests picks the adapter with the longest matching prefix, so these paths get the stricter one.
