@@ -165,6 +165,8 @@ def _figures(runs, sent, rows, started, fired, ended, sim_stats, tables, concurr
                           per_hour=per_hour),
         "table_ops_per_failure": round(table_ops / max(len(done), 1), 2),
         "table_ops_by_kind": dict(sorted(by_kind.items())),
+        "table_ops_per_failure_by_kind": {k: round(v / max(len(done), 1), 2) for k, v in sorted(by_kind.items())
+                                          if k != "create_table"},
         "table_ops_by_table": _by_table(tables),
         "actions": dict(Counter(str(r.get("action")) for r in done.values())),
     }
@@ -323,6 +325,7 @@ def format_table(figures: dict[str, Any]) -> str:
          if f["budget_bound_per_hour"] else "n/a"),
         ("Table Storage ops / failure", f"{f['table_ops_per_failure']} (create_table excluded)"),
         ("  by kind (all failures)", ", ".join(f"{k} {v}" for k, v in f["table_ops_by_kind"].items())),
+        ("  by kind / failure", ", ".join(f"{k} {v}" for k, v in f["table_ops_per_failure_by_kind"].items())),
         ("  by table", ", ".join(f"{k} {v}" for k, v in f["table_ops_by_table"].items())),
         ("actions", ", ".join(f"{k} {v}" for k, v in sorted(f["actions"].items()))),
     ]

@@ -40,10 +40,14 @@ def new_invocation_id(label: str = "inv") -> str:
 
 
 def carry_on(record: DecisionRecord, api: JobsApi, deps: PipelineDeps, ws: str, owner: str,
-             job: Job | None) -> DecisionRecord:
-    """From `decided` (intent on record) or `acted` to `done`; each step saved (merging, as `owner`)."""
+             job: Job | None, *, chain: list[DecisionRecord] | None = None) -> DecisionRecord:
+    """From `decided` (intent on record) or `acted` to `done`, saved (merging, as `owner`). `chain`: the
+    chain as the decision read it (None: read it here)."""
     if record.status == "decided":
-        record = deps.store.save(_act(record, api, deps, ws), owner=owner)
+        # Acted is not saved on its own: the done record carries what the action did. A worker that stops in
+        # between leaves the record decided, and whoever finishes it acts again from the intent, which
+        # recognises what Databricks shows already (actions.act) and sends only the rest.
+        record = _act(record, api, deps, ws, chain)
     if record.status == "acted":
         ids = deps.notifier.notify(record, job) if record.agent_enabled else []
         record = record.model_copy(update={"notifications": ids, "status": "done", "finished_at": deps.clock()})
@@ -55,7 +59,9 @@ def finish_run_records(run: Run, api: JobsApi, deps: PipelineDeps, ws: str, owne
                        job_of: JobReader) -> list[str]:
     """Finish this run's records that an earlier invocation left decided or acted (their key holds the run's
     repair count of then, so a redelivery after the agent's own repair computes another key)."""
-    finished = []
+    finished: list[str] = []
+    if run.repair_count == 0:
+        return finished  # keys hold the repair count: this run has no record but its own (`skip`)
     for record in deps.store.unfinished(ws, run.run_id):
         if record.key == skip:
             continue
@@ -124,9 +130,11 @@ def release(deps: PipelineDeps, key: str, owner: str) -> None:
         log.warning("could not release the claim", extra={"key": key})
 
 
-def _act(record: DecisionRecord, api: JobsApi, deps: PipelineDeps, ws: str) -> DecisionRecord:
+def _act(record: DecisionRecord, api: JobsApi, deps: PipelineDeps, ws: str,
+         chain: list[DecisionRecord] | None = None) -> DecisionRecord:
     intent = record.intent
-    _settle_earlier_resizes(record, api, deps, ws, superseded=intent is not None and intent.resize is not None)
+    _settle_earlier_resizes(record, api, deps, ws, superseded=intent is not None and intent.resize is not None,
+                            chain=chain)
     try:
         result = actions.act(record.action, intent, api, observe=record.mode == "observe")
     except PermanentError as exc:
@@ -147,11 +155,11 @@ def _act(record: DecisionRecord, api: JobsApi, deps: PipelineDeps, ws: str) -> D
 
 
 def _settle_earlier_resizes(record: DecisionRecord, api: JobsApi, deps: PipelineDeps, ws: str, *,
-                            superseded: bool) -> None:
+                            superseded: bool, chain: list[DecisionRecord] | None = None) -> None:
     """Resizes earlier in the chain: handed over to this one's resize, or put back when the chain stops rerunning."""
     if record.mode == "observe":
         return
-    earlier = [r for r in deps.store.chain(ws, record.chain_id)
+    earlier = [r for r in (deps.store.chain(ws, record.chain_id) if chain is None else chain)
                if r.key != record.key and r.resize and not r.resize.reverted and r.job_id is not None]
     stops = record.action not in (Action.RETRY, Action.RETRY_WITH_NEW_PARAMS)
     for previous in earlier:

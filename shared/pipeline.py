@@ -41,6 +41,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_DEFERS = 30  # task-level events waiting for their parent run; after that the poller picks the run up
+# Runs Databricks starts on its own. The agent's reruns are repairs (repair_count > 0) or run-now (ONE_TIME):
+# a run with one of these triggers, never repaired, has no earlier decision in its chain and no rerun link.
+UNLINKED_TRIGGERS = frozenset({"PERIODIC", "FILE_ARRIVAL", "CONTINUOUS", "TABLE"})
 
 
 class Notifier(Protocol):
@@ -173,10 +176,11 @@ def _decide_and_carry_on(record: DecisionRecord, run: Run, api: JobsApi, deps: P
         if decided is None:
             assert event is not None
             return hand_over(record, event, deps, owner)
-        record, resize_request = decided
+        record, resize_request, chain = decided
         intent = actions.plan_intent(record.action, run, workspace_key=ws, resize=resize_request, now=deps.clock())
         # The decision and what it is about to send are on record before anything changes in Databricks.
         record = deps.store.save(record.model_copy(update={"intent": intent}), owner=owner)
+        return completion.carry_on(record, api, deps, ws, owner, job, chain=chain)
     return completion.carry_on(record, api, deps, ws, owner, job)
 
 
@@ -199,8 +203,9 @@ def _defer_while_claimed(event: FailureEvent, claim: Claim, deps: PipelineDeps, 
 def _diagnose_and_decide(
     record: DecisionRecord, run: Run, job: Job | None, api: JobsApi, deps: PipelineDeps, ws: str, *,
     may_hand_over: bool = False,
-) -> tuple[DecisionRecord, actions.ResizeRequest | None] | None:
-    """The decision and the resize it needs; None when the model must be asked and may be, in another invocation."""
+) -> tuple[DecisionRecord, actions.ResizeRequest | None, list[DecisionRecord]] | None:
+    """The decision, the resize it asks for, and the chain it was decided on (read once, passed along); None when
+    the model must be asked and may be, in another invocation (shared/handover.py)."""
     settings = deps.settings
     # The classifier sees the attempt: some limits mean more when they persist (a workspace run limit is quota then).
     diagnosis = diagnose(run, api, lambda signals: deps.classify(replace(signals, attempt=record.attempt)))
@@ -221,7 +226,7 @@ def _diagnose_and_decide(
         # The LLM's spark_conf suggestion was already clamped by its guard; plan_resize clamps it again.
         suggested = analysis.suggested_parameters.get("spark_conf") if analysis.suggested_parameters else None
         resize_request, blocker = _plan_resize(run, job, settings, spark_conf=suggested)
-    chain = deps.store.chain(ws, record.chain_id)
+    chain = [] if unlinked(run) else deps.store.chain(ws, record.chain_id)
     if resize_request is not None:
         resize_request = _from_chain_original(resize_request, chain, record.key)
     verdict = decide(DecisionInput(
@@ -249,7 +254,7 @@ def _diagnose_and_decide(
         "mode": "observe" if observe else "act", "status": "decided", "decided_at": deps.clock(),
         "max_attempts": max_retries + 1, "agent_enabled": controls.enabled,
     })
-    return record, resize_request if verdict.action is Action.RETRY_WITH_NEW_PARAMS else None
+    return record, resize_request if verdict.action is Action.RETRY_WITH_NEW_PARAMS else None, chain
 
 
 def _would_ask(analyzer: Analyzer, classification: Classification) -> bool:
@@ -283,10 +288,15 @@ def _chain_position(run: Run, ws: str, state: StateStore) -> tuple[str, int]:
     Attempts count Databricks' own task retries, repairs of this run (ours or anyone's), and, for runs the
     agent started with run-now, the attempts before them.
     """
-    link = state.get("rerun", f"{ws}:{run.run_id}")
+    link = None if unlinked(run) else state.get("rerun", f"{ws}:{run.run_id}")
     chain_id, base = (link["chain_id"], int(link["attempt"])) if link else (f"{ws}:{run.run_id}", 1)
     platform_retries = max((t.attempt_number for t in run.failed_tasks()), default=0)
     return chain_id, base + run.repair_count + platform_retries
+
+
+def unlinked(run: Run) -> bool:
+    """Started by Databricks itself and never repaired: its chain is itself alone, so nothing is looked up."""
+    return run.repair_count == 0 and run.trigger in UNLINKED_TRIGGERS
 
 
 def read_job(api: JobsApi, job_id: int | None) -> Job | None:

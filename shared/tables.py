@@ -60,6 +60,20 @@ class EntityTable:
         except ResourceExistsError:
             return False
 
+    def insert_all(self, entities: list[dict[str, Any]]) -> list[Any] | None:
+        """Create every entity (one partition) in one transaction and return their ETags; None, with nothing
+        created, if any of them exists (or the transaction failed otherwise with a 4xx the caller can avoid)."""
+        from azure.data.tables import TableTransactionError
+
+        with storage_errors(f"insert {self._label}s"):
+            try:
+                answers = self._table.submit_transaction([("create", e) for e in entities])
+            except TableTransactionError as exc:
+                if exc.status_code == 409:  # one of them exists (EntityAlreadyExists): nothing was written
+                    return None
+                raise
+        return [_etag_of(a) for a in answers]
+
     def read(self, partition: str, row: str) -> tuple[dict[str, Any] | None, Any]:
         """The entity and its ETag, or (None, None)."""
         from azure.core.exceptions import ResourceNotFoundError
@@ -105,10 +119,15 @@ class EntityTable:
             pass
 
     def query(
-        self, partition: str | None = None, equals: dict[str, Any] | None = None, row_key_below: str | None = None
+        self, partition: str | None = None, equals: dict[str, Any] | None = None, row_key_below: str | None = None,
+        *, row_key_from: str | None = None,
     ) -> list[tuple[dict[str, Any], Any]]:
-        """Entities of `partition` (None: every partition) whose properties equal `equals`, with their ETags."""
+        """Entities of `partition` (None: every partition) whose properties equal `equals` (and whose RowKey is
+        in [row_key_from, row_key_below)), with their ETags."""
         filter_, params = equality_filter(partition, equals or {})
+        if row_key_from is not None:
+            filter_ = " and ".join(p for p in (filter_, "RowKey ge @from") if p)
+            params["from"] = row_key_from
         if row_key_below is not None:
             filter_ = " and ".join(p for p in (filter_, "RowKey lt @below") if p)
             params["below"] = row_key_below
@@ -139,6 +158,15 @@ class MemoryEntityTable:
             self._rows[key] = (dict(entity), 1)
             return 1
 
+    def insert_all(self, entities: list[dict[str, Any]]) -> list[Any] | None:
+        with self._lock:
+            keys = [(e["PartitionKey"], e["RowKey"]) for e in entities]
+            if len(set(keys)) != len(keys) or any(k in self._rows for k in keys):
+                return None
+            for key, entity in zip(keys, entities):
+                self._rows[key] = (dict(entity), 1)
+            return [1] * len(entities)
+
     def read(self, partition: str, row: str) -> tuple[dict[str, Any] | None, Any]:
         with self._lock:
             found = self._rows.get((partition, row))
@@ -164,11 +192,16 @@ class MemoryEntityTable:
             self._rows.pop((partition, row), None)
 
     def query(
-        self, partition: str | None = None, equals: dict[str, Any] | None = None, row_key_below: str | None = None
+        self, partition: str | None = None, equals: dict[str, Any] | None = None, row_key_below: str | None = None,
+        *, row_key_from: str | None = None,
     ) -> list[tuple[dict[str, Any], Any]]:
         out = []
-        for (pk, rk), (entity, etag) in sorted(self._rows.items()):
+        with self._lock:
+            rows = sorted(self._rows.items())
+        for (pk, rk), (entity, etag) in rows:
             if partition is not None and pk != partition or row_key_below is not None and not rk < row_key_below:
+                continue
+            if row_key_from is not None and not rk >= row_key_from:
                 continue
             if all(entity.get(n) == v for n, v in (equals or {}).items()):
                 out.append((dict(entity), etag))

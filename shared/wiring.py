@@ -31,29 +31,25 @@ def table_service(settings: Settings) -> Any:
     """A TableServiceClient from AzureWebJobsStorage (connection string, or service URI + identity)."""
     from azure.data.tables import TableServiceClient
 
-    from shared.http_session import azure_transport
+    from shared.http_session import sdk_transport
 
+    # The table clients of this service share its transport: proxies read once, not on every call.
     if settings.storage_connection_string:
-        connection = _connection_string(settings)
-        return TableServiceClient.from_connection_string(
-            connection, transport=azure_transport(_endpoint_in(connection, "TableEndpoint", 10002)))
+        return TableServiceClient.from_connection_string(_connection_string(settings), transport=sdk_transport())
     if not settings.storage_table_service_uri:
         raise ConfigError("AzureWebJobsStorage or AzureWebJobsStorage__tableServiceUri must be set")
     return TableServiceClient(endpoint=settings.storage_table_service_uri, credential=storage_credential(settings),
-                              transport=azure_transport(settings.storage_table_service_uri))
+                              transport=sdk_transport())
 
 
 def queue_client(settings: Settings, name: str = JOB_FAILURES) -> Any:
     """A QueueClient that writes base64 messages, as the Functions queue trigger expects by default."""
     from azure.storage.queue import QueueClient, TextBase64DecodePolicy, TextBase64EncodePolicy
 
-    from shared.http_session import azure_transport
+    from shared.http_session import sdk_transport
 
-    uri = settings.storage_queue_service_uri
-    if settings.storage_connection_string:
-        uri = _endpoint_in(_connection_string(settings), "QueueEndpoint", 10001)
     policies = {"message_encode_policy": TextBase64EncodePolicy(), "message_decode_policy": TextBase64DecodePolicy(),
-                "transport": azure_transport(uri)}
+                "transport": sdk_transport()}
     if settings.storage_connection_string:
         return QueueClient.from_connection_string(_connection_string(settings), name, **policies)
     if not settings.storage_queue_service_uri:
@@ -66,20 +62,6 @@ def table(settings: Settings, name: str, service: Any = None) -> Any:
     service = service or table_service(settings)
     service.create_table_if_not_exists(name)
     return service.get_table_client(name)
-
-
-def _endpoint_in(connection: str, name: str, dev_port: int) -> str | None:
-    """The service endpoint a storage connection string names (for proxy and CA settings read once)."""
-    parts = dict(p.split("=", 1) for p in connection.split(";") if "=" in p)
-    if parts.get("UseDevelopmentStorage", "").lower() == "true":
-        return f"http://127.0.0.1:{dev_port}/"
-    if parts.get(name):
-        return parts[name]
-    if parts.get("AccountName"):
-        protocol = parts.get("DefaultEndpointsProtocol", "https")
-        service = name.removesuffix("Endpoint").lower()
-        return f"{protocol}://{parts['AccountName']}.{service}.{parts.get('EndpointSuffix', 'core.windows.net')}/"
-    return None
 
 
 def _connection_string(settings: Settings) -> str:

@@ -165,7 +165,11 @@ class OAuthM2MToken(_CachedToken):
     def _refresh(self, now: float) -> None:
         import requests
 
-        session = self._session or requests
+        if self._session is None:
+            from shared.http_session import ProxySession
+
+            self._session = ProxySession()  # proxies from the environment read once, not on every refresh
+        session = self._session
         try:
             response = session.post(
                 self._token_url, auth=(self._client_id, self._secret), timeout=self._timeout,

@@ -48,9 +48,9 @@ from shared.databricks.models import (
     RunSummary,
 )
 from shared.databricks.limiter import TokenBucket, WorkspaceBuckets
-from shared.http_session import settled_session
 from shared.databricks.retry import RetryPolicy, adapter
 from shared.exceptions import ConfigError
+from shared.http_session import ProxySession
 from shared.settings import WorkspaceConfig
 
 log = logging.getLogger(__name__)
@@ -95,7 +95,7 @@ class DatabricksClient:
         self._timeout = (connect_timeout or min(timeout, 10.0), timeout)
         self._retry = retry
         self._sleep = sleep
-        self._session = settled_session(self.host)  # the environment read once, not on every request
+        self._session = ProxySession()  # proxies from the environment read once, not on every call
         self._session.auth = _BearerAuth(auth)
         self._session.headers["User-Agent"] = "databricks-ai-agent"
         # requests picks the adapter with the longest matching prefix, so these paths get the stricter one.

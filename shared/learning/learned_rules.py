@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -24,17 +26,43 @@ log = logging.getLogger(__name__)
 Classifier = Callable[[FailureSignals], Classification]
 _PARTITION = "rule"
 _ATTEMPTS = 8  # optimistic-concurrency retries when two answers update one rule at once
+# How long a worker classifies with the rules it read (one query of the whole partition) before reading them
+# again: a correction made through another worker takes effect within this time; this worker's own at once.
+CACHE_SECONDS = 30.0
 
 
 class LearnedRuleStore:
     """Learned rules by fingerprint, over an EntityTable (Azure) or a MemoryEntityTable (tests)."""
 
-    def __init__(self, table: EntityTable | MemoryEntityTable) -> None:
+    def __init__(self, table: EntityTable | MemoryEntityTable, cache_seconds: float = CACHE_SECONDS,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self._table = table
+        self._cache_seconds = cache_seconds
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._snapshot: tuple[float, dict[str, LearnedRule]] | None = None
 
     def get(self, fingerprint: str) -> LearnedRule | None:
         entity, _ = self._table.read(_PARTITION, fingerprint)
         return _load(entity) if entity is not None else None
+
+    def lookup(self, fingerprint: str) -> LearnedRule | None:
+        """The rule for `fingerprint` as classification sees it: from this worker's copy of every rule, read
+        again once it is CACHE_SECONDS old, so most failures cost no Table operation here."""
+        if self._cache_seconds <= 0:
+            return self.get(fingerprint)
+        with self._lock:
+            now = self._clock()
+            if self._snapshot is None or now - self._snapshot[0] >= self._cache_seconds:
+                rules = {e["RowKey"]: _load(e) for e, _ in self._table.query(_PARTITION)}
+                self._snapshot = (now, rules)
+            found = self._snapshot[1].get(fingerprint)
+        return found.model_copy(deep=True) if found is not None else None
+
+    def forget_cached(self) -> None:
+        """Read the rules again on the next lookup (after a change made through this store)."""
+        with self._lock:
+            self._snapshot = None
 
     def find(self, rule_id: str) -> LearnedRule | None:
         """A rule by its id (learned-<fingerprint>) or by its fingerprint."""
@@ -54,6 +82,7 @@ class LearnedRuleStore:
             saved = (self._table.insert(_entity(changed)) if entity is None
                      else self._table.replace_if_unchanged(_entity(changed), etag))
             if saved:
+                self.forget_cached()
                 return changed
         from shared.exceptions import TransientError
 
@@ -169,7 +198,7 @@ def with_learned_rules(classify: Classifier, rules: LearnedRuleStore) -> Classif
 
     def classify_learning(signals: FailureSignals) -> Classification:
         shipped = classify(signals)
-        rule = rules.get(shipped.fingerprint) if shipped.fingerprint else None
+        rule = rules.lookup(shipped.fingerprint) if shipped.fingerprint else None
         return apply_rule(shipped, rule)
 
     return classify_learning

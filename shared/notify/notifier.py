@@ -23,7 +23,7 @@ from shared.notify.channels.message import ChannelMessage, from_decision, resolv
 from shared.notify.channels.route import channels_for
 from shared.notify.exceptions import EmailError, InvalidAddress, SendFailed
 from shared.notify.kinds import NotificationKind, acted_kind, kind_for, notification_id
-from shared.notify.outbox import HeldItem, Outbox, OutboxEntry, hour_key, hour_start
+from shared.notify.outbox import HeldItem, Outbox, OutboxEntry, hour_key, hour_start, seen_mark, slot_mark
 from shared.notify.recipients import resolve_recipients, validate_address
 from shared.notify.render import headline, render, render_digest, when_label
 from shared.notify.channels.send import ChannelSender
@@ -87,15 +87,18 @@ class Notifier:
             return []
         nid = notification_id(record, kind)
         channel_ids = self._to_channels(from_decision(record, kind.value, headline=headline(record)), record, job, nid)
-        if self.outbox.get(nid) is not None:
-            log.info("notification exists already", extra={"notification": nid, "key": record.key})
-            return [nid, *channel_ids]
         now = self.clock()
         entry = self._entry(record, job, kind, nid, now)
-        if not self.outbox.create(entry):
-            return [nid, *channel_ids]  # another delivery of the same message got there first
         if entry.status != "pending":
-            self._log_final(entry)
+            if self.outbox.create(entry):  # False: it exists, another delivery of the same message wrote it
+                self._log_final(entry)
+            return [nid, *channel_ids]
+        if self._admit_at_once(entry, record, kind, now):
+            return [nid, *channel_ids]
+        # A mark was there already (the same failure emailed lately, a slot taken elsewhere, or this very
+        # notification): one step at a time, each insert-if-absent its own guard.
+        if not self.outbox.create(entry):
+            log.info("notification exists already", extra={"notification": nid, "key": record.key})
             return [nid, *channel_ids]
         self._admit_and_send(entry, record, kind, now)
         return [nid, *channel_ids]
@@ -121,7 +124,7 @@ class Notifier:
                 headline=message.summary[:300], recipients=[name], recipient_source="channel", subject=message.title,
                 text=message.model_dump_json(), created_at=now, next_attempt_at=now + SEND_LEASE,
             )
-            if self.outbox.get(cid) is None and self.outbox.create(entry):
+            if self.outbox.create(entry):  # False: it exists (this message's earlier delivery wrote it)
                 self._deliver(entry, now)
         return ids
 
@@ -171,17 +174,61 @@ class Notifier:
             next_attempt_at=now + SEND_LEASE if status == "pending" else None, last_error=error,
         )
 
+    def _repeat_key(self, record: DecisionRecord, kind: NotificationKind) -> str | None:
+        """The repeat window's key of this email (job + fingerprint + kind), or None when the window is off."""
+        if kind not in _REPEATABLE or self.settings.email_repeat_window_minutes <= 0 or not record.fingerprint:
+            return None
+        return f"{record.job_id or record.workspace_id}|{record.fingerprint}|{kind.value}"
+
+    def _admit_at_once(self, entry: OutboxEntry, record: DecisionRecord, kind: NotificationKind,
+                       now: datetime) -> bool:
+        """The common case in one transaction: the notification, its repeat mark and one hourly slot per recipient
+        this worker believes free, all inserted only if none exists; then send. False (nothing written) when
+        one existed: the caller goes step by step."""
+        hour, cap = hour_key(now), self.settings.email_max_per_recipient_per_hour
+        repeat_key = self._repeat_key(record, kind)
+        marks = [seen_mark(repeat_key, now, entry.id)] if repeat_key else []
+        direct, held, slots = [], [], []
+        for address in entry.recipients:
+            slot = self.outbox.next_slot(address, hour, cap) if cap > 0 else -1
+            if slot is None:
+                held.append(address)
+                continue
+            direct.append(address)
+            if slot >= 0:
+                slots.append((address, slot))
+                marks.append(slot_mark(address, hour, slot))
+        candidate = entry.model_copy(deep=True)
+        if held:
+            candidate.recipients, candidate.held_recipients = direct, held
+            candidate.status = "pending" if direct else "held"
+            candidate.detail = "held for the digest (hourly cap)"
+        if direct:
+            candidate.attempts = 1  # counted before the send, in the same write (see _deliver)
+        if not self.outbox.create_with_marks(candidate, marks):
+            for address, slot in slots:
+                self.outbox.slot_unused(address, hour, slot)
+            return False
+        entry.__dict__.update(candidate.__dict__)
+        entry._etag = candidate._etag
+        if held:
+            summary = _summary(entry, now)
+            for address in held:
+                self.outbox.hold(HeldItem(hour=hour, recipient=address, notification_id=entry.id, reason="cap",
+                                          summary=summary))
+            if not direct:
+                self._log_final(entry)
+                return True
+        self._deliver(entry, now, counted=True)
+        return True
+
     def _admit_and_send(self, entry: OutboxEntry, record: DecisionRecord, kind: NotificationKind,
                         now: datetime) -> None:
         """Split the recipients into those who get it now and those who read it in the digest; send."""
         hour = hour_key(now)
         window = timedelta(minutes=self.settings.email_repeat_window_minutes)
-        repeat = (
-            kind in _REPEATABLE and self.settings.email_repeat_window_minutes > 0 and bool(record.fingerprint)
-            and self.outbox.seen_recently(
-                f"{record.job_id or record.workspace_id}|{record.fingerprint}|{kind.value}", now, window, entry.id
-            )
-        )
+        repeat_key = self._repeat_key(record, kind)
+        repeat = repeat_key is not None and self.outbox.seen_recently(repeat_key, now, window, entry.id)
         direct: list[str] = []
         held: list[tuple[str, str]] = []
         for address in entry.recipients:
@@ -206,14 +253,16 @@ class Notifier:
                 return
         self._deliver(entry, now)
 
-    def _deliver(self, entry: OutboxEntry, now: datetime) -> None:
+    def _deliver(self, entry: OutboxEntry, now: datetime, *, counted: bool = False) -> None:
         """One send attempt; the outcome (sent, retry later, failed) is saved on the entry.
 
         The attempt is counted in the outbox before the send: should the worker die mid-send, the next attempt
         knows an earlier one may have reached the provider (ACS then looks the operation up instead of sending).
+        `counted`: the entry was written with this attempt counted already (its insert).
         """
-        entry.attempts += 1
-        self.outbox.save(entry)
+        if not counted:
+            entry.attempts += 1
+            self.outbox.save(entry)
         try:
             result = self._send(entry)
         except SendFailed as exc:

@@ -1,10 +1,12 @@
 """The outbox: every notification, its rendered email and its delivery state, in one Azure Table.
 
 Partitions of the table (settings.outbox_table):
-  notification  one row per notification (id: decision key or chain id + kind, or digest:<hour>:<recipient>)
+  notification  one row per notification (id: decision key or chain id + kind, or digest:<hour>:<recipient>);
+                beside them, so that one transaction writes a notification with its marks, the repeat marks
+                (~seen|<job|fingerprint|kind>: when that failure was last emailed) and the hourly slots
+                (~rate|<hour>|<recipient>|<n>: one row per email a recipient got in that clock hour)
   digest        notifications a recipient did not get one by one (hourly cap, repeats), waiting for the digest
-  rate          emails per recipient per clock hour
-  seen          when a job's failure (by fingerprint) was last emailed, for the repeat window
+  rate, seen    the same counters as rows of their own (before the marks moved); only pruned now
 
 `Outbox` holds the logic; `TableOutbox` and `MemoryOutbox` implement six small hooks (STYLE.md item 1).
 Storage errors become TransientError in TableOutbox: the caller's message is retried, nothing is lost.
@@ -12,16 +14,18 @@ Storage errors become TransientError in TableOutbox: the caller's message is ret
 
 from __future__ import annotations
 
-import html as html_lib
 import json
 import logging
-import zlib
+import threading
 from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, PrivateAttr
 
 from shared.decision import utcnow
+from shared.notify.outbox_body import (  # noqa: F401 - MAX_BODY_BYTES, TRUNCATION_NOTE: part of this module's API
+    MAX_BODY_BYTES, MAX_STRING_CHARS, TRUNCATION_NOTE, _cut, _json_list, pack_body, unpack_body,
+)
 from shared.exceptions import TransientError
 from shared.redaction import redact, redact_data
 from shared.table_keys import table_key
@@ -30,14 +34,12 @@ from shared.tables import EntityTable, MemoryEntityTable, storage_errors
 log = logging.getLogger(__name__)
 
 NOTIFICATION, DIGEST, RATE, SEEN = "notification", "digest", "rate", "seen"
+# Row-key prefixes of the marks kept in the notification partition ("~" sorts after every notification id).
+SEEN_MARK, RATE_SLOT = "~seen|", "~rate|"
 
 Status = Literal["pending", "sent", "recorded", "failed", "held", "disabled", "no_recipients"]
 FINAL: frozenset[str] = frozenset({"sent", "recorded", "failed", "held", "disabled", "no_recipients"})
 
-# A Table property holds at most 64 KiB; the compressed bodies stay well under it, and so do the strings.
-MAX_BODY_BYTES = 60_000
-MAX_STRING_CHARS = 8_000
-TRUNCATION_NOTE = "[truncated in the outbox: the email was larger than a Table Storage property may hold]"
 
 
 class OutboxEntry(BaseModel):
@@ -142,6 +144,8 @@ class Outbox:
 
     def __init__(self, table: EntityTable | MemoryEntityTable) -> None:
         self._table = table
+        self._slots_lock = threading.Lock()
+        self._next_slots: dict[tuple[str, str], int] = {}
 
     # --- notifications ------------------------------------------------------------------------------
     def get(self, notification_id: str) -> OutboxEntry | None:
@@ -158,6 +162,17 @@ class Outbox:
         if etag:
             entry._etag = etag
         return bool(etag)
+
+    def create_with_marks(self, entry: OutboxEntry, marks: list[dict[str, Any]]) -> bool:
+        """Insert `entry` and its repeat mark and hourly slots (seen_mark, slot_mark) in one transaction; False,
+        with nothing written, if any of them exists already (the caller then takes the slow path)."""
+        if not marks:
+            return self.create(entry)
+        etags = self._table.insert_all([entry.to_entity(), *marks])
+        if etags is None:
+            return False
+        entry._etag = etags[0]
+        return True
 
     def save(self, entry: OutboxEntry) -> None:
         """Write `entry`, conditional on the version it was read at. On a conflict the delivery outcome is
@@ -213,34 +228,61 @@ class Outbox:
 
     # --- the hourly cap -----------------------------------------------------------------------------
     def take_slot(self, recipient: str, hour: str, cap: int) -> bool:
-        """Count one email to `recipient` in `hour`; False when the cap is reached (the digest takes it)."""
+        """Count one email to `recipient` in `hour`; False when the cap is reached (the digest takes it).
+
+        Each email takes a slot row of its own (insert-if-absent, no read first); slot n taken means n + 1 emails
+        went out, so once slot cap - 1 is taken the hour is full. This worker remembers the next free slot."""
         if cap <= 0:
             return True
-        row = safe_key(f"{hour}|{recipient.lower()}")
-        for _ in range(10):
-            entity, etag = self._read(RATE, row)
-            if entity is None:
-                if self._insert({"PartitionKey": RATE, "RowKey": row, "count": 1}):
-                    return True
-                continue
-            count = int(entity.get("count", 0))
-            if count >= cap:
+        for _ in range(cap + 1):
+            slot = self.next_slot(recipient, hour, cap)
+            if slot is None:
                 return False
-            if self._replace({"PartitionKey": RATE, "RowKey": row, "count": count + 1}, etag):
+            if self._insert(slot_mark(recipient, hour, slot)):
                 return True
-        # Ten lost races in a row: send rather than hold; one email too many beats one lost.
-        log.warning("rate counter contended; sending without counting", extra={"recipient": recipient, "hour": hour})
-        return True
+            self.slot_taken(recipient, hour, slot)
+        return False
+
+    def next_slot(self, recipient: str, hour: str, cap: int) -> int | None:
+        """The slot this worker tries next for `recipient` in `hour` (reserved: a concurrent send in this worker
+        tries the one after), or None when this worker knows the hour's slots are all taken."""
+        key = (hour, recipient.lower())
+        with self._slots_lock:
+            slot = self._next_slots.get(key, 0)
+            if slot >= cap:
+                return None
+            if len(self._next_slots) > 10_000:  # old hours: forget them
+                self._next_slots = {k: v for k, v in self._next_slots.items() if k[0] >= hour}
+            self._next_slots[key] = slot + 1
+            return slot
+
+    def slot_taken(self, recipient: str, hour: str, slot: int) -> None:
+        """Slot `slot` was taken by someone else: try the next one next time."""
+        key = (hour, recipient.lower())
+        with self._slots_lock:
+            self._next_slots[key] = max(self._next_slots.get(key, 0), slot + 1)
+
+    def slot_unused(self, recipient: str, hour: str, slot: int) -> None:
+        """A slot reserved by next_slot was not written after all: offer it again."""
+        key = (hour, recipient.lower())
+        with self._slots_lock:
+            self._next_slots[key] = min(self._next_slots.get(key, 0), slot)
 
     # --- repeats ------------------------------------------------------------------------------------
     def seen_recently(self, key: str, now: datetime, window: timedelta, notification_id: str) -> bool:
-        """True if `key` (job + fingerprint + kind) was emailed within `window`; otherwise mark it now."""
-        row = safe_key(key)
-        entity, _ = self._read(SEEN, row)
-        if entity is not None and as_utc(entity["last_at"]) > now - window:
+        """True if `key` (job + fingerprint + kind) was emailed within `window`; otherwise mark it now.
+
+        The mark is inserted first (no read): only when one exists is it read, and renewed if older than the
+        window (conditionally: when another worker renewed it first, that one is the email)."""
+        mark = seen_mark(key, now, notification_id)
+        if self._insert(mark):
+            return False
+        entity, etag = self._read(NOTIFICATION, mark["RowKey"])
+        if entity is None:
+            return not self._insert(mark)
+        if as_utc(entity["last_at"]) > now - window:
             return True
-        self._upsert({"PartitionKey": SEEN, "RowKey": row, "last_at": now, "notification_id": _cut(notification_id)})
-        return False
+        return not self._replace(mark, etag)
 
     # --- digests ------------------------------------------------------------------------------------
     def hold(self, item: HeldItem) -> None:
@@ -258,13 +300,18 @@ class Outbox:
     def prune(self, now: datetime, repeat_window: timedelta) -> int:
         """Delete hourly counters older than an hour and repeat marks older than the window."""
         removed = 0
-        for entity, _ in self._query(RATE, row_key_below=hour_key(now - timedelta(hours=1))):
-            self._delete(RATE, entity["RowKey"])
-            removed += 1
-        for entity, _ in self._query(SEEN):
-            if as_utc(entity["last_at"]) <= now - repeat_window:
-                self._delete(SEEN, entity["RowKey"])
+        last_hour = hour_key(now - timedelta(hours=1))
+        for partition, below in ((RATE, last_hour), (NOTIFICATION, RATE_SLOT + last_hour)):
+            start = RATE_SLOT if partition == NOTIFICATION else None
+            for entity, _ in self._query(partition, row_key_below=below, row_key_from=start):
+                self._delete(partition, entity["RowKey"])
                 removed += 1
+        for partition, start in ((SEEN, None), (NOTIFICATION, SEEN_MARK)):
+            stop = None if start is None else start[:-1] + chr(ord(start[-1]) + 1)
+            for entity, _ in self._query(partition, row_key_from=start, row_key_below=stop):
+                if as_utc(entity["last_at"]) <= now - repeat_window:
+                    self._delete(partition, entity["RowKey"])
+                    removed += 1
         return removed
 
     # --- the table -----------------------------------------------------------------------------------
@@ -284,9 +331,10 @@ class Outbox:
         self._table.delete(partition, row)
 
     def _query(
-        self, partition: str, *, equals: dict[str, str] | None = None, row_key_below: str | None = None
+        self, partition: str, *, equals: dict[str, str] | None = None, row_key_below: str | None = None,
+        row_key_from: str | None = None,
     ) -> list[tuple[dict[str, Any], Any]]:
-        return self._table.query(partition, equals, row_key_below)
+        return self._table.query(partition, equals, row_key_below, row_key_from=row_key_from)
 
 
 class TableOutbox(Outbox):
@@ -311,45 +359,15 @@ class MemoryOutbox(Outbox):
 
 
 # --- helpers ----------------------------------------------------------------------------------------------
-def pack_body(text: str, html: str, items: list[str] | None = None) -> tuple[bytes, str]:
-    """The bodies zlib-compressed as one JSON document; cut (with a note) if even that is too large."""
-    items = list(items or [])
-    packed = _compress(text, html, items)
-    if len(packed) <= MAX_BODY_BYTES:
-        return packed, ""
-    limit = len(text)
-    while True:
-        limit //= 2
-        cut = text[:limit] + "\n\n" + TRUNCATION_NOTE
-        page = f"<pre style=\"white-space:pre-wrap\">{html_lib.escape(cut)}</pre>"
-        packed = _compress(cut, page, items[: max(limit // 40, 10)])
-        if len(packed) <= MAX_BODY_BYTES:
-            return packed, TRUNCATION_NOTE
+def seen_mark(key: str, now: datetime, notification_id: str) -> dict[str, Any]:
+    """The repeat mark of `key` (job + fingerprint + kind), emailed `now` as `notification_id`."""
+    return {"PartitionKey": NOTIFICATION, "RowKey": SEEN_MARK + safe_key(key), "last_at": now,
+            "notification_id": _cut(notification_id)}
 
 
-def unpack_body(value: Any) -> tuple[str, str, list[str]]:
-    if not value:
-        return "", "", []
-    data = json.loads(zlib.decompress(bytes(value)).decode("utf-8"))
-    return data.get("text", ""), data.get("html", ""), list(data.get("items", []))
-
-
-def _compress(text: str, html: str, items: list[str]) -> bytes:
-    return zlib.compress(json.dumps({"text": text, "html": html, "items": items}).encode("utf-8"), 9)
-
-
-def _json_list(values: list[Any]) -> str:
-    """A JSON list that fits a property: items are dropped from the end (never cut mid-JSON)."""
-    items = list(values)
-    while True:
-        encoded = json.dumps(items, ensure_ascii=False)
-        if len(encoded) <= MAX_STRING_CHARS:
-            return encoded
-        items = items[: len(items) // 2]
-
-
-def _cut(value: str) -> str:
-    return value if len(value) <= MAX_STRING_CHARS else value[: MAX_STRING_CHARS - 20] + " …[truncated]"
+def slot_mark(recipient: str, hour: str, slot: int) -> dict[str, Any]:
+    """The row that says `recipient` got email number `slot` + 1 in `hour` (sorts by hour, for pruning)."""
+    return {"PartitionKey": NOTIFICATION, "RowKey": RATE_SLOT + safe_key(f"{hour}|{recipient.lower()}|{slot:05d}")}
 
 
 def safe_key(key: str) -> str:

@@ -2,7 +2,7 @@
 
 The points are where a real worker can die between claiming a failure and finishing its record: with the
 intent on record but nothing sent, right after Databricks accepted the repair or the jobs/update, after the
-acted record, in the middle of the email (before or after it reached ACS), and after the final record.
+action and before the email (what the action did is saved with the done record only), in the middle of the email (before or after it reached ACS), and after the final record.
 """
 
 from __future__ import annotations
@@ -31,13 +31,18 @@ def acs_transport(endpoint: str, key: str) -> Any:
 def arm(point: str, deps: Any) -> None:
     """Wrap the dependency the point lives in so that the process dies there."""
     save, jobs_api, transport = deps.store.save, deps.jobs_api, deps.notifier.transport
+    notify = deps.notifier.notify
 
     def save_then_maybe_die(record: Any, **kw: Any) -> Any:
         out = save(record, **kw)
-        if (point, out.status) in (("before_action", "decided"), ("after_record", "acted"),
-                                   ("after_done_record", "done")):
+        if (point, out.status) in (("before_action", "decided"), ("after_done_record", "done")):
             die()
         return out
+
+    def notify_or_die(record: Any, *a: Any, **k: Any) -> Any:
+        if point == "after_record" and record.status == "acted":
+            die()
+        return notify(record, *a, **k)
 
     def api_for(workspace_id: Any) -> Any:
         api = jobs_api(workspace_id)
@@ -64,6 +69,7 @@ def arm(point: str, deps: Any) -> None:
             die()
 
     deps.store.save = save_then_maybe_die
+    deps.notifier.notify = notify_or_die
     deps.jobs_api = api_for
     if point.startswith("during_email"):
         deps.notifier.transport = DyingTransport()

@@ -98,11 +98,18 @@ def test_the_timer_following_the_rerun_while_the_worker_saves_overwrites_nothing
     deps, _ = deps
     job, run, failure = failed_job(sim, error="java.lang.OutOfMemoryError: Java heap space")
     sim.script_repair(run, succeed_if_resized(failure))
-    # While the worker sends its email, the rerun ends and the timer records the outcome and reverts the resize.
-    deps.notifier.during = lambda: poll(deps)
+    # While the worker sends its email, the rerun ends and the timer ticks: what the action did is recorded with
+    # the done record only, so that tick has nothing to follow yet; the next one records the outcome and
+    # reverts the resize.
+    seen_by_timer = []
+    deps.notifier.during = lambda: seen_by_timer.append((poll(deps), deps.store.pending_outcomes()))
     body = FailureEvent(workspace_id=sim.workspace_id, job_id=job, run_id=run).to_message()
 
     handle_message(body, message_id="msg-1", dequeue_count=1, max_dequeue_count=5, deps=deps)
+    assert seen_by_timer and all(pending == [] for _, pending in seen_by_timer)
+    [record] = deps.store.recent(since=record_epoch())
+    assert record.status == "done" and record.outcome == "pending" and not record.resize.reverted
+    poll(deps)
 
     [record] = deps.store.recent(since=record_epoch())
     assert record.status == "done"  # the worker's change

@@ -193,3 +193,43 @@ def test_a_yes_on_a_decision_made_by_a_learned_rule_confirms_the_rule():
 
     rule, message = learn(answer(rerun_by_rule, correct=True, by="cyd"), rerun_by_rule, rules)
     assert rule.independent_confirmations() == 3 and "3 confirmations" in message
+
+
+class _CountingTable(MemoryEntityTable):
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[str] = []
+
+    def read(self, partition, row):
+        self.calls.append("read")
+        return super().read(partition, row)
+
+    def query(self, partition=None, equals=None, row_key_below=None, **kw):
+        self.calls.append("query")
+        return super().query(partition, equals, row_key_below, **kw)
+
+
+def test_classification_reads_the_rules_once_per_cache_window_and_sees_a_change_of_another_worker_after_it():
+    table, now = _CountingTable(), [0.0]
+    worker = LearnedRuleStore(table, cache_seconds=30, clock=lambda: now[0])
+    other = LearnedRuleStore(table, cache_seconds=30, clock=lambda: now[0])  # another worker, same table
+    classifier = with_learned_rules(classify, worker)
+    for _ in range(5):
+        assert classifier(REFUSED).category is Category.NETWORK
+    assert table.calls == ["query"]  # five failures, one Table operation
+
+    record = decided(REFUSED)
+    learn(answer(record, correct=False, category="code"), record, other)
+    now[0] = 29.0
+    assert classifier(REFUSED).category is Category.NETWORK  # still this worker's copy
+    now[0] = 30.0
+    assert classifier(REFUSED).category is Category.CODE  # read again: the correction decides
+
+
+def test_a_change_made_through_the_same_store_decides_at_once():
+    rules = LearnedRuleStore(MemoryEntityTable(), cache_seconds=3600, clock=lambda: 0.0)
+    classifier = with_learned_rules(classify, rules)
+    assert classifier(REFUSED).category is Category.NETWORK
+    record = decided(REFUSED)
+    learn(answer(record, correct=False, category="code"), record, rules)
+    assert classifier(REFUSED).category is Category.CODE

@@ -264,12 +264,19 @@ def test_escalations_are_never_held_as_repeats(outbox, transport, clock):
     assert len(transport.sent) == 2
 
 
-class BrokenOutbox(MemoryOutbox):
-    def _read(self, partition, row):
-        raise TransientError("table storage unavailable (read outbox row): ServiceRequestError")
+class _UnreachableTable:
+    """Every Table operation fails as EntityTable reports an unreachable account."""
 
-    def _query(self, partition, **kwargs):
-        raise TransientError("table storage unavailable (query outbox): ServiceRequestError")
+    def __getattr__(self, name):
+        def fail(*args, **kwargs):
+            raise TransientError(f"table storage unavailable ({name} outbox row): ServiceRequestError")
+        return fail
+
+
+class BrokenOutbox(MemoryOutbox):
+    def __init__(self):
+        super().__init__()
+        self._table = _UnreachableTable()
 
 
 def test_an_unreachable_outbox_raises_transient_so_the_message_is_retried(transport, clock):

@@ -37,14 +37,25 @@ class Transport(EmailTransport):
 
 
 class FlakyOutbox(MemoryOutbox):
-    """Unreachable until `down` is cleared."""
+    """Unreachable (every Table operation) until `down` is cleared."""
 
     down = False
 
-    def _read(self, partition, row):
-        if self.down:
-            raise TransientError("table storage unavailable (read outbox row): ServiceRequestError")
-        return super()._read(partition, row)
+    def __init__(self):
+        super().__init__()
+        table, outbox = self._table, self
+
+        class Flaky:
+            def __getattr__(self, name):
+                operation = getattr(table, name)
+
+                def maybe_fail(*args, **kwargs):
+                    if outbox.down:
+                        raise TransientError(f"table storage unavailable ({name} outbox row): ServiceRequestError")
+                    return operation(*args, **kwargs)
+                return maybe_fail
+
+        self._table = Flaky()
 
 
 @dataclass

@@ -14,6 +14,7 @@ from typing import Any
 
 import requests
 
+from shared.http_session import ProxySession
 from shared.notify.channels import payloads
 from shared.notify.channels.message import ChannelMessage
 from shared.notify.exceptions import SendFailed, SendRejected
@@ -36,8 +37,7 @@ class ChannelSender:
 
     def __post_init__(self) -> None:
         if self.session is None:
-            self.session = requests.Session()
-            self.session.trust_env = False  # no proxy scan per call, and no proxy from the environment
+            self.session = ProxySession()  # proxies from the environment read once, not on every call
 
     def payload(self, message: ChannelMessage) -> dict[str, Any]:
         """The body this channel posts for `message`."""

@@ -142,13 +142,16 @@ class AcsTransport(EmailTransport):
     def _build_client(self) -> Any:
         from azure.communication.email import EmailClient
 
+        from shared.http_session import with_sdk_transport
+
+        kwargs = with_sdk_transport(self._client_kwargs)  # proxies read once, not on every call
         if self._connection_string is not None:
             value = self._connection_string()
             if not value:
                 raise SendFailed("acs: no connection string (ACS_CONNECTION_STRING or its Key Vault secret is empty)")
-            return EmailClient.from_connection_string(value, **self._client_kwargs)
+            return EmailClient.from_connection_string(value, **kwargs)
         credential = self._credential or _managed_identity(self._client_id)
-        return EmailClient(self.endpoint, credential, **self._client_kwargs)
+        return EmailClient(self.endpoint, credential, **kwargs)
 
 
 def _managed_identity(client_id: str | None) -> Any:

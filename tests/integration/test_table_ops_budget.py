@@ -1,0 +1,91 @@
+"""The Table Storage budget of issue 13: at most 6 operations per rules-only failure on the common path (webhook →
+decided → acted → done, one email through the outbox), counted at the counting proxy in front of Azurite.
+
+The failures are the bench's mix (localdev/bench_workload.py: network and timeout → RETRY, code → SEND_EMAIL,
+out-of-memory → RETRY_WITH_NEW_PARAMS), each of its own scheduled job, all emailed to one on-call list, more than
+the hourly cap lets through one by one (the rest are held for the digest): both notification paths are counted.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+
+import pytest
+import requests
+
+from localdev.bench_workload import MIX, load
+from localdev.table_proxy import make_server
+from shared.completion import new_invocation_id
+from shared.events import FailureEvent
+from shared.pipeline import process
+from shared.settings import Settings
+from shared.wiring import build_deps
+from tests.fixtures.databricks import SIM_TOKEN
+
+BUDGET = 6
+FAILURES = len(MIX) + 4  # the whole mix once and a few more: past the cap of 10 emails an hour to one list
+
+
+@pytest.fixture
+def proxy(azurite):
+    server = make_server(azurite.table_port)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def _operations(proxy: str) -> Counter:
+    """Operations since the last reset by kind ('read 404', 'insert', ...), table creation left out."""
+    out: Counter = Counter()
+    for key, n in requests.get(f"{proxy}/_proxy/counts", timeout=5).json().items():
+        _, kind, status = key.split(" ")
+        if kind != "create_table":
+            out[kind if status.startswith("2") else f"{kind} {status}"] += n
+    requests.post(f"{proxy}/_proxy/reset", timeout=5)
+    return out
+
+
+def test_a_rules_only_failure_costs_at_most_six_table_operations(sim, azurite, proxy, unique_name, tmp_path,
+                                                                  monkeypatch):
+    through = azurite.connection_string.replace(f"TableEndpoint=http://127.0.0.1:{azurite.table_port}/",
+                                                f"TableEndpoint={proxy}/")
+    from shared import wiring
+
+    real_queue_client = wiring.queue_client
+    monkeypatch.setattr(wiring, "queue_client", lambda settings, *_: real_queue_client(settings, f"q{unique_name}"))
+    settings = Settings(
+        storage_connection_string=through, databricks_workspace_url=sim.url, databricks_pat_token=SIM_TOKEN,
+        databricks_workspace_id=sim.workspace_id, agent_mode="act", email_enabled=True, email_transport="file",
+        email_file_dir=str(tmp_path), email_sender="agent@contoso.example",
+        email_default_recipients=["oncall@contoso.example"], decisions_table=f"{unique_name}d",
+        state_table=f"{unique_name}s", outbox_table=f"{unique_name}o", learned_rules_table=f"{unique_name}l",
+    )
+    failures = load(sim, [MIX[i % len(MIX)] for i in range(FAILURES)])
+    deps = build_deps(settings)
+    _operations(proxy)
+
+    per_failure: list[Counter] = []
+    for job_id, run_id, _ in failures:
+        event = FailureEvent(workspace_id=sim.workspace_id, job_id=job_id, run_id=run_id, source="webhook")
+        result = process(event, deps, owner=new_invocation_id())
+        assert result.status == "decided", result
+        per_failure.append(_operations(proxy))
+
+    total = sum(per_failure, Counter())
+    counts = [sum(c.values()) for c in per_failure]
+    print(f"Table operations per failure: {sum(counts) / len(counts):.2f} (max {max(counts)}); by kind, per failure: "
+          + ", ".join(f"{k} {v / len(counts):.2f}" for k, v in sorted(total.items())))
+    statuses = Counter(r.status for r in deps.store.recent(sim_start()))
+    assert statuses == {"done": FAILURES}
+    assert sum(counts) <= BUDGET * FAILURES, per_failure
+    # The first failure may warm the worker's learned-rule cache; every other one keeps to the budget itself.
+    assert max(counts[1:]) <= BUDGET, per_failure
+    assert not any(k.startswith("read 404") for k in total), total  # no read-before-insert misses
+
+
+def sim_start():
+    from datetime import datetime, timezone
+
+    return datetime(2000, 1, 1, tzinfo=timezone.utc)
