@@ -169,19 +169,18 @@ def _decide_and_carry_on(record: DecisionRecord, run: Run, api: JobsApi, deps: P
                          owner: str, *, event: FailureEvent | None = None) -> DecisionRecord:
     """With `event` (job-failures, a hand-over configured): a failure the model must see is handed over instead
     (the record comes back still `claimed`, held by the hand-over token)."""
-    job = read_job(api, run.job_id)
     if record.status == "claimed":
         may_hand_over = event is not None and deps.hand_over is not None
-        decided = _diagnose_and_decide(record, run, job, api, deps, ws, may_hand_over=may_hand_over)
+        decided = _diagnose_and_decide(record, run, api, deps, ws, may_hand_over=may_hand_over)
         if decided is None:
             assert event is not None
             return hand_over(record, event, deps, owner)
-        record, resize_request, chain = decided
+        record, resize_request, chain, job = decided
         intent = actions.plan_intent(record.action, run, workspace_key=ws, resize=resize_request, now=deps.clock())
         # The decision and what it is about to send are on record before anything changes in Databricks.
         record = deps.store.save(record.model_copy(update={"intent": intent}), owner=owner)
         return completion.carry_on(record, api, deps, ws, owner, job, chain=chain)
-    return completion.carry_on(record, api, deps, ws, owner, job)
+    return completion.carry_on(record, api, deps, ws, owner, read_job(api, run.job_id))
 
 
 def _defer_while_claimed(event: FailureEvent, claim: Claim, deps: PipelineDeps, key: str,
@@ -201,22 +200,24 @@ def _defer_while_claimed(event: FailureEvent, claim: Claim, deps: PipelineDeps, 
 
 
 def _diagnose_and_decide(
-    record: DecisionRecord, run: Run, job: Job | None, api: JobsApi, deps: PipelineDeps, ws: str, *,
-    may_hand_over: bool = False,
-) -> tuple[DecisionRecord, actions.ResizeRequest | None, list[DecisionRecord]] | None:
-    """The decision, the resize it asks for, and the chain it was decided on (read once, passed along); None when
-    the model must be asked and may be, in another invocation (shared/handover.py)."""
+    record: DecisionRecord, run: Run, api: JobsApi, deps: PipelineDeps, ws: str, *, may_hand_over: bool = False,
+) -> tuple[DecisionRecord, actions.ResizeRequest | None, list[DecisionRecord], Job | None] | None:
+    """The decision, the resize it asks for, the chain it was decided on (read once, passed along) and the job's
+    settings; None when the model must be asked and may be, in another invocation (shared/handover.py)."""
     settings = deps.settings
     # The classifier sees the attempt: some limits mean more when they persist (a workspace run limit is quota then).
     diagnosis = diagnose(run, api, lambda signals: deps.classify(replace(signals, attempt=record.attempt)))
     classification, analysis = diagnosis.classification, Analysis()
+    if may_hand_over and deps.analyzer is not None and _would_ask(deps.analyzer, classification):
+        # Before the job's settings are read: the LLM queue reads them (and honours the job's tags) anyway, and
+        # jobs/get is the tightest Jobs API budget.
+        return None
+    job = read_job(api, run.job_id)
     controls = job_controls(job.settings.tags if job else {}, settings.max_retries)
     max_retries = controls.max_retries if controls.max_retries is not None else settings.max_retries
     job_name = (job.settings.name if job else None) or record.job_name
 
     if deps.analyzer is not None and controls.enabled:
-        if may_hand_over and _would_ask(deps.analyzer, classification):
-            return None
         context = {"job_name": job_name, "attempt": record.attempt, "max_attempts": max_retries + 1,
                    "tasks": [t.task_key for t in diagnosis.failed_tasks], "cluster": _failed_cluster_spec(run, job)}
         classification, analysis = deps.analyzer.refine(diagnosis.signals, classification, context)
@@ -254,7 +255,7 @@ def _diagnose_and_decide(
         "mode": "observe" if observe else "act", "status": "decided", "decided_at": deps.clock(),
         "max_attempts": max_retries + 1, "agent_enabled": controls.enabled,
     })
-    return record, resize_request if verdict.action is Action.RETRY_WITH_NEW_PARAMS else None, chain
+    return record, resize_request if verdict.action is Action.RETRY_WITH_NEW_PARAMS else None, chain, job
 
 
 def _would_ask(analyzer: Analyzer, classification: Classification) -> bool:

@@ -38,7 +38,7 @@ def test_a_small_burst_is_fully_decided_and_measured():
     kinds = f["table_ops_by_kind"]
     assert kinds.get("insert", 0) >= FAILURES and kinds.get("replace", 0) >= 2 * FAILURES
     assert 2 <= f["table_ops_per_failure"] <= 6
-    assert f["concurrency"] == 16 and f["concurrency_from"] == "batchSize 4 + newBatchThreshold 12"
+    assert f["concurrency"] == 20 and f["concurrency_from"] == "batchSize 4 + newBatchThreshold 16"
     # Measured per endpoint at the simulator, against the limiter's budget for that endpoint's class.
     assert f["peak_within_budgets"], f["jobs_api_peak_by_endpoint"]
     assert f["jobs_api_peak_by_endpoint"]["GET jobs/get"]["budget"] == 16

@@ -174,3 +174,22 @@ def test_a_hand_over_message_without_its_hand_over_goes_to_poison_with_the_reaso
     with pytest.raises(BadRequest):
         from_message('{"run_id": 111, "handover": {"key": "ws:111:0"}}')
     assert FailureEvent.from_message('{"run_id": 111, "handover": {"key": "k", "token": "t"}}').run_id == 111
+
+
+def test_the_first_stage_reads_no_job_settings_for_an_unsure_failure_and_the_llm_queue_honours_the_tags():
+    from shared.databricks.models import Job
+    from shared.decide import TAG_ENABLED
+
+    api, deps, _, model, sent = llm_deps()
+    reads: list[int] = []
+
+    def get_job(job_id):
+        reads.append(job_id)
+        return Job.model_validate({"job_id": job_id, "settings": {"name": "nightly",
+                                                                   "tags": {TAG_ENABLED: "off"}}})
+    api.get_job = get_job
+
+    assert first(deps).result.status == "handed_over" and reads == []  # jobs/get: the tightest budget
+    decided = second(deps, sent[0][0])
+    assert reads and decided.result.status == "decided"
+    assert model.calls == [] and api.repairs == []  # the job's tag turned the agent off: no model, no rerun
