@@ -60,6 +60,7 @@ HOST_SETTINGS = {
     "AzureWebJobsStorage__blobServiceUri",
     "APPLICATIONINSIGHTS_CONNECTION_STRING",
     "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
+    "PYTHON_THREADPOOL_THREAD_COUNT",  # read by the Python worker (and emulated by localdev/host)
 }
 # Rejected or ignored on Flex Consumption: the runtime lives in functionAppConfig.
 FLEX_DEPRECATED = {
@@ -1149,3 +1150,12 @@ def test_preprovision_hook_warns_before_azd_cannot_read_the_vault(parsed, env, w
                           capture_output=True, text=True, timeout=30, check=False)
     assert proc.returncode == 0
     assert ("ALLOWED_IP_ADDRESSES is empty" in proc.stdout) is warns, proc.stdout
+
+
+def test_the_worker_has_threads_for_both_queue_functions_at_host_json_concurrency(app_settings):
+    # The Python worker runs sync functions on one pool (default min(32, CPUs + 4)): host.json's in-flight count
+    # per queue function means nothing past it.
+    queues = json.loads((REPO / "host.json").read_text())["extensions"]["queues"]
+    in_flight = queues["batchSize"] + queues["newBatchThreshold"]
+    threads = int(app_settings["PYTHON_THREADPOOL_THREAD_COUNT"][1].strip("'"))
+    assert in_flight < threads <= 32
