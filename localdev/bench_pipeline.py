@@ -6,7 +6,8 @@ simulator in its own process with N jobs each holding one failed run and every J
 webhooks at once, waits until every failure is decided, acted on and notified (status "done" in the
 decisions table) or the time limit passes, and prints the figures. Loopback only; bounded in count and time.
 
-    python -m localdev.bench_pipeline [--failures 1000] [--latency 0.1] [--time-limit 600] [--llm] [--json]
+    python -m localdev.bench_pipeline [--failures 1000] [--latency 0.1] [--time-limit 600] [--llm | --unsure F]
+                                      [--json] [--profile FILE]
 """
 
 from __future__ import annotations
