@@ -8,6 +8,7 @@ the hourly cap lets through one by one (the rest are held for the digest): both 
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections import Counter
 
@@ -47,8 +48,11 @@ def _operations(proxy: str) -> Counter:
     return out
 
 
+@pytest.mark.parametrize("trigger", ["PERIODIC", "ONE_TIME"])
 def test_a_rules_only_failure_costs_at_most_six_table_operations(sim, azurite, proxy, unique_name, tmp_path,
-                                                                  monkeypatch):
+                                                                  monkeypatch, trigger):
+    """PERIODIC: scheduled runs (Databricks started them: no rerun link to look up); ONE_TIME: run-now from an
+    orchestrator or a person, which the agent's own reruns also are (the link is read: one operation more)."""
     through = azurite.connection_string.replace(f"TableEndpoint=http://127.0.0.1:{azurite.table_port}/",
                                                 f"TableEndpoint={proxy}/")
     from shared import wiring
@@ -62,6 +66,7 @@ def test_a_rules_only_failure_costs_at_most_six_table_operations(sim, azurite, p
         email_default_recipients=["oncall@contoso.example"], decisions_table=f"{unique_name}d",
         state_table=f"{unique_name}s", outbox_table=f"{unique_name}o", learned_rules_table=f"{unique_name}l",
     )
+    monkeypatch.setattr(sim, "fail_run", functools.partial(sim.fail_run, trigger=trigger))
     failures = load(sim, [MIX[i % len(MIX)] for i in range(FAILURES)])
     deps = build_deps(settings)
     _operations(proxy)
@@ -75,14 +80,18 @@ def test_a_rules_only_failure_costs_at_most_six_table_operations(sim, azurite, p
 
     total = sum(per_failure, Counter())
     counts = [sum(c.values()) for c in per_failure]
-    print(f"Table operations per failure: {sum(counts) / len(counts):.2f} (max {max(counts)}); by kind, per failure: "
+    print(f"{trigger}: Table operations per failure: {sum(counts) / len(counts):.2f} (max {max(counts)}); by kind, per failure: "
           + ", ".join(f"{k} {v / len(counts):.2f}" for k, v in sorted(total.items())))
     statuses = Counter(r.status for r in deps.store.recent(sim_start()))
     assert statuses == {"done": FAILURES}
-    assert sum(counts) <= BUDGET * FAILURES, per_failure
-    # The first failure may warm the worker's learned-rule cache; every other one keeps to the budget itself.
-    assert max(counts[1:]) <= BUDGET, per_failure
-    assert not any(k.startswith("read 404") for k in total), total  # no read-before-insert misses
+    # The first failure warms the worker's learned-rule cache (one query); every other one keeps to the budget.
+    assert counts[0] <= BUDGET + 1 and max(counts[1:]) <= BUDGET, per_failure
+    # Scheduled runs leave one operation for the incident check (issue 13: at most 1 for a failure joining none).
+    assert trigger != "PERIODIC" or max(counts[1:]) <= BUDGET - 1, per_failure
+    if trigger == "PERIODIC":
+        assert not any(k.startswith("read 404") for k in total), total  # no read-before-insert misses
+    else:  # the rerun-link lookup, and nothing else
+        assert total["read 404"] == FAILURES and not any(k.startswith("read") and k != "read 404" for k in total)
 
 
 def sim_start():
