@@ -31,13 +31,14 @@ COSTS = (
 )
 
 
-def profile(failures: int, top: int) -> str:
+def profile(failures: int, top: int, log_out: str | None = None, sdk_request_logs: bool = False) -> str:
     from localdev.azurite import start_azurite
     from localdev.bench_pipeline import _child
     from shared.completion import new_invocation_id
     from shared.events import FailureEvent
     from shared.pipeline import process
     from shared.redaction import install_redaction, uninstall_redaction
+    from shared.runtime import _SDK_REQUEST_LOGGER, quiet_sdk_request_logs
     from shared.settings import Settings
     from shared.wiring import build_deps
 
@@ -59,6 +60,8 @@ def profile(failures: int, top: int) -> str:
             deps = build_deps(settings)
             root.addHandler(handler)
             root.setLevel(logging.INFO)  # the worker's default: every decision logs a few INFO lines
+            if not sdk_request_logs:
+                quiet_sdk_request_logs("INFO")  # as shared.runtime configures the worker
             install_redaction()
             profiler = cProfile.Profile(time.process_time)
             started = time.process_time()
@@ -72,6 +75,10 @@ def profile(failures: int, top: int) -> str:
     finally:
         root.removeHandler(handler)
         root.setLevel(saved_level)
+        logging.getLogger(_SDK_REQUEST_LOGGER).setLevel(logging.NOTSET)
+        if log_out:
+            with open(log_out, "w", encoding="utf-8") as out:
+                out.write(sink.getvalue())
         for child in children:
             child.stdin.close()
             child.terminate()
@@ -99,10 +106,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m localdev.profile_pipeline", description=__doc__.splitlines()[0])
     parser.add_argument("--failures", type=int, default=300, help="failures processed one after another")
     parser.add_argument("--top", type=int, default=25, help="functions listed, by own time")
+    parser.add_argument("--log-out", help="write the log lines the run produced to this file")
+    parser.add_argument("--sdk-request-logs", action="store_true",
+                        help="leave the Azure SDK's per-request INFO log on (as it was before shared.runtime quieted it)")
     args = parser.parse_args(argv)
     if not 1 <= args.failures <= 5000:
         parser.error("--failures 1..5000")
-    print(profile(args.failures, args.top))
+    print(profile(args.failures, args.top, args.log_out, args.sdk_request_logs))
     return 0
 
 

@@ -23,6 +23,8 @@ from urllib.parse import urlsplit
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "proxy-connection", "te", "upgrade", "host"}
 # /account/Table(PartitionKey='p',RowKey='r') or /account/Table() or /account/Table or /account/$batch
 _PATH = re.compile(r"^/[^/]+/(?P<table>[^/(?]+)(?P<keys>\(.*\))?$")
+# The first operation inside a $batch body names the table the whole transaction writes (one partition).
+_BATCH_TABLE = re.compile(rb"(?:POST|PUT|MERGE|PATCH|DELETE|GET) https?://[^/\s]+/[^/\s]+/([^/(\s?]+)")
 
 
 def operation_kind(method: str, path: str, headers: Any) -> tuple[str, str]:
@@ -92,6 +94,8 @@ def make_server(upstream_port: int, port: int = 0) -> ThreadingHTTPServer:
             headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
             status, reply_headers, data = _upstream(local, upstream_port, self.command, self.path, body, headers)
             table, kind = operation_kind(self.command, self.path, self.headers)
+            if kind == "batch" and body and (found := _BATCH_TABLE.search(body)):
+                table = found.group(1).decode("ascii", "replace")  # counted under the table it writes
             counts.add(f"{table} {kind} {status}")
             self._reply(status, reply_headers, data)
 

@@ -227,7 +227,10 @@ def _diagnose_and_decide(
         # The LLM's spark_conf suggestion was already clamped by its guard; plan_resize clamps it again.
         suggested = analysis.suggested_parameters.get("spark_conf") if analysis.suggested_parameters else None
         resize_request, blocker = _plan_resize(run, job, settings, spark_conf=suggested)
-    chain = [] if unlinked(run) else deps.store.chain(ws, record.chain_id)
+    # A first failure (never repaired, no rerun link) of a record nothing was done for yet has no one else in its
+    # chain: only a decision of this run could have started another run into it.
+    alone = run.repair_count == 0 and record.chain_id == f"{ws}:{run.run_id}"
+    chain = [] if alone else deps.store.chain(ws, record.chain_id)
     if resize_request is not None:
         resize_request = _from_chain_original(resize_request, chain, record.key)
     verdict = decide(DecisionInput(

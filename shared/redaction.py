@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import logging
 import re
 import threading
@@ -19,7 +20,7 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote
 
-from shared.secret_shapes import AUTH_VALUE, MASK, SHAPES, is_secret_name
+from shared.secret_shapes import AUTH_VALUE, MASK, SHAPES, Prechecks, is_secret_name
 
 # Shorter values are not registered: masking every "true" or "test" in the logs would hide more than it protects.
 MIN_REGISTERED_LENGTH = 6
@@ -45,6 +46,44 @@ def _looks_like_credential(scheme: str, value: str) -> bool:
     return len(value) >= 8 and (any(c.isdigit() for c in value) or len(value) >= 20)
 
 
+class _Memo:
+    """Texts already redacted, with their result: a decision record is saved three times with the same long
+    error texts, and log fields repeat. Bounded by total size; emptied whenever a secret is registered (the
+    answer depends on the registered secrets, and on nothing else but the text)."""
+
+    MAX_TEXT = 32_000  # longer texts are redacted every time
+    MAX_TOTAL = 4_000_000  # characters kept (texts and results), about 8 MB of str
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._results: dict[str, str] = {}
+        self._size = 0
+        self.generation = 0  # bumped by clear(): a result computed before a registration is not kept
+
+    def get(self, text: str) -> str | None:
+        return self._results.get(text)
+
+    def put(self, text: str, result: str, generation: int) -> None:
+        if len(text) > self.MAX_TEXT:
+            return
+        with self._lock:
+            if generation != self.generation or text in self._results:
+                return
+            self._results[text] = result
+            self._size += len(text) + len(result)
+            while self._size > self.MAX_TOTAL and self._results:
+                oldest = next(iter(self._results))  # insertion order: the oldest first
+                self._size -= len(oldest) + len(self._results.pop(oldest))
+
+    def clear(self) -> None:
+        with self._lock:
+            self._results, self._size = {}, 0
+            self.generation += 1
+
+
+_memo = _Memo()
+
+
 class _KnownSecrets:
     """The secret values seen at runtime, kept as one compiled pattern (longest first)."""
 
@@ -64,6 +103,7 @@ class _KnownSecrets:
             self._values |= variants
             alternatives = sorted(self._values, key=len, reverse=True)
             self._pattern = re.compile("|".join(re.escape(v) for v in alternatives))
+            _memo.clear()  # a text redacted before may hold this secret
 
     def mask(self, text: str) -> str:
         pattern = self._pattern
@@ -85,10 +125,20 @@ def redact(text: str) -> str:
     """`text` with every secret-looking part and every registered secret replaced by ***."""
     if not text:
         return text
-    text = _known.mask(text)
+    done = _memo.get(text)
+    if done is not None:
+        return done
+    generation = _memo.generation
+    # Masking only removes text, so a literal absent from `text` is absent after each step too.
+    may = Prechecks(text)
+    result = _known.mask(text)
     for shape in SHAPES:
-        text = shape.apply(text)
-    return AUTH_VALUE.sub(_mask_auth, text)
+        if may.allows(shape.name):
+            result = shape.apply(result)
+    if may.allows("authorization value"):
+        result = AUTH_VALUE.sub(_mask_auth, result)
+    _memo.put(text, result, generation)
+    return result
 
 
 # Keys whose value is a secret in JSON-like data (a spark_conf, a settings dump, an HTTP header map).
@@ -102,6 +152,7 @@ _SENSITIVE_EXACT = frozenset({"token", "pwd", "sig", "pat"})
 _SECRET_REFERENCE = re.compile(r"^\{\{secrets/[^}]+\}\}$")
 
 
+@functools.lru_cache(maxsize=4096)
 def is_sensitive_key(key: str) -> bool:
     """True for keys such as `password`, `api_key`, `fs.azure.account.key.<acct>...`, `client.secret`."""
     lowered = key.lower()
@@ -144,8 +195,15 @@ class RedactingFilter(logging.Filter):
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
-        _redact_record(record)
+        # The same record passes the root logger's filter and each handler's: redacted once. The mark is the
+        # message's type (an attribute would show up as a custom dimension in Application Insights).
+        if type(record.msg) is not _RedactedMessage:
+            _redact_record(record)
         return True
+
+
+class _RedactedMessage(str):
+    """A record's message after the filter redacted the record."""
 
 
 def _redact_record(record: logging.LogRecord) -> None:
@@ -153,7 +211,7 @@ def _redact_record(record: logging.LogRecord) -> None:
         message = record.getMessage()
     except Exception:  # noqa: BLE001 - a bad format string must not lose the record (or leak its args)
         message = f"{record.msg} {record.args!r}"
-    record.msg, record.args = redact(message), None
+    record.msg, record.args = _RedactedMessage(redact(message)), None
     if "message" in record.__dict__:
         record.message = record.msg
     if record.exc_info:

@@ -169,8 +169,19 @@ def report(query: dict[str, str]) -> tuple[int, str, str]:
                         build=lambda since, until: report_from_storage(current, since=since, until=until))
 
 
+# The Azure SDK logs every request and response, headers included, at INFO (about 10 lines per Table call):
+# below DEBUG that is noise, and each record costs the redaction filter and Application Insights.
+_SDK_REQUEST_LOGGER = "azure.core.pipeline.policies.http_logging_policy"
+
+
+def quiet_sdk_request_logs(level: str) -> None:
+    """The SDK's per-request log at WARNING unless `level` is DEBUG."""
+    logging.getLogger(_SDK_REQUEST_LOGGER).setLevel(logging.DEBUG if level == "DEBUG" else logging.WARNING)
+
+
 def _configure_logging(current: Settings) -> None:
     logging.getLogger().setLevel(current.log_level)
+    quiet_sdk_request_logs(current.log_level)
     install_redaction()  # idempotent; handlers added by the host since import get the filter too
     from shared.telemetry import configure as configure_telemetry
 

@@ -9,6 +9,7 @@ the README's Security section says so. Applied in order; each mask is something 
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,6 +43,7 @@ _REFERENCE = re.compile(r"^(?:@Microsoft\.KeyVault\(|\{\{secrets/)")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 
 
+@functools.lru_cache(maxsize=4096)
 def is_secret_name(name: str) -> bool:
     """True when `name` (a key, an env variable, a spark conf) holds a secret: password, X_API_KEY, a.client.secret."""
     lowered = name.strip("\"' ").lower()
@@ -85,6 +87,43 @@ class SecretShape:
                 pos = value_at  # past the name: the value itself may hold a name and value
         out.append(text[pos:])
         return "".join(out)
+
+
+# Letters re.IGNORECASE matches to an ASCII letter that str.lower() does not turn into it (the unit tests search
+# all of Unicode for them). A text holding one has no lowered form to check case-insensitive literals against.
+FOLDS_TO_ASCII = "İıſ"
+
+
+def lowered_for_prechecks(text: str) -> str | None:
+    """text.lower(), to compare case-insensitive literals with; None when that comparison could miss a match."""
+    if text.isascii() or not any(c in text for c in FOLDS_TO_ASCII):
+        return text.lower()
+    return None
+
+
+class Prechecks:
+    """Which shapes may match `text` (REQUIRES), decided with one substring test per literal."""
+
+    __slots__ = ("_present", "_folding")
+
+    def __init__(self, text: str) -> None:
+        lowered = lowered_for_prechecks(text)
+        self._folding = lowered is not None
+        present = {(False, literal) for literal in _EXACT_LITERALS if literal in text}
+        if lowered is not None:
+            present |= {(True, literal) for literal in _FOLDED_LITERALS if literal in lowered}
+        self._present = present
+
+    def allows(self, name: str) -> bool:
+        """False only when shape `name` cannot match: a literal every match contains is absent. A
+        case-insensitive shape always may when the text holds one of FOLDS_TO_ASCII."""
+        needs = _GROUPS.get(name)
+        if needs is None:
+            return True
+        folded, groups = needs
+        if folded and not self._folding:
+            return True
+        return not any(self._present.isdisjoint(group) for group in groups)
 
 
 def _mask_group(group: str) -> Callable[[re.Match[str]], str]:
@@ -180,6 +219,41 @@ SHAPES: tuple[SecretShape, ...] = (
     SecretShape("account key (88 base64)",
                 re.compile(r"(?<![A-Za-z0-9+/])[A-Za-z0-9+/]{86}==(?![A-Za-z0-9+/=])"), MASK),
 )
+
+# What every match of a shape contains (each group: one of these literals), so that a text without it skips the
+# shape's scan: most log lines and error texts hold none of them. (folded: the pattern ignores case, and the
+# literals are compared with the lowered text.) tests/unit/test_redaction_prechecks.py holds each one to it.
+REQUIRES: dict[str, tuple[bool, tuple[tuple[str, ...], ...]]] = {
+    "private key block": (False, (("-----BEGIN ",),)),
+    "databricks token": (True, (("dapi", "dose", "dkea"),)),
+    "OpenAI key": (False, (("sk-",),)),
+    "GitHub token": (False, (("gh", "github_pat_"),)),
+    "Slack token": (False, (("xox",),)),
+    "Google API key": (False, (("AIza",),)),
+    "SendGrid key": (False, (("SG.",),)),
+    "chat webhook URL": (True, (("https://",),)),
+    "JWT": (False, (("eyJ",),)),
+    "Entra client secret": (False, (("Q~",),)),
+    "connection string key": (True, (("=",), ("key", "sharedaccess", "password", "pwd", "sharedsecretvalue"))),
+    "URL user:password": (False, (("://",), ("@",))),
+    "URL token user": (False, (("://",), ("@",))),
+    "Oracle user/password@": (True, (("/",), ("@",), ("jdbc:oracle:", "sqlplus", "connect"))),
+    "query-string secret": (False, (("=",), ("?", "&"))),
+    "quoted value of a secret name": (False, ((":", "="), ('"', "'"))),
+    "name=value": (False, (("=",),)),
+    "spark conf key value": (False, (("fs.", "spark.", "hadoop."),)),
+    "secret header": (True, ((":",), ("api-key", "x-functions-key", "ocp-apim-subscription-key",
+                                       "x-databricks-azure-sp-management-token"))),
+    "quoted value after a secret word": (True, (('"', "'", "`"), ("passw", "secret", "token", "key", "credential"))),
+    "value after a secret word": (True, (("passw", "secret", "token", "key", "credential", "signature"),)),
+    "account key (88 base64)": (False, (("==",),)),
+    "authorization value": (True, (("bearer", "basic", "token", "sharedkey", "hmac-sha256"),)),
+}
+
+_GROUPS = {name: (folded, tuple(frozenset((folded, literal) for literal in group) for group in groups))
+           for name, (folded, groups) in REQUIRES.items()}
+_EXACT_LITERALS = frozenset(lit for folded, groups in REQUIRES.values() if not folded for g in groups for lit in g)
+_FOLDED_LITERALS = frozenset(lit for folded, groups in REQUIRES.values() if folded for g in groups for lit in g)
 
 # Authorization header values: "Bearer <token>", "Basic <base64 user:password>", "SharedKey acct:sig".
 AUTH_VALUE = re.compile(r"(?i)\b(Bearer|Basic|Token|SharedKey|HMAC-SHA256)(\s+)([A-Za-z0-9._~+/=:-]+)")

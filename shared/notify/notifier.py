@@ -123,9 +123,10 @@ class Notifier:
                 category=record.category.value, action=record.action.value if record.action else None,
                 headline=message.summary[:300], recipients=[name], recipient_source="channel", subject=message.title,
                 text=message.model_dump_json(), created_at=now, next_attempt_at=now + SEND_LEASE,
+                attempts=1,  # counted before the send, in the insert (see _deliver)
             )
             if self.outbox.create(entry):  # False: it exists (this message's earlier delivery wrote it)
-                self._deliver(entry, now)
+                self._deliver(entry, now, counted=True)
         return ids
 
     # --- the timer's call ---------------------------------------------------------------------------

@@ -53,3 +53,14 @@ def test_every_table_operation_is_forwarded_and_counted_by_kind(azurite, proxy, 
     }
     requests.post(f"{proxy}/_proxy/reset", timeout=5)
     assert requests.get(f"{proxy}/_proxy/counts", timeout=5).json() == {}
+
+
+def test_a_transaction_is_one_operation_counted_under_its_table(azurite, proxy, unique_name):
+    through = azurite.connection_string.replace(f"TableEndpoint=http://127.0.0.1:{azurite.table_port}/",
+                                                f"TableEndpoint={proxy}/")
+    table = TableClient.from_connection_string(through, unique_name)
+    table.create_table()
+    requests.post(f"{proxy}/_proxy/reset", timeout=5)
+    table.submit_transaction([("create", {"PartitionKey": "p", "RowKey": str(n)}) for n in range(3)])
+
+    assert requests.get(f"{proxy}/_proxy/counts", timeout=5).json() == {f"{unique_name} batch 202": 1}
