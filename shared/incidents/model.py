@@ -126,7 +126,10 @@ class Member(BaseModel):
 
 
 def to_doc(model: BaseModel) -> str:
-    return model.model_dump_json()
+    """JSON for the table, redacted: a diagnosis or a job name may quote a token, and the table never holds one."""
+    from shared.redaction import redact_data
+
+    return json.dumps(redact_data(model.model_dump(mode="json")), ensure_ascii=False)
 
 
 def from_doc(cls: type[BaseModel], text: str) -> Any:
