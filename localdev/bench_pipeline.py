@@ -234,6 +234,9 @@ def _environment(storage: str, workload: dict[str, Any], emails: str, fake_llm: 
         "EMAIL_DEFAULT_RECIPIENTS": "oncall@contoso.example",
         "DECISIONS_TABLE": os.environ.get("DECISIONS_TABLE", "agentdecisions"),
         "LOG_LEVEL": "WARNING",
+        # The workload's network failures share one cause across jobs: with incidents on they would be one
+        # held incident waiting for a canary. The bench measures independent failures; the storm test incidents.
+        "INCIDENTS_ENABLED": "false",
     }
     if fake_llm is not None:
         env.update({"AZURE_OPENAI_ENDPOINT": fake_llm.endpoint, "AZURE_OPENAI_API_KEY": fake_llm.api_key,

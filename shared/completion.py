@@ -45,8 +45,12 @@ def carry_on(record: DecisionRecord, api: JobsApi, deps: PipelineDeps, ws: str, 
     if record.status == "decided":
         record = deps.store.save(_act(record, api, deps, ws), owner=owner)
     if record.status == "acted":
-        ids = deps.notifier.notify(record, job) if record.agent_enabled else []
-        record = record.model_copy(update={"notifications": ids, "status": "done", "finished_at": deps.clock()})
+        # A member of an incident has no email of its own: the incident's notification tells its people.
+        folded = record.folded_into is not None
+        ids = deps.notifier.notify(record, job) if record.agent_enabled and not folded else []
+        done = f"{record.done}; no email of its own: folded into incident {record.folded_into}" if folded else record.done
+        record = record.model_copy(update={"notifications": ids, "status": "done", "finished_at": deps.clock(),
+                                           "done": done})
         record = deps.store.save(record, owner=owner)
     return record
 

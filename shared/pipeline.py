@@ -24,6 +24,8 @@ from shared.diagnose import Classifier, diagnose
 from shared.events import FailureEvent
 from shared.exceptions import PermanentError
 from shared.freshness import hold_stale
+from shared.incidents import join as incidents
+from shared.incidents.key import cause_key
 from shared.notify.kinds import NotificationKind
 from shared.resize import ResizeBounds, get_field, plan_resize
 from shared.run_job import link_child_to_parent
@@ -33,6 +35,7 @@ from shared.store import Claim, DecisionStore
 from shared.taxonomy import Action
 
 if TYPE_CHECKING:
+    from shared.incidents.store import IncidentStore
     from shared.learning.loop import LearningLoop
 
 log = logging.getLogger(__name__)
@@ -71,6 +74,7 @@ class PipelineDeps:
     # When the oldest message still waiting in job-failures was enqueued (None: none waiting, or unknown); the
     # poller leaves runs that ended after it to the messages ahead of it (shared/poller.py).
     oldest_waiting: Callable[[], datetime | None] | None = None
+    incidents: IncidentStore | None = None  # shared/incidents; None: failures are never grouped
 
 
 @dataclass(frozen=True)
@@ -89,6 +93,10 @@ def process(event: FailureEvent, deps: PipelineDeps, *, owner: str) -> Result:
     `owner` identifies this invocation (completion.new_invocation_id), not the message: a second invocation
     of the same message must not pass for the first.
     """
+    if event.incident_id is not None:  # an incident's own clock or release (shared/incidents/drive.py)
+        from shared.incidents.drive import on_event
+
+        return _log(Result("skipped", on_event(event, deps, job_of=read_job)), {"incident_id": event.incident_id})
     api = deps.jobs_api(event.workspace_id)
     run = api.get_run(event.run_id)
     # Keyed by the configured workspace, not the event's id, so a webhook (with an id) and the poller
@@ -134,6 +142,10 @@ def process(event: FailureEvent, deps: PipelineDeps, *, owner: str) -> Result:
     if not claim.granted:
         if claim.reason == "in_progress":
             return _log(_defer_while_claimed(event, claim, deps, key), ctx)
+        if claim.existing is not None and claim.existing.status == "held":  # waits for its incident's canary
+            from shared.incidents.drive import after_held
+
+            return _log(Result("duplicate", after_held(claim.existing, deps, job_of=read_job), key), ctx)
         return _log(Result("duplicate", "already decided", key), ctx)
     try:
         record = _decide_and_carry_on(claim.record, run, api, deps, ws, owner)
@@ -150,8 +162,16 @@ def _decide_and_carry_on(record: DecisionRecord, run: Run, api: JobsApi, deps: P
     if record.status == "claimed":
         record, resize_request = _diagnose_and_decide(record, run, job, api, deps, ws)
         intent = actions.plan_intent(record.action, run, workspace_key=ws, resize=resize_request, now=deps.clock())
+        # An incident of its cause folds its email and may hold its rerun (shared/incidents); one Table
+        # operation when it shares its cause with nobody.
+        joined = incidents.join(record, job, deps, now=deps.clock()) if deps.incidents is not None else {}
         # The decision and what it is about to send are on record before anything changes in Databricks.
-        record = deps.store.save(record.model_copy(update={"intent": intent}), owner=owner)
+        record = deps.store.save(record.model_copy(update={"intent": intent, **joined}), owner=owner)
+    if record.status == "held":
+        from shared.incidents.drive import after_held
+
+        after_held(record, deps, job_of=read_job)  # the incident may have recovered meanwhile
+        return record
     return completion.carry_on(record, api, deps, ws, owner, job)
 
 
@@ -213,6 +233,9 @@ def _diagnose_and_decide(
         "fingerprint": classification.fingerprint, "rule_id": classification.rule_id, "analysis": analysis,
         "mode": "observe" if observe else "act", "status": "decided", "decided_at": deps.clock(),
         "max_attempts": max_retries + 1, "agent_enabled": controls.enabled,
+        "incident_key": cause_key(ws, classification.category, classification.fingerprint,
+                                  termination_code=run.termination.code,
+                                  cluster_reason=diagnosis.signals.cluster_reason_code),
     })
     return record, resize_request if verdict.action is Action.RETRY_WITH_NEW_PARAMS else None
 

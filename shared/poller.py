@@ -77,6 +77,10 @@ def poll(deps: PipelineDeps, now: datetime | None = None, *, monotonic: Callable
             report.errors.append(f"{ws}: {exc}")
     _requeue_poison(deps, now, answering, report)
     finish_unfinished(deps, now, job_of=read_job)  # decisions an invocation stopped in the middle of
+    if getattr(deps, "incidents", None) is not None:  # canary, release, escalation: the incidents' safety net
+        from shared.incidents.drive import sweep as sweep_incidents
+
+        sweep_incidents(deps, now, job_of=read_job)
     _follow_up(deps, report)
     if deps.learning is not None:  # verdicts that waited for the decision on a rerun's failure
         _judge_awaiting(deps, now, report)

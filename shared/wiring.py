@@ -135,7 +135,17 @@ def build_deps(settings: Settings) -> PipelineDeps:
         analyzer=build_analyzer(settings, secrets, tables),
         oldest_waiting=oldest_waiting,
         learning=learning,
+        incidents=build_incidents(settings, tables),
     )
+
+
+def build_incidents(settings: Settings, tables: Any) -> Any:
+    """The incidents table (shared/incidents), or None when INCIDENTS_ENABLED is false."""
+    if not settings.incidents_enabled:
+        return None
+    from shared.incidents.store import TableIncidentStore
+
+    return TableIncidentStore(table(settings, settings.incidents_table, tables))
 
 
 def build_analyzer(settings: Settings, secrets: Any, tables: Any) -> Any:

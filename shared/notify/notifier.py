@@ -14,6 +14,7 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from shared import telemetry
 from shared.databricks.models import Job
@@ -23,12 +24,15 @@ from shared.notify.channels.message import ChannelMessage, from_decision, resolv
 from shared.notify.channels.route import channels_for
 from shared.notify.exceptions import EmailError, InvalidAddress, SendFailed
 from shared.notify.kinds import NotificationKind, acted_kind, kind_for, notification_id
-from shared.notify.outbox import HeldItem, Outbox, OutboxEntry, hour_key, hour_start
+from shared.notify.outbox import HeldItem, Outbox, OutboxEntry, as_utc, hour_key, hour_start
 from shared.notify.recipients import resolve_recipients, validate_address
 from shared.notify.render import headline, render, render_digest, when_label
 from shared.notify.channels.send import ChannelSender
 from shared.notify.transports.base import EmailTransport, OutgoingEmail, SendResult
 from shared.settings import Settings
+
+if TYPE_CHECKING:
+    from shared.incidents.notices import Notice as IncidentNotice
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +101,11 @@ class Notifier:
         if entry.status != "pending":
             self._log_final(entry)
             return [nid, *channel_ids]
+        if record.notify_after is not None and as_utc(record.notify_after) > now:
+            # Kept for a moment in case its cause becomes an incident (folded then); flush sends it after.
+            entry.next_attempt_at = record.notify_after
+            self.outbox.save(entry)
+            return [nid, *channel_ids]
         self._admit_and_send(entry, record, kind, now)
         return [nid, *channel_ids]
 
@@ -107,7 +116,14 @@ class Notifier:
 
     def _to_channels(self, message: ChannelMessage, record: DecisionRecord, job: Job | None, nid: str) -> list[str]:
         """Put the message in the outbox once per routed channel and send it; a failed send waits for flush."""
-        chosen = channels_for(message.kind, self.routes, set(self.channels), job.settings.tags if job is not None else None)
+        return self._post_to_channels(message, nid, job.settings.tags if job is not None else None, {
+            "record_key": record.key, "chain_id": record.chain_id, "job_id": record.job_id, "job_name": record.job_name,
+            "run_id": record.run_id, "run_url": record.run_page_url, "category": record.category.value,
+            "action": record.action.value if record.action else None})
+
+    def _post_to_channels(self, message: ChannelMessage, nid: str, tags: Mapping[str, str] | None,
+                          fields: dict[str, object]) -> list[str]:
+        chosen = channels_for(message.kind, self.routes, set(self.channels), tags)
         ids = []
         for name in chosen:
             cid = f"{nid}:{name}"
@@ -115,15 +131,36 @@ class Notifier:
             now = self.clock()
             # The message, not the payload, is stored: PagerDuty's payload carries the routing key, a secret.
             entry = OutboxEntry(
-                id=cid, kind=message.kind, channel=name, record_key=record.key, chain_id=record.chain_id,
-                job_id=record.job_id, job_name=record.job_name, run_id=record.run_id, run_url=record.run_page_url,
-                category=record.category.value, action=record.action.value if record.action else None,
+                id=cid, kind=message.kind, channel=name, **fields,  # type: ignore[arg-type]
                 headline=message.summary[:300], recipients=[name], recipient_source="channel", subject=message.title,
                 text=message.model_dump_json(), created_at=now, next_attempt_at=now + SEND_LEASE,
             )
             if self.outbox.get(cid) is None and self.outbox.create(entry):
                 self._deliver(entry, now)
         return ids
+
+    def notify_incident(self, notice: IncidentNotice, message: ChannelMessage | None = None,
+                        channel_id: str | None = None) -> list[str]:
+        """An incident's notification (shared/incidents/notices.py): one email to one recipient list, and (passed
+        once per incident and kind) the channel message. Idempotent by the ids; sent through the outbox."""
+        ids: list[str] = []
+        if message is not None and channel_id is not None:
+            ids += self._post_to_channels(message, channel_id, None, {"chain_id": notice.incident_id,
+                                                                      "category": message.category})
+        if not notice.to:
+            return ids
+        if self.outbox.get(notice.id) is None:
+            now = self.clock()
+            entry = OutboxEntry(
+                id=notice.id, kind="incident", status="pending" if self.enabled else "disabled",
+                chain_id=notice.incident_id, headline=notice.headline[:300], recipients=list(notice.to),
+                recipient_source="incident", subject=notice.subject, text=notice.text, html=notice.html,
+                created_at=now, next_attempt_at=now + SEND_LEASE if self.enabled else None,
+            )
+            # Not through the hourly cap or the repeat window: the incident is already what keeps emails few.
+            if self.outbox.create(entry) and entry.status == "pending":
+                self._deliver(entry, now)
+        return [notice.id, *ids]
 
     # --- the timer's call ---------------------------------------------------------------------------
     def flush(self, now: datetime | None = None) -> FlushReport:

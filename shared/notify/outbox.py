@@ -31,8 +31,9 @@ log = logging.getLogger(__name__)
 
 NOTIFICATION, DIGEST, RATE, SEEN = "notification", "digest", "rate", "seen"
 
-Status = Literal["pending", "sent", "recorded", "failed", "held", "disabled", "no_recipients"]
-FINAL: frozenset[str] = frozenset({"sent", "recorded", "failed", "held", "disabled", "no_recipients"})
+# folded: never sent, because its failure joined an incident whose notification says it (shared/incidents).
+Status = Literal["pending", "sent", "recorded", "failed", "held", "disabled", "no_recipients", "folded"]
+FINAL: frozenset[str] = frozenset({"sent", "recorded", "failed", "held", "disabled", "no_recipients", "folded"})
 
 # A Table property holds at most 64 KiB; the compressed bodies stay well under it, and so do the strings.
 MAX_BODY_BYTES = 60_000
