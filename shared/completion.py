@@ -42,6 +42,7 @@ def new_invocation_id(label: str = "inv") -> str:
 def carry_on(record: DecisionRecord, api: JobsApi, deps: PipelineDeps, ws: str, owner: str,
              job: Job | None) -> DecisionRecord:
     """From `decided` (intent on record) or `acted` to `done`; each step saved (merging, as `owner`)."""
+    record = _join_incident(record, job, deps, owner)  # may fold its email, or hold its rerun (status held)
     if record.status == "decided":
         record = deps.store.save(_act(record, api, deps, ws), owner=owner)
     if record.status == "acted":
@@ -52,6 +53,23 @@ def carry_on(record: DecisionRecord, api: JobsApi, deps: PipelineDeps, ws: str, 
         record = record.model_copy(update={"notifications": ids, "status": "done", "finished_at": deps.clock(),
                                            "done": done})
         record = deps.store.save(record, owner=owner)
+    return record
+
+
+def _join_incident(record: DecisionRecord, job: Job | None, deps: PipelineDeps, owner: str) -> DecisionRecord:
+    """Before acting, once: the incident of its cause (shared/incidents/join.py). Saved only when it joined one;
+    a lone failure's one extra Table operation is the cause pointer."""
+    if record.status != "decided" or record.incident_id is not None or getattr(deps, "incidents", None) is None:
+        return record
+    from shared.incidents.drive import after_held
+    from shared.incidents.join import join
+
+    joined = join(record, job, deps, now=deps.clock())
+    if "incident_id" not in joined:
+        return record.model_copy(update=joined)  # notify_after only: this invocation's email waits
+    record = deps.store.save(record.model_copy(update=joined), owner=owner)
+    if record.status == "held":
+        after_held(record, deps, job_of=lambda api, job_id: job)  # its incident may have recovered meanwhile
     return record
 
 
