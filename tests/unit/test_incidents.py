@@ -14,6 +14,7 @@ from shared.incidents.key import cause_key
 from shared.incidents.model import Audience, Incident
 from shared.incidents.store import MemoryIncidentStore
 from shared.classify import classify
+from shared.decision import DecisionRecord
 from shared.notify import Notifier
 from shared.notify.outbox import MemoryOutbox
 from shared.notify.transports.base import EmailTransport, OutgoingEmail, SendResult
@@ -287,3 +288,26 @@ def test_an_outage_past_the_limit_escalates_once(world):
     escalations = [e for e in transport.sent if e.subject.startswith("Incident escalated")]
     assert len(escalations) == 1
     assert deps.incidents.get(incident_id).escalated_at == T0 + timedelta(seconds=3600)
+
+
+def test_the_first_members_email_not_written_yet_when_the_incident_opens_is_never_sent(world):
+    deps, api, transport, clock, _ = world
+    from shared.incidents.join import join
+
+    api.runs[1] = failed_run(1, 101)
+    # The first failure joined (alone) and is still acting: its email is not in the outbox yet.
+    first = deps.store.claim(DecisionRecord(key="ws:1:0", workspace_id="ws", job_id=101, job_name="job_101", run_id=1,
+                                            chain_id="ws:1"), "slow", now=T0).record
+    first = first.model_copy(update={"status": "decided", "action": Action.RETRY, "category": Category.INFRASTRUCTURE,
+                                     "fingerprint": "f", "incident_key": "ws|code|CLOUD_FAILURE"})
+    first = deps.store.save(first, owner="slow")
+    assert join(first, api.get_job(101), deps, now=T0) == {"notify_after": T0 + timedelta(seconds=60)}
+    fail(deps, api, 2, 102)  # a second job: the incident opens
+
+    late = first.model_copy(update={"status": "acted", "notify_after": None})
+    assert deps.notifier.notify(late, api.get_job(101)) == ["ws:1:0:retry"]
+    clock.now += timedelta(minutes=10)
+    deps.notifier.flush(clock.now)
+    assert [e.subject for e in transport.sent] == ["Incident: 2 jobs failed with one cause"]
+    assert deps.notifier.outbox.get("ws:1:0:retry").status == "folded"
+    assert deps.store.get("ws:1:0").folded_into == deps.store.get("ws:2:0").incident_id
