@@ -54,6 +54,13 @@ def test_every_failure_is_decided_exactly_once_and_no_run_repaired_twice(storm):
     assert check["ok"], (check, storm["exactly_once_problems"])
 
 
+def test_the_failures_form_one_incident_and_each_team_gets_at_most_three_emails(storm):
+    # Emails alone (the chat channels are in the next check): opened (listing the jobs), resolved, an update.
+    assert storm["incidents"] == 1
+    assert storm["emails"] >= 4 and max(storm["emails_per_list"].values()) <= 3, storm["emails_per_list"]
+    assert storm["emails_held_for_digest"] == 0
+
+
 @pytest.mark.xfail(strict=False, reason="the limiter (shared/databricks/limiter.py) shapes exactly the limit when it "
                    "grants tokens (16/s + a burst of 4 at 20/s); measured where the workspace receives them, delays "
                    "between grant and arrival bunch requests: peaks of 22-23 in one second under load")
@@ -62,24 +69,23 @@ def test_the_jobs_api_rate_stays_under_the_configured_limit(storm):
     assert check["ok"], check
 
 
-INCIDENTS_PENDING = pytest.mark.xfail(
-    strict=False, reason="issue 13's incidents (grouping, one notification, hold + canary + release) are not merged "
-    "into this branch yet; the figures before them: one email per failure, every rerun fired into the outage")
+MEMBERS_RESOLVED_UNFOLDED = pytest.mark.xfail(
+    strict=False, reason="incidents fold members' emails, not their chat notices: each member's recovery still "
+    "sends its own 'resolved' notice to Slack and a PagerDuty resolve under its chain's key (about one per job; "
+    "/work/wt/storm-findings.md)")
 
 
-@INCIDENTS_PENDING
+@MEMBERS_RESOLVED_UNFOLDED
 def test_each_recipient_list_gets_at_most_three_notifications(storm):
     check = _check(storm, "notifications per recipient list")
     assert check["ok"], (check, storm["emails_per_list"], storm["slack_messages"], storm["pagerduty_events"])
 
 
-@INCIDENTS_PENDING
 def test_during_the_outage_only_one_canary_a_minute_is_fired(storm):
     check = _check(storm, "reruns started during the outage")
     assert check["ok"], (check, storm["reruns_during_outage_per_minute"])
 
 
-@INCIDENTS_PENDING
 def test_every_job_is_rerun_after_the_outage_and_succeeds(storm):
     check = _check(storm, "jobs rerun after the outage")
     assert check["ok"], check
