@@ -216,8 +216,20 @@ def _wait(sim: Any, jobs: list[int], config: StormConfig, started: float) -> flo
             seen, quiet_since = count, time.monotonic()
         over = time.monotonic() - started > max(config.outage_s, config.spread_s)
         if over and time.monotonic() - quiet_since > config.quiet_s:
-            return time.monotonic()
+            if not _held():
+                return time.monotonic()
+            quiet_since = time.monotonic()  # reruns held by an incident wait for its canary: not over yet
     return time.monotonic()
+
+
+def _held() -> int:
+    """Decision records whose rerun an incident still holds (status "held")."""
+    from shared import runtime
+    from shared.wiring import table
+
+    settings = runtime.settings()
+    rows = table(settings, settings.decisions_table).query_entities("status eq 'held'", select=["RowKey"])
+    return sum(1 for _ in rows)
 
 
 def _latest_succeeded(sim: Any, job: int) -> bool:
