@@ -311,3 +311,19 @@ def test_the_first_members_email_not_written_yet_when_the_incident_opens_is_neve
     assert [e.subject for e in transport.sent] == ["Incident: 2 jobs failed with one cause"]
     assert deps.notifier.outbox.get("ws:1:0:retry").status == "folded"
     assert deps.store.get("ws:1:0").folded_into == deps.store.get("ws:2:0").incident_id
+
+
+def test_jobs_that_joined_after_the_opening_get_one_update_once_the_interval_has_passed(world):
+    deps, api, transport, clock, _ = world
+    for run_id, job_id in ((1, 101), (2, 102), (3, 103), (4, 104)):
+        fail(deps, api, run_id, job_id)
+    incident_id = deps.store.get("ws:2:0").incident_id
+    clock.now = T0 + timedelta(seconds=899)
+    drive.sweep(deps, clock.now, job_of=lambda api, job_id: None)
+    assert len(transport.sent) == 1  # inside the interval: nothing more
+    clock.now = T0 + timedelta(seconds=900)
+    drive.sweep(deps, clock.now, job_of=lambda api, job_id: None)
+    drive.sweep(deps, clock.now + timedelta(seconds=10), job_of=lambda api, job_id: None)
+    assert [e.subject for e in transport.sent] == ["Incident: 2 jobs failed with one cause",
+                                                   "Incident update: 4 jobs now share one cause"]
+    assert "job_104" in transport.sent[1].text and deps.incidents.get(incident_id).state == "open"
