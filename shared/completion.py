@@ -57,20 +57,12 @@ def carry_on(record: DecisionRecord, api: JobsApi, deps: PipelineDeps, ws: str, 
 
 
 def _join_incident(record: DecisionRecord, job: Job | None, deps: PipelineDeps, owner: str) -> DecisionRecord:
-    """Before acting, once: the incident of its cause (shared/incidents/join.py). Saved only when it joined one;
-    a lone failure's one extra Table operation is the cause pointer."""
-    if record.status != "decided" or record.incident_id is not None or getattr(deps, "incidents", None) is None:
+    """Before acting, once: the incident of its cause (shared/incidents/join.py, reached through the store so that
+    this module imports nothing of incidents, which builds on it)."""
+    incidents = getattr(deps, "incidents", None)
+    if record.status != "decided" or record.incident_id is not None or incidents is None:
         return record
-    from shared.incidents.drive import after_held
-    from shared.incidents.join import join
-
-    joined = join(record, job, deps, now=deps.clock())
-    if "incident_id" not in joined:
-        return record.model_copy(update=joined)  # notify_after only: this invocation's email waits
-    record = deps.store.save(record.model_copy(update=joined), owner=owner)
-    if record.status == "held":
-        after_held(record, deps, job_of=lambda api, job_id: job)  # its incident may have recovered meanwhile
-    return record
+    return incidents.before_acting(record, job, deps, owner)
 
 
 def finish_run_records(run: Run, api: JobsApi, deps: PipelineDeps, ws: str, owner: str, *, skip: str,

@@ -31,6 +31,20 @@ log = logging.getLogger(__name__)
 _ATTEMPTS = 50
 
 
+def before_acting(record: DecisionRecord, job: Job | None, deps: PipelineDeps, owner: str) -> DecisionRecord:
+    """The member's record after joining: saved only when it joined an incident (a lone failure's one extra
+    Table operation is the cause pointer); status `held` when its rerun waits for the canary."""
+    from shared.incidents.drive import after_held
+
+    joined = join(record, job, deps, now=deps.clock())
+    if "incident_id" not in joined:
+        return record.model_copy(update=joined)  # notify_after only: this invocation's email waits
+    record = deps.store.save(record.model_copy(update=joined), owner=owner)
+    if record.status == "held":
+        after_held(record, deps, job_of=lambda api, job_id: job)  # its incident may have recovered meanwhile
+    return record
+
+
 def join(record: DecisionRecord, job: Job | None, deps: PipelineDeps, *, now: datetime) -> dict[str, Any]:
     """The fields the member's record takes from its incident ({} when it joins none)."""
     store = deps.incidents
