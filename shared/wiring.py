@@ -139,7 +139,6 @@ def build_deps(settings: Settings) -> PipelineDeps:
     )
 
 
-
 def build_analyzer(settings: Settings, secrets: Any, tables: Any) -> Any:
     """The LLM analyzer when Azure OpenAI is configured, else None (rules only)."""
     if not (settings.azure_openai_endpoint and settings.azure_openai_deployment):

@@ -37,10 +37,14 @@ log = logging.getLogger(__name__)
 rand: Callable[[], float] = random.random  # tests replace it to pin the jitter
 
 
-def first_canary_at(settings: Settings, now: datetime) -> datetime:
-    """When a new held incident's first canary goes out."""
-    return now + timedelta(seconds=policy.canary_delay(0, settings.incident_canary_backoff_seconds,
-                                                       settings.incident_canary_max_backoff_seconds, rand))
+def first_canary_at(settings: Settings, now: datetime, first_seen: datetime | None = None) -> datetime:
+    """When a new held incident's first canary goes out: one backoff (with jitter) after it opened, and never
+    within a backoff (+20 %) of the first failure, whose own rerun went out before anyone knew of an incident."""
+    base = settings.incident_canary_backoff_seconds
+    due = now + timedelta(seconds=policy.canary_delay(0, base, settings.incident_canary_max_backoff_seconds, rand))
+    if first_seen is not None:
+        due = max(due, first_seen + timedelta(seconds=base * (1 + policy.JITTER)))
+    return due
 
 
 def on_event(event: FailureEvent, deps: PipelineDeps, *, job_of: JobReader) -> str:

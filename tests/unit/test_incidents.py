@@ -233,19 +233,21 @@ def test_the_canary_backs_off_then_its_success_releases_the_held_reruns_over_the
         fail(deps, api, run_id, job_id)
     incident_id = deps.store.get("ws:2:0").incident_id
     incident = deps.incidents.get(incident_id)
-    assert incident.next_canary_at == T0 + timedelta(seconds=60)
+    # The first job's own rerun (alone then) was the first probe: the canary waits a backoff +20 % after it.
+    assert incident.next_canary_at == T0 + timedelta(seconds=72)
 
     ticks = [e for e, _ in queued if e.incident_id and not e.incident_release]
-    assert len(ticks) == 1 and queued[-1][1] == 60  # one chain of ticks, first due with the canary
+    assert len(ticks) == 1 and queued[-1][1] == 72  # one chain of ticks, first due with the canary
 
     def tick():
         current = deps.incidents.get(incident_id)
         event = FailureEvent(run_id=0, source="incident", incident_id=incident_id, incident_tick=current.tick_seq)
         return process(event, deps, owner="tick").detail
 
+    clock.now = T0 + timedelta(seconds=71)
     assert "waiting" in tick()  # too early: nothing rerun
     assert api.repairs == [1]
-    clock.now = T0 + timedelta(seconds=60)
+    clock.now = T0 + timedelta(seconds=72)
     assert "canary" in tick()
     assert len(api.repairs) == 2  # exactly one canary
     canary_key = deps.incidents.get(incident_id).canary_key
@@ -327,3 +329,16 @@ def test_jobs_that_joined_after_the_opening_get_one_update_once_the_interval_has
     assert [e.subject for e in transport.sent] == ["Incident: 2 jobs failed with one cause",
                                                    "Incident update: 4 jobs now share one cause"]
     assert "job_104" in transport.sent[1].text and deps.incidents.get(incident_id).state == "open"
+
+
+@pytest.mark.parametrize("jitter", [0.0, 0.999999])
+def test_the_first_canary_never_comes_within_a_backoff_of_the_first_failures_own_rerun(jitter):
+    settings = Settings(incident_canary_backoff_seconds=60, incident_canary_max_backoff_seconds=600)
+    drive.rand = lambda: jitter
+    try:
+        opened = T0 + timedelta(seconds=2)  # the second job, two seconds after the first one's rerun
+        due = drive.first_canary_at(settings, opened, first_seen=T0)
+    finally:
+        import random
+        drive.rand = random.random
+    assert due >= T0 + timedelta(seconds=72) and due <= opened + timedelta(seconds=72)
