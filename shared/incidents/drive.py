@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import logging
 import math
-import random
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -34,14 +32,14 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-rand: Callable[[], float] = random.random  # tests replace it to pin the jitter
 
-
-def first_canary_at(settings: Settings, now: datetime, first_seen: datetime | None = None) -> datetime:
+def first_canary_at(settings: Settings, now: datetime, incident_id: str,
+                    first_seen: datetime | None = None) -> datetime:
     """When a new held incident's first canary goes out: one backoff (with jitter) after it opened, and never
     within a backoff (+20 %) of the first failure, whose own rerun went out before anyone knew of an incident."""
     base = settings.incident_canary_backoff_seconds
-    due = now + timedelta(seconds=policy.canary_delay(0, base, settings.incident_canary_max_backoff_seconds, rand))
+    due = now + timedelta(seconds=policy.canary_delay(0, base, settings.incident_canary_max_backoff_seconds,
+                                                       policy.spread(incident_id, 0)))
     if first_seen is not None:
         due = max(due, first_seen + timedelta(seconds=base * (1 + policy.JITTER)))
     return due
@@ -70,7 +68,8 @@ def advance(deps: PipelineDeps, incident: Incident, now: datetime, *,
     s = deps.settings
     store = deps.incidents
     if policy.escalation_due(incident, now, s.incident_escalate_after_seconds):
-        incident, won = store.change(incident.id, lambda i: policy.escalation_due(i, now, s.incident_escalate_after_seconds)
+        after = s.incident_escalate_after_seconds
+        incident, won = store.change(incident.id, lambda i: policy.escalation_due(i, now, after)
                                      and _set(i, escalated_at=now))
         if won:
             log.warning("incident %s escalated", incident.id, extra={"incident_id": incident.id})
@@ -88,7 +87,8 @@ def advance(deps: PipelineDeps, incident: Incident, now: datetime, *,
             return _recovered(deps, incident, now, job_of), None
         if outcome == "failed":
             wait = policy.canary_delay(incident.canaries, s.incident_canary_backoff_seconds,
-                                       s.incident_canary_max_backoff_seconds, rand)
+                                       s.incident_canary_max_backoff_seconds,
+                                       policy.spread(incident.id, incident.canaries))
             key = incident.canary_key
             store.change(incident.id, lambda i: i.canary_key == key and _set(
                 i, canary_key=None, next_canary_at=now + timedelta(seconds=wait)))
@@ -96,7 +96,8 @@ def advance(deps: PipelineDeps, incident: Incident, now: datetime, *,
         return f"canary {incident.canary_key} running", max(1.0, s.incident_canary_backoff_seconds / 4)
     if policy.canary_due(incident, now):
         return _release_canary(deps, incident, now, job_of)
-    wait = (incident.next_canary_at - now).total_seconds() if incident.next_canary_at else s.incident_canary_backoff_seconds
+    wait = ((incident.next_canary_at - now).total_seconds() if incident.next_canary_at
+            else s.incident_canary_backoff_seconds)
     return "waiting for the next canary", max(1.0, wait)
 
 
@@ -225,7 +226,8 @@ def _recovered(deps: PipelineDeps, incident: Incident, now: datetime, job_of: Jo
 def _finish_release(deps: PipelineDeps, incident: Incident, now: datetime, job_of: JobReader) -> str:
     """After the spread (and as much again), release whatever is still held: its message was lost."""
     s = deps.settings
-    if incident.recovered_at is None or now < incident.recovered_at + timedelta(seconds=2 * s.incident_release_spread_seconds + 1):
+    grace = timedelta(seconds=2 * s.incident_release_spread_seconds + 1)
+    if incident.recovered_at is None or now < incident.recovered_at + grace:
         return "releasing"
     released = [m.key for m in deps.incidents.members(incident.id, held=True)
                 if release(deps, m.key, now=now, job_of=job_of)]

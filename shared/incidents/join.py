@@ -163,7 +163,7 @@ def _create(pointer: CausePointer, record: DecisionRecord, ref: JobRef, now: dat
         id=pointer.incident_id, workspace_id=record.workspace_id, cause_key=pointer.cause_key,
         cause=describe(pointer.cause_key), category=pointer.category, fingerprint=pointer.fingerprint,
         diagnosis=pointer.diagnosis, holds=holds, first_seen=pointer.first_seen, last_seen=now, opened_at=now,
-        next_canary_at=first_canary_at(deps.settings, now, pointer.first_seen) if holds else None,
+        next_canary_at=first_canary_at(deps.settings, now, pointer.incident_id, pointer.first_seen) if holds else None,
     )
     for member in pointer.members:
         if member.key != ref.key:

@@ -66,7 +66,8 @@ def channel_message(incident: Incident, kind: Kind, settings: Settings) -> Chann
                                                                if incident.job_count > 10 else "")
     return ChannelMessage(
         kind=CHANNEL_KIND[kind], event="resolve" if kind == "resolved" else "trigger",
-        dedup_key=incident.id[:255], title=view["title"][:250], summary=f"{view['diagnosis']} — {view['what']}"[:1000],
+        dedup_key=incident.id[:255], title=view["title"][:250],
+        summary=f"{view['diagnosis']} — {view['what']}"[:1000],
         severity="info" if kind == "resolved" else "critical",
         facts=[("Cause", view["cause"][:300]), ("Category", incident.category.value),
                ("Jobs", f"{incident.job_count}: {jobs}"[:300]), ("Incident", incident.id)],

@@ -6,6 +6,7 @@ the release spread, escalation once, and the quiet end of an incident whose reru
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -29,6 +30,13 @@ def canary_delay(canaries: int, base_seconds: int, max_seconds: int, rand: Calla
     """
     nominal = min(float(base_seconds) * 2 ** min(canaries, 32), float(max_seconds))
     return nominal * (1 - JITTER + 2 * JITTER * rand())
+
+
+def spread(incident_id: str, canaries: int) -> Callable[[], float]:
+    """The jitter's draw for one wait of one incident, in [0, 1): different across incidents (their canaries do
+    not fall in step), the same for one wait however many drivers compute it (no shared random state)."""
+    digest = hashlib.sha256(f"{incident_id}|{canaries}".encode()).digest()
+    return lambda: int.from_bytes(digest[:8], "big") / 2**64
 
 
 def release_offsets(count: int, spread_seconds: int) -> list[float]:

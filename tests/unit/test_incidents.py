@@ -164,10 +164,7 @@ def world():
     deps = PipelineDeps(settings=settings, jobs_api=lambda ws: api, workspace_key=lambda ws: "ws",
                         store=MemoryDecisionStore(), state=MemoryStateStore(), notifier=notifier, classify=classify,
                         enqueue=lambda e, d: queued.append((e, d)), clock=clock, incidents=MemoryIncidentStore())
-    drive.rand = lambda: 0.5  # no jitter: the backoff is its nominal value
     yield deps, api, transport, clock, queued
-    import random
-    drive.rand = random.random
 
 
 def fail(deps, api, run_id, job_id):
@@ -255,14 +252,14 @@ def test_the_canary_backs_off_then_its_success_releases_the_held_reruns_over_the
 
     clock.now += timedelta(seconds=20)
     assert "failed" in tick()  # the outage goes on: the canary's repair failed
-    after_first = deps.incidents.get(incident_id)
-    assert after_first.next_canary_at == clock.now + timedelta(seconds=120)  # doubled
-    clock.now += timedelta(seconds=60)
+    wait = deps.incidents.get(incident_id).next_canary_at - clock.now
+    assert timedelta(seconds=96) <= wait <= timedelta(seconds=144)  # doubled, +-20 %
+    clock.now += wait - timedelta(seconds=1)
     tick()
     assert len(api.repairs) == 2  # no rerun inside the backoff
 
     api.outage = False
-    clock.now += timedelta(seconds=61)
+    clock.now += timedelta(seconds=1)
     tick()  # the second canary
     assert len(api.repairs) == 3
     clock.now += timedelta(seconds=20)
@@ -331,17 +328,19 @@ def test_jobs_that_joined_after_the_opening_get_one_update_once_the_interval_has
     assert "job_104" in transport.sent[1].text and deps.incidents.get(incident_id).state == "open"
 
 
-@pytest.mark.parametrize("jitter", [0.0, 0.999999])
-def test_the_first_canary_never_comes_within_a_backoff_of_the_first_failures_own_rerun(jitter):
+def test_the_first_canary_never_comes_within_a_backoff_of_the_first_failures_own_rerun():
     settings = Settings(incident_canary_backoff_seconds=60, incident_canary_max_backoff_seconds=600)
-    drive.rand = lambda: jitter
-    try:
-        opened = T0 + timedelta(seconds=2)  # the second job, two seconds after the first one's rerun
-        due = drive.first_canary_at(settings, opened, first_seen=T0)
-    finally:
-        import random
-        drive.rand = random.random
-    assert due >= T0 + timedelta(seconds=72) and due <= opened + timedelta(seconds=72)
+    opened = T0 + timedelta(seconds=2)  # the second job, two seconds after the first one's rerun
+    for n in range(50):  # whatever the jitter of the incident's first wait
+        due = drive.first_canary_at(settings, opened, f"inc-{n}", first_seen=T0)
+        assert T0 + timedelta(seconds=72) <= due <= opened + timedelta(seconds=72)
+
+
+def test_the_jitter_differs_across_incidents_and_stays_inside_its_bounds_for_each():
+    draws = [policy.spread(f"inc-{n}", k)() for n in range(200) for k in range(3)]
+    assert all(0 <= d < 1 for d in draws) and len({round(d, 6) for d in draws}) == len(draws)
+    assert min(draws) < 0.1 and max(draws) > 0.9  # spread over the whole range: canaries do not fall in step
+    assert policy.spread("inc-1", 0)() == policy.spread("inc-1", 0)()  # every driver computes the same wait
 
 
 class FakePagerDuty:
