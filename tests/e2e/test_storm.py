@@ -19,12 +19,12 @@ COMPRESSED = {
     "INCIDENT_MIN_JOBS": "2",
     "INCIDENT_UPDATE_SECONDS": "45",
     "INCIDENT_CANARY_BACKOFF_SECONDS": "3",
-    "INCIDENT_CANARY_MAX_BACKOFF_SECONDS": "30",
+    "INCIDENT_CANARY_MAX_BACKOFF_SECONDS": "8",
     "INCIDENT_RELEASE_SPREAD_SECONDS": "6",
     "INCIDENT_ESCALATE_AFTER_SECONDS": "180",
 }
 FAST = StormConfig(jobs=30, spread_s=3.0, outage_s=10.0, rerun_s=1.0, timer_s=1.0, minute_s=3.0, quiet_s=4.0,
-                   time_limit_s=45.0, settings=COMPRESSED)
+                   time_limit_s=50.0, settings=COMPRESSED)
 
 
 @pytest.fixture(scope="module")
