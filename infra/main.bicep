@@ -41,9 +41,17 @@ param databricksWorkspaceId string = ''
 @allowed([
   'entra'
   'pat'
+  'oauth-m2m'
 ])
-@description('entra: the user-assigned managed identity, added to the workspace as a service principal (default). pat: a personal access token kept in Key Vault as secret databricks-pat.')
+@description('entra: the user-assigned managed identity, added to the workspace as a service principal (default). pat: a personal access token kept in Key Vault as secret databricks-pat. oauth-m2m: a Databricks service principal\'s OAuth secret, kept in Key Vault as secret databricks-client-secret, with databricksClientId.')
 param databricksAuth string = 'entra'
+
+@description('With databricksAuth=oauth-m2m: the Databricks service principal\'s application (client) id (DATABRICKS_CLIENT_ID).')
+param databricksClientId string = ''
+
+@secure()
+@description('Optional. With databricksAuth=oauth-m2m, the OAuth secret to store as Key Vault secret databricks-client-secret. Empty: put the secret in the vault yourself (docs/deploy.md).')
+param databricksClientSecret string = ''
 
 @secure()
 @description('Optional. With databricksAuth=pat, the token to store as Key Vault secret databricks-pat. Empty: put the secret in the vault yourself (docs/deploy.md).')
@@ -293,6 +301,9 @@ var feedbackSecretNames = empty(feedbackSigningKey) ? [] : [
 var patSecretNames = (databricksAuth == 'pat') ? [
   'databricks-pat'
 ] : []
+var oauthSecretNames = (databricksAuth == 'oauth-m2m') ? [
+  'databricks-client-secret'
+] : []
 var smtpSecretNames = (emailTransport == 'smtp') ? [
   'email-password'
 ] : []
@@ -302,7 +313,7 @@ var acsSecretNames = ((emailTransport == 'acs') && (acsAuth == 'connectionString
 var openAiKeySecretNames = ((!deployOpenAi) && (!empty(openAiEndpoint)) && (openAiAuth == 'key')) ? [
   'azure-openai-api-key'
 ] : []
-var appSecretNames = union(webhookSecretNames, feedbackSecretNames, patSecretNames, smtpSecretNames, acsSecretNames, openAiKeySecretNames, extraKeyVaultSecretNames)
+var appSecretNames = union(webhookSecretNames, feedbackSecretNames, patSecretNames, oauthSecretNames, smtpSecretNames, acsSecretNames, openAiKeySecretNames, extraKeyVaultSecretNames)
 
 var useOpenAi = deployOpenAi || (!empty(openAiEndpoint))
 
@@ -361,6 +372,7 @@ module keyVault 'modules/keyvault.bicep' = {
     location: location
     tags: tags
     databricksPatToken: databricksPatToken
+    databricksClientSecret: databricksClientSecret
     webhookPassword: webhookPassword
     feedbackSigningKey: feedbackSigningKey
     emailSmtpPassword: emailSmtpPassword
@@ -467,6 +479,7 @@ module functionApp 'modules/functionapp.bicep' = {
     databricksWorkspaceUrl: databricksWorkspaceUrl
     databricksWorkspaceId: databricksWorkspaceId
     databricksAuth: databricksAuth
+    databricksClientId: databricksClientId
     agentMode: agentMode
     maxRetries: maxRetries
     pollSchedule: pollSchedule

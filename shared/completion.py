@@ -42,6 +42,7 @@ def new_invocation_id(label: str = "inv") -> str:
 def carry_on(record: DecisionRecord, api: JobsApi, deps: PipelineDeps, ws: str, owner: str,
              job: Job | None) -> DecisionRecord:
     """From `decided` (intent on record) or `acted` to `done`; each step saved (merging, as `owner`)."""
+    record = _join_incident(record, job, deps, owner)  # may fold its email, or hold its rerun (status held)
     if record.status == "decided":
         record = deps.store.save(_act(record, api, deps, ws), owner=owner)
     if record.status == "acted":
@@ -53,6 +54,15 @@ def carry_on(record: DecisionRecord, api: JobsApi, deps: PipelineDeps, ws: str, 
                                            "done": done})
         record = deps.store.save(record, owner=owner)
     return record
+
+
+def _join_incident(record: DecisionRecord, job: Job | None, deps: PipelineDeps, owner: str) -> DecisionRecord:
+    """Before acting, once: the incident of its cause (shared/incidents/join.py, reached through the store so that
+    this module imports nothing of incidents, which builds on it)."""
+    incidents = getattr(deps, "incidents", None)
+    if record.status != "decided" or record.incident_id is not None or incidents is None:
+        return record
+    return incidents.before_acting(record, job, deps, owner)
 
 
 def finish_run_records(run: Run, api: JobsApi, deps: PipelineDeps, ws: str, owner: str, *, skip: str,

@@ -21,11 +21,10 @@ from shared.databricks.models import SUCCEEDED_RESULT_STATES, Job, Run
 from shared.decide import DecisionInput, decide, job_controls
 from shared.decision import Analysis, DecisionRecord, FieldChange, utcnow
 from shared.diagnose import Classifier, diagnose
+from shared.incidents.key import cause_key
 from shared.events import FailureEvent
 from shared.exceptions import PermanentError
 from shared.freshness import hold_stale
-from shared.incidents import join as incidents
-from shared.incidents.key import cause_key
 from shared.notify.kinds import NotificationKind
 from shared.resize import ResizeBounds, get_field, plan_resize
 from shared.run_job import link_child_to_parent
@@ -35,7 +34,6 @@ from shared.store import Claim, DecisionStore
 from shared.taxonomy import Action
 
 if TYPE_CHECKING:
-    from shared.incidents.store import IncidentStore
     from shared.learning.loop import LearningLoop
 
 log = logging.getLogger(__name__)
@@ -70,11 +68,11 @@ class PipelineDeps:
     enqueue: Callable[[FailureEvent, int], None]  # put an event on the queue, visible after N seconds
     analyzer: Analyzer | None = None
     learning: LearningLoop | None = None  # outcomes and feedback (shared/learning); classify already consults it
+    incidents: Any = None  # shared.incidents.store.IncidentStore; None: failures are never grouped into incidents
     clock: Callable[[], datetime] = field(default=utcnow)
     # When the oldest message still waiting in job-failures was enqueued (None: none waiting, or unknown); the
     # poller leaves runs that ended after it to the messages ahead of it (shared/poller.py).
     oldest_waiting: Callable[[], datetime | None] | None = None
-    incidents: IncidentStore | None = None  # shared/incidents; None: failures are never grouped
 
 
 @dataclass(frozen=True)
@@ -93,11 +91,11 @@ def process(event: FailureEvent, deps: PipelineDeps, *, owner: str) -> Result:
     `owner` identifies this invocation (completion.new_invocation_id), not the message: a second invocation
     of the same message must not pass for the first.
     """
-    if event.incident_id is not None:  # an incident's own clock or release (shared/incidents/drive.py)
+    api = deps.jobs_api(event.workspace_id)
+    if event.incident_id is not None:  # an incident's own clock or one held rerun's release (shared/incidents)
         from shared.incidents.drive import on_event
 
         return _log(Result("skipped", on_event(event, deps, job_of=read_job)), {"incident_id": event.incident_id})
-    api = deps.jobs_api(event.workspace_id)
     run = api.get_run(event.run_id)
     # Keyed by the configured workspace, not the event's id, so a webhook (with an id) and the poller
     # (single workspace, maybe without one) land on the same idempotency key.
@@ -142,10 +140,6 @@ def process(event: FailureEvent, deps: PipelineDeps, *, owner: str) -> Result:
     if not claim.granted:
         if claim.reason == "in_progress":
             return _log(_defer_while_claimed(event, claim, deps, key), ctx)
-        if claim.existing is not None and claim.existing.status == "held":  # waits for its incident's canary
-            from shared.incidents.drive import after_held
-
-            return _log(Result("duplicate", after_held(claim.existing, deps, job_of=read_job), key), ctx)
         return _log(Result("duplicate", "already decided", key), ctx)
     try:
         record = _decide_and_carry_on(claim.record, run, api, deps, ws, owner)
@@ -162,16 +156,8 @@ def _decide_and_carry_on(record: DecisionRecord, run: Run, api: JobsApi, deps: P
     if record.status == "claimed":
         record, resize_request = _diagnose_and_decide(record, run, job, api, deps, ws)
         intent = actions.plan_intent(record.action, run, workspace_key=ws, resize=resize_request, now=deps.clock())
-        # An incident of its cause folds its email and may hold its rerun (shared/incidents); one Table
-        # operation when it shares its cause with nobody.
-        joined = incidents.join(record, job, deps, now=deps.clock()) if deps.incidents is not None else {}
         # The decision and what it is about to send are on record before anything changes in Databricks.
-        record = deps.store.save(record.model_copy(update={"intent": intent, **joined}), owner=owner)
-    if record.status == "held":
-        from shared.incidents.drive import after_held
-
-        after_held(record, deps, job_of=read_job)  # the incident may have recovered meanwhile
-        return record
+        record = deps.store.save(record.model_copy(update={"intent": intent}), owner=owner)
     return completion.carry_on(record, api, deps, ws, owner, job)
 
 

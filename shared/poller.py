@@ -257,7 +257,7 @@ def _follow_one(deps: PipelineDeps, record: DecisionRecord, report: PollReport) 
         # Before the save: if enqueueing fails, the record stays pending and the next tick tries again.
         _enqueue_if_unannounced(deps, record, run)
     _email_outcome(deps, api, record, job)
-    if succeeded and record.agent_enabled:
+    if succeeded and record.agent_enabled and not record.folded_into:  # an incident's member: its incident resolves
         _resolve_channels(deps, api, record, job)
     deps.store.save(record)
     report.followed.append(record.key)

@@ -129,23 +129,14 @@ def build_deps(settings: Settings) -> PipelineDeps:
         store=TableDecisionStore(table(settings, settings.decisions_table, tables),
                                  lease=timedelta(seconds=settings.claim_lease_seconds)),
         state=TableStateStore(table(settings, settings.state_table, tables)),
+        incidents=build_incidents(settings, tables),
         notifier=build_notifier(with_link_key(settings, secrets), table_service_client=tables, secrets=secrets),
         classify=learning.classifier(classify),  # a learned rule for the fingerprint decides over the shipped ones
         enqueue=enqueue,
         analyzer=build_analyzer(settings, secrets, tables),
         oldest_waiting=oldest_waiting,
         learning=learning,
-        incidents=build_incidents(settings, tables),
     )
-
-
-def build_incidents(settings: Settings, tables: Any) -> Any:
-    """The incidents table (shared/incidents), or None when INCIDENTS_ENABLED is false."""
-    if not settings.incidents_enabled:
-        return None
-    from shared.incidents.store import TableIncidentStore
-
-    return TableIncidentStore(table(settings, settings.incidents_table, tables))
 
 
 def build_analyzer(settings: Settings, secrets: Any, tables: Any) -> Any:
@@ -169,3 +160,12 @@ def build_learning(settings: Settings, tables: Any, secrets: Any) -> Any:
         feedback=TableFeedbackStore(table(settings, settings.feedback_table, tables)),
         signing_key=signing_key_reader(settings, secrets),
     )
+
+
+def build_incidents(settings: Settings, tables: Any) -> Any:
+    """The incidents table (shared/incidents), or None when INCIDENTS_ENABLED is false."""
+    if not settings.incidents_enabled:
+        return None
+    from shared.incidents.store import TableIncidentStore
+
+    return TableIncidentStore(table(settings, settings.incidents_table, tables))

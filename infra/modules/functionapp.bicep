@@ -22,6 +22,7 @@ param instanceMemoryMB int = 2048
 param databricksWorkspaceUrl string
 param databricksWorkspaceId string = ''
 param databricksAuth string = 'entra'
+param databricksClientId string = ''
 param agentMode string = 'observe'
 param maxRetries int = 3
 param pollSchedule string = '0 */5 * * * *'
@@ -190,6 +191,17 @@ var patSettings = (databricksAuth == 'pat') ? [
     value: '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=databricks-pat)'
   }
 ] : []
+// OAuth M2M: the client id is not a secret; the OAuth secret is a reference like the PAT.
+var oauthSettings = (databricksAuth == 'oauth-m2m') ? [
+  {
+    name: 'DATABRICKS_CLIENT_ID'
+    value: databricksClientId
+  }
+  {
+    name: 'DATABRICKS_CLIENT_SECRET'
+    value: '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=databricks-client-secret)'
+  }
+] : []
 
 // Always set: Basic auth on top of the function key is required (issue 11: the agent never acts on a request that
 // carries only the function key). The password itself is a Key Vault reference.
@@ -278,7 +290,7 @@ var openAiKeySettings = (useOpenAi && openAiUseKey) ? [
 
 // Single-line calls: multi-line argument lists are newer Bicep syntax that pycep 0.5.1 cannot parse.
 var coreSettings = concat(hostSettings, agentSettings, workspaceIdSettings, feedbackSettings)
-var secretSettings = concat(patSettings, webhookSettings)
+var secretSettings = concat(patSettings, oauthSettings, webhookSettings)
 var emailSettings = concat(acsEntraSettings, acsConnectionStringSettings, smtpSettings)
 var llmSettings = concat(openAiSettings, openAiKeySettings)
 var appSettings = concat(coreSettings, secretSettings, emailSettings, llmSettings, extraAppSettings)

@@ -37,10 +37,14 @@ log = logging.getLogger(__name__)
 rand: Callable[[], float] = random.random  # tests replace it to pin the jitter
 
 
-def first_canary_at(settings: Settings, now: datetime) -> datetime:
-    """When a new held incident's first canary goes out."""
-    return now + timedelta(seconds=policy.canary_delay(0, settings.incident_canary_backoff_seconds,
-                                                       settings.incident_canary_max_backoff_seconds, rand))
+def first_canary_at(settings: Settings, now: datetime, first_seen: datetime | None = None) -> datetime:
+    """When a new held incident's first canary goes out: one backoff (with jitter) after it opened, and never
+    within a backoff (+20 %) of the first failure, whose own rerun went out before anyone knew of an incident."""
+    base = settings.incident_canary_backoff_seconds
+    due = now + timedelta(seconds=policy.canary_delay(0, base, settings.incident_canary_max_backoff_seconds, rand))
+    if first_seen is not None:
+        due = max(due, first_seen + timedelta(seconds=base * (1 + policy.JITTER)))
+    return due
 
 
 def on_event(event: FailureEvent, deps: PipelineDeps, *, job_of: JobReader) -> str:
@@ -71,6 +75,7 @@ def advance(deps: PipelineDeps, incident: Incident, now: datetime, *,
         if won:
             log.warning("incident %s escalated", incident.id, extra={"incident_id": incident.id})
             send_to_all(incident, "escalated", deps)
+    incident = _trailing_updates(deps, incident, now)
     if policy.quiet(incident, now, s.incident_window_seconds):
         return _resolve(deps, incident, now, f"no new failure with this cause for {s.incident_window_seconds} s"), None
     if not incident.holds:
@@ -234,6 +239,33 @@ def _resolve(deps: PipelineDeps, incident: Incident, now: datetime, why: str) ->
     if won:
         send_to_all(stored, "resolved", deps)
     return f"resolved: {why}"
+
+
+def _trailing_updates(deps: PipelineDeps, incident: Incident, now: datetime) -> Incident:
+    """Jobs that joined after a recipient list was last told: its update once the interval has passed, even if
+    nobody joins then (a storm's members arrive within a minute; the next notice may be due long after)."""
+    from shared.incidents.notices import notice_id
+    from shared.incidents.send import send_notices
+
+    every = deps.settings.incident_update_seconds
+    if incident.state != "open" or not any(policy.update_due(a, incident.job_count, now, every)
+                                           for a in incident.audiences.values()):
+        return incident
+    pending: list[tuple[str, str]] = []
+
+    def edit(current: Incident) -> bool:
+        pending.clear()
+        for key, audience in current.audiences.items():
+            if current.state == "open" and policy.update_due(audience, current.job_count, now, every):
+                audience.notices.append(notice_id(current.id, "update", key, len(audience.notices)))
+                audience.told_at, audience.jobs_told = now, current.job_count
+                pending.append(("update", key))
+        return bool(pending)
+
+    stored, won = deps.incidents.change(incident.id, edit)
+    if won:
+        send_notices(stored, pending, deps)
+    return stored or incident
 
 
 def _next_tick(deps: PipelineDeps, incident_id: str, seq: int, now: datetime, wait: float) -> None:

@@ -31,6 +31,20 @@ log = logging.getLogger(__name__)
 _ATTEMPTS = 50
 
 
+def before_acting(record: DecisionRecord, job: Job | None, deps: PipelineDeps, owner: str) -> DecisionRecord:
+    """The member's record after joining: saved only when it joined an incident (a lone failure's one extra
+    Table operation is the cause pointer); status `held` when its rerun waits for the canary."""
+    from shared.incidents.drive import after_held
+
+    joined = join(record, job, deps, now=deps.clock())
+    if "incident_id" not in joined:
+        return record.model_copy(update=joined)  # notify_after only: this invocation's email waits
+    record = deps.store.save(record.model_copy(update=joined), owner=owner)
+    if record.status == "held":
+        after_held(record, deps, job_of=lambda api, job_id: job)  # its incident may have recovered meanwhile
+    return record
+
+
 def join(record: DecisionRecord, job: Job | None, deps: PipelineDeps, *, now: datetime) -> dict[str, Any]:
     """The fields the member's record takes from its incident ({} when it joins none)."""
     store = deps.incidents
@@ -149,7 +163,7 @@ def _create(pointer: CausePointer, record: DecisionRecord, ref: JobRef, now: dat
         id=pointer.incident_id, workspace_id=record.workspace_id, cause_key=pointer.cause_key,
         cause=describe(pointer.cause_key), category=pointer.category, fingerprint=pointer.fingerprint,
         diagnosis=pointer.diagnosis, holds=holds, first_seen=pointer.first_seen, last_seen=now, opened_at=now,
-        next_canary_at=first_canary_at(deps.settings, now) if holds else None,
+        next_canary_at=first_canary_at(deps.settings, now, pointer.first_seen) if holds else None,
     )
     for member in pointer.members:
         if member.key != ref.key:
@@ -185,20 +199,34 @@ def _adopt_earlier(pointer: CausePointer, incident: Incident, ref: JobRef, deps:
 
 
 def _fold_waiting_email(record: DecisionRecord, incident_id: str, deps: PipelineDeps) -> bool:
-    """An earlier member's email still waiting (notify_after) is folded into the incident: never sent."""
+    """An earlier member's own email, not sent yet, is folded into the incident: one still waiting (notify_after)
+    is marked folded; one not even written yet (its invocation is still acting) is pre-empted by a folded entry
+    under its id, so its notify finds the id taken and sends nothing. One already sent stays sent."""
+    from shared.notify.outbox import OutboxEntry
+
     outbox = getattr(deps.notifier, "outbox", None)
-    if outbox is None or record.notify_after is None:
+    if outbox is None:
         return False
     folded = False
-    for nid in record.notifications:
+    for kind in _OWN_KINDS:
+        nid = f"{record.key}:{kind}"
         entry = outbox.get(nid)
-        if entry is None or entry.channel is not None or entry.status != "pending" or entry.attempts:
-            continue
-        entry.status, entry.next_attempt_at = "folded", None
-        entry.detail = f"folded into incident {incident_id}"
-        outbox.save(entry)
-        folded = True
+        if entry is None:
+            tombstone = OutboxEntry(id=nid, kind=kind, status="folded", record_key=record.key, chain_id=record.chain_id,
+                                    job_id=record.job_id, job_name=record.job_name, run_id=record.run_id,
+                                    detail=f"folded into incident {incident_id}")
+            folded = outbox.create(tombstone) or folded
+        elif entry.channel is None and entry.status == "pending" and not entry.attempts:
+            entry.status, entry.next_attempt_at = "folded", None
+            entry.detail = f"folded into incident {incident_id}"
+            outbox.save(entry)
+            folded = True
     return folded
+
+
+# The kinds of a member's own email that an incident replaces (notify.kinds.notification_id: key:kind); an
+# escalation is keyed by its chain and goes out on its own.
+_OWN_KINDS = ("retry", "diagnosis", "observe")
 
 
 def _first_of_cause(record: DecisionRecord, now: datetime, deps: PipelineDeps) -> dict[str, Any]:

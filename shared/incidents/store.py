@@ -24,6 +24,12 @@ class IncidentStore:
     def __init__(self, table: EntityTable | MemoryEntityTable) -> None:
         self._table = table
 
+    def before_acting(self, record: Any, job: Any, deps: Any, owner: str) -> Any:
+        """The pipeline's one call (completion.carry_on, before acting): join.before_acting with this store."""
+        from shared.incidents.join import before_acting
+
+        return before_acting(record, job, deps, owner)
+
     # --- cause pointers ---------------------------------------------------------------------------------
     def insert_pointer(self, pointer: CausePointer) -> bool:
         """Create the pointer of a cause nobody has yet (one operation); False if one exists."""

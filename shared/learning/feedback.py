@@ -32,7 +32,8 @@ class FeedbackError(BadRequest):
 
 
 def parse_feedback(
-    body: Mapping[str, Any], *, decision_key: str, via: Literal["api", "link"], now: datetime
+    body: Mapping[str, Any], *, decision_key: str, via: Literal["api", "link"], now: datetime,
+    principal: str | None = None,
 ) -> Feedback:
     """Validate a JSON object or a submitted form into Feedback; FeedbackError names the first bad field."""
     unknown = sorted(set(body) - set(FIELDS))
@@ -53,7 +54,8 @@ def parse_feedback(
         raise FeedbackError(f"'action' {action.value} contradicts category {category.value}: a rerun cannot fix "
                             "that kind of failure", field="action")
     return Feedback(decision_key=decision_key, correct=correct, category=category, action=action,
-                    comment=redact(comment), by=redact(by), via=via, at=now)
+                    comment=redact(comment), by=redact(by), via=via, at=now,
+                    principal=_text(principal, "principal", MAX_BY) or None)
 
 
 def _boolean(value: Any) -> bool:

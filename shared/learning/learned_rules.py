@@ -122,7 +122,7 @@ def _confirm(rule: LearnedRule, feedback: Feedback) -> LearnedRule:
 
 def _confirmation(feedback: Feedback) -> Confirmation:
     return Confirmation(kind="feedback", who=" ".join(feedback.by.split()), decision_key=feedback.decision_key,
-                        at=feedback.at, via=feedback.via)
+                        at=feedback.at, via=feedback.via, principal=feedback.principal)
 
 
 def confirm_by_outcome(rule: LearnedRule, record: DecisionRecord, at: datetime) -> LearnedRule:
@@ -150,7 +150,8 @@ def _settle(rule: LearnedRule) -> LearnedRule:
     if rule.turns_into_retry and rule.independent_confirmations() < 2:
         rule.status = "awaiting_confirmation"
         rule.status_note = (f"would rerun a {rule.original_category.value} failure: waits for a second, independent "
-                            "confirmation (another person, or a rerun that succeeds)")
+                            "confirmation (another verified person, another decision's email link, or a rerun that "
+                            "succeeds)")
     else:
         rule.status, rule.status_note = "active", ""
     return rule

@@ -26,6 +26,8 @@ class Feedback(BaseModel):
     by: str = Field(description="Who answered: a name or address (self-declared on the email link).")
     via: Literal["api", "link"]
     at: datetime
+    principal: str | None = Field(
+        default=None, description="Who answered, as the platform verified it (App Service Authentication), if it did.")
 
 
 class Confirmation(BaseModel):
@@ -36,16 +38,20 @@ class Confirmation(BaseModel):
     decision_key: str
     at: datetime
     via: Literal["api", "link"] = "api"
+    principal: str | None = None
 
     @property
     def identity(self) -> str:
-        """Who this confirmation counts as. Anyone holding an email's link can type any name, so answers through
-        one decision's link count as one confirmation, however many names they give."""
+        """Who this confirmation counts as. A typed name proves nothing: answers through one decision's link count
+        as one confirmation, and answers with the function key as one, however many names they give; only a
+        principal the platform verified tells API callers apart."""
         if self.kind == "outcome":
             return f"outcome:{self.decision_key}"
         if self.via == "link":
             return f"link:{self.decision_key}"
-        return "person:" + " ".join(self.who.lower().split())
+        if self.principal:
+            return "principal:" + " ".join(self.principal.lower().split())
+        return "function-key"
 
 
 class LearnedRule(BaseModel):

@@ -27,6 +27,9 @@ if TYPE_CHECKING:  # the rest is imported on the first request: function_app imp
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 16 * 1024
+# Set by App Service Authentication, which drops the header from incoming requests (learn.microsoft.com:
+# "Work with user identities in Azure App Service authentication"); trusted only when the setting says it is on.
+PRINCIPAL_HEADER = "X-MS-CLIENT-PRINCIPAL-NAME"
 TEMPLATES = Path(__file__).with_name("templates")
 # The page may load nothing, post only to itself, and tell no other site the link it came from (it is signed).
 HTML_HEADERS = {
@@ -50,7 +53,13 @@ def api(decision_id: str, body: bytes, headers: Mapping[str, str]) -> HttpAnswer
     """The function-key endpoint (the host checked the key)."""
     from shared.decision import utcnow
 
-    return _with_agent(lambda loop, store: submit_json(decision_id, body, headers, loop, store, utcnow()))
+    from shared import runtime
+
+    def handle(loop: LearningLoop, store: DecisionStore) -> HttpAnswer:
+        trust = runtime.deps().settings.feedback_trust_principal_header
+        return submit_json(decision_id, body, headers, loop, store, utcnow(), trust_principal_header=trust)
+
+    return _with_agent(handle)
 
 
 def link(method: str, decision_id: str, params: Mapping[str, str], body: bytes, headers: Mapping[str, str]) -> HttpAnswer:
@@ -79,8 +88,11 @@ def _with_agent(handle: Any) -> HttpAnswer:
 
 # --- the two endpoints, testable with any stores ------------------------------------------------------------
 def submit_json(decision_id: str, body: bytes, headers: Mapping[str, str], loop: LearningLoop,
-                store: DecisionStore, now: datetime) -> HttpAnswer:
-    """POST with the function key: a JSON object with correct, category, action, comment, by."""
+                store: DecisionStore, now: datetime, *, trust_principal_header: bool = False) -> HttpAnswer:
+    """POST with the function key: a JSON object with correct, category, action, comment, by.
+
+    With App Service Authentication in front (and FEEDBACK_TRUST_PRINCIPAL_HEADER), the signed-in principal the
+    platform passes identifies the person; otherwise every function-key answer counts as one identity."""
     from shared.learning.feedback import parse_feedback
 
     record = store.get(decision_id) if decision_id else None
@@ -88,7 +100,8 @@ def submit_json(decision_id: str, body: bytes, headers: Mapping[str, str], loop:
         return _json(404, f"no decision {decision_id!r}")
     try:
         fields = _json_body(body, headers)
-        feedback = parse_feedback(fields, decision_key=record.key, via="api", now=now)
+        principal = _header(headers, PRINCIPAL_HEADER) if trust_principal_header else None
+        feedback = parse_feedback(fields, decision_key=record.key, via="api", now=now, principal=principal)
     except BadRequest as exc:
         return _json(400, str(exc), field_name=exc.field)
     changed, rule, message = loop.answer(record, feedback)
@@ -198,3 +211,9 @@ def _environment() -> Any:
 
     # Autoescaped everywhere: a job name, a reason or an error line is text written by whoever wrote the job.
     return Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=True, undefined=StrictUndefined)
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    """A header by name, whatever its case (the Functions host passes them lower-cased)."""
+    lowered = name.lower()
+    return next((v for k, v in headers.items() if k.lower() == lowered), None)

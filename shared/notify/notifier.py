@@ -13,8 +13,8 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from datetime import datetime, timedelta, timezone
+from typing import Any
 
 from shared import telemetry
 from shared.databricks.models import Job
@@ -24,15 +24,12 @@ from shared.notify.channels.message import ChannelMessage, from_decision, resolv
 from shared.notify.channels.route import channels_for
 from shared.notify.exceptions import EmailError, InvalidAddress, SendFailed
 from shared.notify.kinds import NotificationKind, acted_kind, kind_for, notification_id
-from shared.notify.outbox import HeldItem, Outbox, OutboxEntry, as_utc, hour_key, hour_start
+from shared.notify.outbox import HeldItem, Outbox, OutboxEntry, hour_key, hour_start
 from shared.notify.recipients import resolve_recipients, validate_address
 from shared.notify.render import headline, render, render_digest, when_label
 from shared.notify.channels.send import ChannelSender
 from shared.notify.transports.base import EmailTransport, OutgoingEmail, SendResult
 from shared.settings import Settings
-
-if TYPE_CHECKING:
-    from shared.incidents.notices import Notice as IncidentNotice
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +87,8 @@ class Notifier:
         if kind is None:
             return []
         nid = notification_id(record, kind)
+        if record.notify_after is not None and _as_utc(record.notify_after) > self.clock():
+            return self._wait_to_fold(record, job, kind, nid)
         channel_ids = self._to_channels(from_decision(record, kind.value, headline=headline(record)), record, job, nid)
         if self.outbox.get(nid) is not None:
             log.info("notification exists already", extra={"notification": nid, "key": record.key})
@@ -101,11 +100,6 @@ class Notifier:
         if entry.status != "pending":
             self._log_final(entry)
             return [nid, *channel_ids]
-        if record.notify_after is not None and as_utc(record.notify_after) > now:
-            # Kept for a moment in case its cause becomes an incident (folded then); flush sends it after.
-            entry.next_attempt_at = record.notify_after
-            self.outbox.save(entry)
-            return [nid, *channel_ids]
         self._admit_and_send(entry, record, kind, now)
         return [nid, *channel_ids]
 
@@ -116,14 +110,7 @@ class Notifier:
 
     def _to_channels(self, message: ChannelMessage, record: DecisionRecord, job: Job | None, nid: str) -> list[str]:
         """Put the message in the outbox once per routed channel and send it; a failed send waits for flush."""
-        return self._post_to_channels(message, nid, job.settings.tags if job is not None else None, {
-            "record_key": record.key, "chain_id": record.chain_id, "job_id": record.job_id, "job_name": record.job_name,
-            "run_id": record.run_id, "run_url": record.run_page_url, "category": record.category.value,
-            "action": record.action.value if record.action else None})
-
-    def _post_to_channels(self, message: ChannelMessage, nid: str, tags: Mapping[str, str] | None,
-                          fields: dict[str, object]) -> list[str]:
-        chosen = channels_for(message.kind, self.routes, set(self.channels), tags)
+        chosen = channels_for(message.kind, self.routes, set(self.channels), job.settings.tags if job is not None else None)
         ids = []
         for name in chosen:
             cid = f"{nid}:{name}"
@@ -131,7 +118,9 @@ class Notifier:
             now = self.clock()
             # The message, not the payload, is stored: PagerDuty's payload carries the routing key, a secret.
             entry = OutboxEntry(
-                id=cid, kind=message.kind, channel=name, **fields,  # type: ignore[arg-type]
+                id=cid, kind=message.kind, channel=name, record_key=record.key, chain_id=record.chain_id,
+                job_id=record.job_id, job_name=record.job_name, run_id=record.run_id, run_url=record.run_page_url,
+                category=record.category.value, action=record.action.value if record.action else None,
                 headline=message.summary[:300], recipients=[name], recipient_source="channel", subject=message.title,
                 text=message.model_dump_json(), created_at=now, next_attempt_at=now + SEND_LEASE,
             )
@@ -139,27 +128,42 @@ class Notifier:
                 self._deliver(entry, now)
         return ids
 
-    def notify_incident(self, notice: IncidentNotice, message: ChannelMessage | None = None,
+    def _wait_to_fold(self, record: DecisionRecord, job: Job | None, kind: NotificationKind, nid: str) -> list[str]:
+        """The first failure of a transient cause: its email waits in the outbox until `notify_after` (flush sends
+        it then), so that it is folded into the incident's should other jobs fail alike (shared/incidents)."""
+        entry = self._entry(record, job, kind, nid, self.clock())
+        if entry.status == "pending":
+            entry.next_attempt_at = record.notify_after
+        self.outbox.create(entry)  # False: an earlier delivery wrote it already
+        return [nid]
+
+    def notify_incident(self, notice: Any, message: ChannelMessage | None = None,
                         channel_id: str | None = None) -> list[str]:
-        """An incident's notification (shared/incidents/notices.py): one email to one recipient list, and (passed
-        once per incident and kind) the channel message. Idempotent by the ids; sent through the outbox."""
+        """An incident's notification (shared/incidents/notices.Notice): one email to one recipient list and, passed
+        once per incident and kind, its channel message. Idempotent by the ids; sent through the outbox."""
+        now = self.clock()
         ids: list[str] = []
         if message is not None and channel_id is not None:
-            ids += self._post_to_channels(message, channel_id, None, {"chain_id": notice.incident_id,
-                                                                      "category": message.category})
+            for name in channels_for(message.kind, self.routes, set(self.channels)):
+                cid = f"{channel_id}:{name}"
+                ids.append(cid)
+                entry = OutboxEntry(id=cid, kind=message.kind, channel=name, chain_id=notice.incident_id,
+                                    category=message.category, headline=message.summary[:300], recipients=[name],
+                                    recipient_source="channel", subject=message.title, text=message.model_dump_json(),
+                                    created_at=now, next_attempt_at=now + SEND_LEASE)
+                if self.outbox.create(entry):  # False: it exists (an earlier delivery wrote it)
+                    self._deliver(entry, now)
         if not notice.to:
             return ids
-        if self.outbox.get(notice.id) is None:
-            now = self.clock()
-            entry = OutboxEntry(
-                id=notice.id, kind="incident", status="pending" if self.enabled else "disabled",
-                chain_id=notice.incident_id, headline=notice.headline[:300], recipients=list(notice.to),
-                recipient_source="incident", subject=notice.subject, text=notice.text, html=notice.html,
-                created_at=now, next_attempt_at=now + SEND_LEASE if self.enabled else None,
-            )
-            # Not through the hourly cap or the repeat window: the incident is already what keeps emails few.
-            if self.outbox.create(entry) and entry.status == "pending":
-                self._deliver(entry, now)
+        entry = OutboxEntry(
+            id=notice.id, kind="incident", status="pending" if self.enabled else "disabled", chain_id=notice.incident_id,
+            headline=notice.headline[:300], recipients=list(notice.to), recipient_source="incident",
+            subject=notice.subject, text=notice.text, html=notice.html, created_at=now,
+            next_attempt_at=now + SEND_LEASE if self.enabled else None,
+        )
+        # Not through the hourly cap or the repeat window: the incident is what keeps these emails few.
+        if self.outbox.create(entry) and entry.status == "pending":
+            self._deliver(entry, now)
         return [notice.id, *ids]
 
     # --- the timer's call ---------------------------------------------------------------------------
@@ -336,6 +340,10 @@ class Notifier:
         log.info("notification %s: %s", entry.status, entry.subject,
                  extra={"notification": entry.id, "status": entry.status, "recipients": len(entry.recipients),
                         "held": len(entry.held_recipients), "job_id": entry.job_id, "run_id": entry.run_id})
+
+
+def _as_utc(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
 def backoff(attempts: int) -> timedelta:

@@ -425,6 +425,12 @@ class Settings(EnvironmentSettings):
     feedback_link_days: int = Field(
         default=14, ge=1, le=90, description="How long an email's feedback link works, in days."
     )
+    feedback_trust_principal_header: bool = Field(
+        default=False,
+        description="true only with App Service Authentication on for the app: the feedback API then counts the "
+        "signed-in principal it passes (X-MS-CLIENT-PRINCIPAL-NAME) as the person answering. false: the typed "
+        "'by' is only a label, and every function-key answer counts as one confirmation.",
+    )
     website_hostname: str | None = Field(
         default=None, validation_alias=AliasChoices("WEBSITE_HOSTNAME"),
         description="Set by Azure (and by func start): the app's host name. With FEEDBACK_URL unset, the links "

@@ -73,6 +73,7 @@ FLEX_DEPRECATED = {
 # App setting -> Key Vault secret name (docs/deploy.md lists the same).
 SECRET_REFERENCES = {
     "DATABRICKS_PAT_TOKEN": "databricks-pat",
+    "DATABRICKS_CLIENT_SECRET": "databricks-client-secret",
     "WEBHOOK_PASSWORD": "webhook-password",
     "EMAIL_PASSWORD": "email-password",
     "ACS_CONNECTION_STRING": "acs-connection-string",
@@ -415,6 +416,8 @@ def test_secrets_are_key_vault_references_set_only_when_their_mode_needs_them(ap
             continue
         assert condition is not None, f"{name} must be conditional: an unneeded reference to a missing secret fails"
     assert {"databricksAuth", "pat"} <= strings(app_settings["DATABRICKS_PAT_TOKEN"][0])
+    assert {"databricksAuth", "oauth-m2m"} <= strings(app_settings["DATABRICKS_CLIENT_SECRET"][0])
+    assert app_settings["DATABRICKS_CLIENT_ID"] == (app_settings["DATABRICKS_CLIENT_SECRET"][0], "databricksClientId")
     assert app_settings["WEBHOOK_USERNAME"] == (None, "webhookUsername")
     assert {"emailTransport", "smtp"} <= strings(app_settings["EMAIL_PASSWORD"][0])
     assert {"acsAuth", "connectionString"} <= strings(app_settings["ACS_CONNECTION_STRING"][0])
@@ -969,6 +972,7 @@ def test_secret_grants_follow_the_settings_that_read_each_secret(main):
     assert by_secret["webhook-password"] is None, "always granted: always required"
     assert {"empty", "feedbackSigningKey"} <= strings(by_secret[FEEDBACK_SECRET])
     assert {"databricksAuth", "pat"} <= strings(by_secret["databricks-pat"])
+    assert {"databricksAuth", "oauth-m2m"} <= strings(by_secret["databricks-client-secret"])
     assert {"emailTransport", "smtp"} <= strings(by_secret["email-password"])
     assert {"emailTransport", "acs", "acsAuth", "connectionString"} <= strings(by_secret["acs-connection-string"])
     assert {"deployOpenAi", "openAiEndpoint", "openAiAuth", "key"} <= strings(by_secret["azure-openai-api-key"])
@@ -1056,6 +1060,8 @@ def test_parameters_file_matches_main_and_keeps_the_webhook_password_in_the_vaul
     assert params["alertEmail"]["value"] == "${ALERT_EMAIL}"
     assert params["agentMode"]["value"] == "${AGENT_MODE=observe}"
     assert "databricksPatToken" not in params, "a PAT goes into Key Vault by hand, never into the azd .env file"
+    assert "databricksClientSecret" not in params, "an OAuth secret goes into Key Vault by hand, never into .env"
+    assert params["databricksClientId"]["value"] == "${DATABRICKS_CLIENT_ID=}"
 
 
 # === checkov skips and .funcignore ========================================================================

@@ -44,7 +44,7 @@ def test_people_answering_at_the_same_moment_all_count(storage_connection_string
         rules = TableLearnedRuleStore(client)
         barrier.wait()
         learn(parse_feedback({"correct": False, "action": "RETRY", "by": by}, decision_key=record.key, via="api",
-                             now=NOW), record, rules)
+                             now=NOW, principal=by), record, rules)
 
     threads = [threading.Thread(target=answer, args=(p,)) for p in people]
     for t in threads:

@@ -14,6 +14,7 @@ from shared.incidents.key import cause_key
 from shared.incidents.model import Audience, Incident
 from shared.incidents.store import MemoryIncidentStore
 from shared.classify import classify
+from shared.decision import DecisionRecord
 from shared.notify import Notifier
 from shared.notify.outbox import MemoryOutbox
 from shared.notify.transports.base import EmailTransport, OutgoingEmail, SendResult
@@ -232,19 +233,21 @@ def test_the_canary_backs_off_then_its_success_releases_the_held_reruns_over_the
         fail(deps, api, run_id, job_id)
     incident_id = deps.store.get("ws:2:0").incident_id
     incident = deps.incidents.get(incident_id)
-    assert incident.next_canary_at == T0 + timedelta(seconds=60)
+    # The first job's own rerun (alone then) was the first probe: the canary waits a backoff +20 % after it.
+    assert incident.next_canary_at == T0 + timedelta(seconds=72)
 
     ticks = [e for e, _ in queued if e.incident_id and not e.incident_release]
-    assert len(ticks) == 1 and queued[-1][1] == 60  # one chain of ticks, first due with the canary
+    assert len(ticks) == 1 and queued[-1][1] == 72  # one chain of ticks, first due with the canary
 
     def tick():
         current = deps.incidents.get(incident_id)
         event = FailureEvent(run_id=0, source="incident", incident_id=incident_id, incident_tick=current.tick_seq)
         return process(event, deps, owner="tick").detail
 
+    clock.now = T0 + timedelta(seconds=71)
     assert "waiting" in tick()  # too early: nothing rerun
     assert api.repairs == [1]
-    clock.now = T0 + timedelta(seconds=60)
+    clock.now = T0 + timedelta(seconds=72)
     assert "canary" in tick()
     assert len(api.repairs) == 2  # exactly one canary
     canary_key = deps.incidents.get(incident_id).canary_key
@@ -287,3 +290,55 @@ def test_an_outage_past_the_limit_escalates_once(world):
     escalations = [e for e in transport.sent if e.subject.startswith("Incident escalated")]
     assert len(escalations) == 1
     assert deps.incidents.get(incident_id).escalated_at == T0 + timedelta(seconds=3600)
+
+
+def test_the_first_members_email_not_written_yet_when_the_incident_opens_is_never_sent(world):
+    deps, api, transport, clock, _ = world
+    from shared.incidents.join import join
+
+    api.runs[1] = failed_run(1, 101)
+    # The first failure joined (alone) and is still acting: its email is not in the outbox yet.
+    first = deps.store.claim(DecisionRecord(key="ws:1:0", workspace_id="ws", job_id=101, job_name="job_101", run_id=1,
+                                            chain_id="ws:1"), "slow", now=T0).record
+    first = first.model_copy(update={"status": "decided", "action": Action.RETRY, "category": Category.INFRASTRUCTURE,
+                                     "fingerprint": "f", "incident_key": "ws|code|CLOUD_FAILURE"})
+    first = deps.store.save(first, owner="slow")
+    assert join(first, api.get_job(101), deps, now=T0) == {"notify_after": T0 + timedelta(seconds=60)}
+    fail(deps, api, 2, 102)  # a second job: the incident opens
+
+    late = first.model_copy(update={"status": "acted", "notify_after": None})
+    assert deps.notifier.notify(late, api.get_job(101)) == ["ws:1:0:retry"]
+    clock.now += timedelta(minutes=10)
+    deps.notifier.flush(clock.now)
+    assert [e.subject for e in transport.sent] == ["Incident: 2 jobs failed with one cause"]
+    assert deps.notifier.outbox.get("ws:1:0:retry").status == "folded"
+    assert deps.store.get("ws:1:0").folded_into == deps.store.get("ws:2:0").incident_id
+
+
+def test_jobs_that_joined_after_the_opening_get_one_update_once_the_interval_has_passed(world):
+    deps, api, transport, clock, _ = world
+    for run_id, job_id in ((1, 101), (2, 102), (3, 103), (4, 104)):
+        fail(deps, api, run_id, job_id)
+    incident_id = deps.store.get("ws:2:0").incident_id
+    clock.now = T0 + timedelta(seconds=899)
+    drive.sweep(deps, clock.now, job_of=lambda api, job_id: None)
+    assert len(transport.sent) == 1  # inside the interval: nothing more
+    clock.now = T0 + timedelta(seconds=900)
+    drive.sweep(deps, clock.now, job_of=lambda api, job_id: None)
+    drive.sweep(deps, clock.now + timedelta(seconds=10), job_of=lambda api, job_id: None)
+    assert [e.subject for e in transport.sent] == ["Incident: 2 jobs failed with one cause",
+                                                   "Incident update: 4 jobs now share one cause"]
+    assert "job_104" in transport.sent[1].text and deps.incidents.get(incident_id).state == "open"
+
+
+@pytest.mark.parametrize("jitter", [0.0, 0.999999])
+def test_the_first_canary_never_comes_within_a_backoff_of_the_first_failures_own_rerun(jitter):
+    settings = Settings(incident_canary_backoff_seconds=60, incident_canary_max_backoff_seconds=600)
+    drive.rand = lambda: jitter
+    try:
+        opened = T0 + timedelta(seconds=2)  # the second job, two seconds after the first one's rerun
+        due = drive.first_canary_at(settings, opened, first_seen=T0)
+    finally:
+        import random
+        drive.rand = random.random
+    assert due >= T0 + timedelta(seconds=72) and due <= opened + timedelta(seconds=72)

@@ -27,8 +27,10 @@ def decided(signals, key="ws:100:0", classifier=classify) -> DecisionRecord:
                           fingerprint=c.fingerprint, rule_id=c.rule_id)
 
 
-def answer(record, by="ann", **body):
-    return parse_feedback({"by": by, **body}, decision_key=record.key, via="api", now=NOW)
+def answer(record, by="ann", principal=None, **body):
+    """An API answer; `principal` is what App Service Authentication verified (the default: whoever typed `by`)."""
+    return parse_feedback({"by": by, **body}, decision_key=record.key, via="api", now=NOW,
+                          principal=by if principal is None else principal or None)
 
 
 def test_a_correction_decides_the_next_failure_with_that_fingerprint_and_says_so():
@@ -90,6 +92,16 @@ def test_a_second_person_confirms_it_and_then_it_reruns():
 
     again = with_learned_rules(classify, rules)(PERMISSION)
     assert rule.status == "active" and again.action is Action.RETRY
+
+
+def test_two_names_typed_with_the_function_key_are_one_confirmation():
+    """Without a principal the platform verified, one function key is one identity, whatever names it types."""
+    rules = MemoryLearnedRuleStore()
+    record = decided(PERMISSION)
+    learn(answer(record, correct=False, action="RETRY", by="ann", principal=""), record, rules)
+    rule, _ = learn(answer(record, correct=False, action="RETRY", by="bob", principal=""), record, rules)
+    assert rule.status == "awaiting_confirmation" and rule.independent_confirmations() == 1
+    assert with_learned_rules(classify, rules)(PERMISSION).action is Action.SEND_EMAIL
 
 
 def test_a_different_correction_replaces_the_rule_and_starts_its_confirmations_over():

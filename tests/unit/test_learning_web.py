@@ -152,6 +152,22 @@ def test_unreachable_storage_answers_503_with_retry_after(world, monkeypatch):
         raise TransientError("table storage unavailable (read decision): ServiceRequestError")
 
     store.get = down
-    monkeypatch.setattr(runtime, "deps", lambda: SimpleNamespace(learning=loop, store=store))
+    settings = SimpleNamespace(feedback_trust_principal_header=False)
+    monkeypatch.setattr(runtime, "deps", lambda: SimpleNamespace(learning=loop, store=store, settings=settings))
     answer = web.api(DECISION, b'{"correct": true, "by": "ann"}', JSON)
     assert answer.status == 503 and answer.headers["Retry-After"] == "60"
+
+
+def test_the_principal_header_counts_only_when_the_platform_is_trusted_to_set_it(world):
+    """Anyone can send X-MS-CLIENT-PRINCIPAL-NAME; only App Service Authentication makes it mean someone."""
+    loop, store = world
+    store.save(store.get(DECISION).model_copy(update={"category": Category.PERMISSION, "action": Action.SEND_EMAIL}))
+    body = json.dumps({"correct": False, "action": "RETRY", "by": "ann"}).encode()
+    for who in ("ann@contoso.example", "bob@contoso.example"):
+        headers = {**JSON, "x-ms-client-principal-name": who}
+        reply = json.loads(submit_json(DECISION, body, headers, loop, store, NOW).body)
+    assert reply["rule_status"] == "awaiting_confirmation", "forged headers without Easy Auth are one key holder"
+    for who in ("ann@contoso.example", "bob@contoso.example"):
+        headers = {**JSON, "x-ms-client-principal-name": who}
+        reply = json.loads(submit_json(DECISION, body, headers, loop, store, NOW, trust_principal_header=True).body)
+    assert reply["rule_status"] == "active", "two principals the platform verified are two people"
