@@ -69,13 +69,6 @@ def test_the_jobs_api_rate_stays_under_the_configured_limit(storm):
     assert check["ok"], check
 
 
-MEMBERS_RESOLVED_UNFOLDED = pytest.mark.xfail(
-    strict=False, reason="incidents fold members' emails, not their chat notices: each member's recovery still "
-    "sends its own 'resolved' notice to Slack and a PagerDuty resolve under its chain's key (about one per job; "
-    "/work/wt/storm-findings.md)")
-
-
-@MEMBERS_RESOLVED_UNFOLDED
 def test_each_recipient_list_gets_at_most_three_notifications(storm):
     check = _check(storm, "notifications per recipient list")
     assert check["ok"], (check, storm["emails_per_list"], storm["slack_messages"], storm["pagerduty_events"])
