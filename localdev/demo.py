@@ -89,6 +89,10 @@ def main() -> int:
                                                             and r.status == "held"], 60)
         host.wait_idle(timeout=60)
         sim.finish_runs()
+        told = [p.read_text(encoding="utf-8").splitlines()[0].removeprefix("Subject: ")
+                for p in sorted((OUT / "emails").glob("*.txt")) if p.read_text(encoding="utf-8").startswith("Subject: Incident")]
+        states = Counter(r.status for r in decisions() if r.run_id in runs)
+        say(f"   Incident emails in all: {told}; the three decisions: {dict(states)} (the held reruns went out).\n")
         scenarios.update(shared_cause)
 
         correct_one_decision(host, sim, scenarios, url)

@@ -342,3 +342,44 @@ def test_the_first_canary_never_comes_within_a_backoff_of_the_first_failures_own
         import random
         drive.rand = random.random
     assert due >= T0 + timedelta(seconds=72) and due <= opened + timedelta(seconds=72)
+
+
+class FakePagerDuty:
+    """A channel that keeps the PagerDuty events it would post (shared/notify/channels/payloads.py builds them)."""
+
+    name = "pagerduty"
+
+    def __init__(self) -> None:
+        self.events: list[dict] = []
+
+    def payload(self, message):
+        from shared.notify.channels import payloads
+
+        return payloads.pagerduty(message, "routing-key")
+
+    def send(self, body):
+        self.events.append(body)
+        return body["dedup_key"]
+
+
+def test_pagerduty_hears_the_incident_once_under_its_id_escalation_included_and_is_resolved_on_recovery(world):
+    deps, api, transport, clock, queued = world
+    pagerduty = FakePagerDuty()
+    deps.notifier.channels = {"pagerduty": pagerduty}
+    deps.notifier.routes = {"incident": ("pagerduty",), "escalation": ("pagerduty",), "resolved": ("pagerduty",)}
+    for run_id, job_id in ((1, 101), (2, 102), (3, 103)):
+        fail(deps, api, run_id, job_id)
+    incident_id = deps.store.get("ws:2:0").incident_id
+    clock.now = T0 + timedelta(seconds=3600)
+    drive.sweep(deps, clock.now, job_of=lambda api, job_id: None)  # escalates; the canary goes out
+    api.outage = False
+    canary = deps.incidents.get(incident_id).canary_key
+    api.runs[int(canary.split(":")[1])] = failed_run(int(canary.split(":")[1]), 0, ["FAILED", "SUCCESS"])
+    deps.store.save(deps.store.get(canary).model_copy(update={"outcome": "succeeded"}))
+    clock.now += timedelta(seconds=30)
+    drive.sweep(deps, clock.now, job_of=lambda api, job_id: None)  # the canary succeeded: resolved
+
+    actions = [(e["event_action"], e["dedup_key"]) for e in pagerduty.events]
+    assert actions == [("trigger", incident_id), ("trigger", incident_id), ("resolve", incident_id)]
+    assert pagerduty.events[1]["payload"]["summary"].startswith("Incident escalated")
+    assert deps.incidents.get(incident_id).state == "resolved"
