@@ -13,7 +13,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
 from shared import telemetry
@@ -87,7 +87,7 @@ class Notifier:
         if kind is None:
             return []
         nid = notification_id(record, kind)
-        if record.notify_after is not None and _as_utc(record.notify_after) > self.clock():
+        if record.notify_after is not None and record.notify_after > self.clock():  # both aware (UTC)
             return self._wait_to_fold(record, job, kind, nid)
         channel_ids = self._to_channels(from_decision(record, kind.value, headline=headline(record)), record, job, nid)
         if self.outbox.get(nid) is not None:
@@ -139,32 +139,10 @@ class Notifier:
 
     def notify_incident(self, notice: Any, message: ChannelMessage | None = None,
                         channel_id: str | None = None) -> list[str]:
-        """An incident's notification (shared/incidents/notices.Notice): one email to one recipient list and, passed
-        once per incident and kind, its channel message. Idempotent by the ids; sent through the outbox."""
-        now = self.clock()
-        ids: list[str] = []
-        if message is not None and channel_id is not None:
-            for name in channels_for(message.kind, self.routes, set(self.channels)):
-                cid = f"{channel_id}:{name}"
-                ids.append(cid)
-                entry = OutboxEntry(id=cid, kind=message.kind, channel=name, chain_id=notice.incident_id,
-                                    category=message.category, headline=message.summary[:300], recipients=[name],
-                                    recipient_source="channel", subject=message.title, text=message.model_dump_json(),
-                                    created_at=now, next_attempt_at=now + SEND_LEASE)
-                if self.outbox.create(entry):  # False: it exists (an earlier delivery wrote it)
-                    self._deliver(entry, now)
-        if not notice.to:
-            return ids
-        entry = OutboxEntry(
-            id=notice.id, kind="incident", status="pending" if self.enabled else "disabled", chain_id=notice.incident_id,
-            headline=notice.headline[:300], recipients=list(notice.to), recipient_source="incident",
-            subject=notice.subject, text=notice.text, html=notice.html, created_at=now,
-            next_attempt_at=now + SEND_LEASE if self.enabled else None,
-        )
-        # Not through the hourly cap or the repeat window: the incident is what keeps these emails few.
-        if self.outbox.create(entry) and entry.status == "pending":
-            self._deliver(entry, now)
-        return [notice.id, *ids]
+        """An incident's notification, through this outbox (shared/notify/incident_outbox.py)."""
+        from shared.notify.incident_outbox import notify_incident
+
+        return notify_incident(self, notice, message, channel_id, lease=SEND_LEASE)
 
     # --- the timer's call ---------------------------------------------------------------------------
     def flush(self, now: datetime | None = None) -> FlushReport:
@@ -340,10 +318,6 @@ class Notifier:
         log.info("notification %s: %s", entry.status, entry.subject,
                  extra={"notification": entry.id, "status": entry.status, "recipients": len(entry.recipients),
                         "held": len(entry.held_recipients), "job_id": entry.job_id, "run_id": entry.run_id})
-
-
-def _as_utc(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
 def backoff(attempts: int) -> timedelta:
