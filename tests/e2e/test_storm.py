@@ -19,12 +19,12 @@ COMPRESSED = {
     "INCIDENT_MIN_JOBS": "2",
     "INCIDENT_UPDATE_SECONDS": "45",
     "INCIDENT_CANARY_BACKOFF_SECONDS": "3",
-    "INCIDENT_CANARY_MAX_BACKOFF_SECONDS": "30",
+    "INCIDENT_CANARY_MAX_BACKOFF_SECONDS": "8",
     "INCIDENT_RELEASE_SPREAD_SECONDS": "6",
     "INCIDENT_ESCALATE_AFTER_SECONDS": "180",
 }
 FAST = StormConfig(jobs=30, spread_s=3.0, outage_s=10.0, rerun_s=1.0, timer_s=1.0, minute_s=3.0, quiet_s=4.0,
-                   time_limit_s=45.0, settings=COMPRESSED)
+                   time_limit_s=50.0, settings=COMPRESSED)
 
 
 @pytest.fixture(scope="module")
@@ -69,13 +69,6 @@ def test_the_jobs_api_rate_stays_under_the_configured_limit(storm):
     assert check["ok"], check
 
 
-MEMBERS_RESOLVED_UNFOLDED = pytest.mark.xfail(
-    strict=False, reason="incidents fold members' emails, not their chat notices: each member's recovery still "
-    "sends its own 'resolved' notice to Slack and a PagerDuty resolve under its chain's key (about one per job; "
-    "/work/wt/storm-findings.md)")
-
-
-@MEMBERS_RESOLVED_UNFOLDED
 def test_each_recipient_list_gets_at_most_three_notifications(storm):
     check = _check(storm, "notifications per recipient list")
     assert check["ok"], (check, storm["emails_per_list"], storm["slack_messages"], storm["pagerduty_events"])

@@ -3,6 +3,7 @@ a cluster fails with the launch failure Azure Databricks shows for a stockout; a
 
 from __future__ import annotations
 
+import pytest
 import requests
 
 from localdev.databricks_sim import DatabricksSimulator, TaskFailure
@@ -124,3 +125,25 @@ def test_the_outage_admin_routes_check_their_body_and_end_on_zero(sim):
     assert admin(sim, "GET", "outage")[1]["active"] is False
     requests_logged = [r for r in sim.requests if "/sim/" in r.path]
     assert requests_logged == []  # admin routes are never in the request log (the storm reads it)
+
+
+def test_the_official_sdk_reads_an_outage_failure_with_its_own_enums(sim):
+    sdk = pytest.importorskip("databricks.sdk")
+    from databricks.sdk.service import compute, jobs
+
+    job = pipeline(sim)
+    sim.start_outage(60)
+    run_id = sim.trigger_run(job)
+    client = sdk.WorkspaceClient(config=sdk.core.Config(host=sim.url, token=SIM_TOKEN, auth_type="pat"))
+
+    run = client.jobs.get_run(run_id)
+    cluster = client.clusters.get(run.tasks[0].cluster_instance.cluster_id)
+
+    # Unknown enum values would parse to None: these are the SDK's own codes (jobs.TerminationCodeCode,
+    # jobs.TerminationTypeType, compute.TerminationReasonCode / TerminationReasonType).
+    assert run.state.life_cycle_state == jobs.RunLifeCycleState.INTERNAL_ERROR
+    assert run.status.termination_details.code == jobs.TerminationCodeCode.CLOUD_FAILURE
+    assert run.status.termination_details.type == jobs.TerminationTypeType.CLOUD_FAILURE
+    assert cluster.termination_reason.code == compute.TerminationReasonCode.CLOUD_PROVIDER_LAUNCH_FAILURE
+    assert cluster.termination_reason.type == compute.TerminationReasonType.CLOUD_FAILURE
+    assert cluster.termination_reason.parameters["azure_error_code"] == "SkuNotAvailable"
