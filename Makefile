@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 CHECKOV_VENV := .venv-checkov
 
 .PHONY: help setup demo test test-unit test-integration test-e2e eval bench fault-soak check-infra run doctor clean
-.PHONY: bench-pipeline
+.PHONY: bench-pipeline storm
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 20
@@ -51,6 +51,10 @@ bench: setup  ## classifier speed: classifications/s on the labeled sets, worst 
 
 bench-pipeline: setup  ## throughput of the whole agent: a burst of 1,000 webhooks (ARGS="--failures N --llm --json")
 	$(PY) -m localdev.bench_pipeline $(ARGS)
+
+STORM_ARGS ?=
+storm: setup  ## 200 jobs failing within 60 s from one 2-minute cloud outage: notifications, reruns, peak rate (STORM_ARGS="--jobs N --json")
+	$(PY) -m localdev.storm $(STORM_ARGS)
 
 fault-soak: setup  ## exactly once under ~20% Jobs API faults: 1,000 failures, prints the figures
 	$(PY) -m localdev.fault_soak --failures 1000

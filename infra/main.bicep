@@ -213,10 +213,11 @@ param appSubnetPrefix string = '10.40.0.0/24'
 @description('resource (default): the identity\'s queue and table roles are assigned on each queue and table. account: on the storage account (also lets the Functions host write its diagnostic-events tables).')
 param storageRoleScope string = 'resource'
 
-@description('Tables the app uses besides DECISIONS_TABLE, STATE_TABLE and OUTBOX_TABLE: created here and granted one by one. Defaults: FEEDBACK_TABLE and LEARNED_RULES_TABLE (feedback and learned rules). Add a table here when the app gains one.')
+@description('Tables the app uses besides DECISIONS_TABLE, STATE_TABLE and OUTBOX_TABLE: created here and granted one by one. Defaults: FEEDBACK_TABLE, LEARNED_RULES_TABLE and INCIDENTS_TABLE (feedback, learned rules, incidents). Add a table here when the app gains one.')
 param extraTableNames array = [
   'agentfeedback'
   'agentlearnedrules'
+  'incidents'
 ]
 
 @description('Key Vault secrets the app reads besides the ones this configuration implies (e.g. per-workspace PATs or webhook passwords named in DATABRICKS_WORKSPACES): the identity is granted each one. Each must exist in the vault before the deployment.')

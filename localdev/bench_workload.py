@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from typing import Any
 
 from localdev.databricks_sim import DatabricksSimulator, TaskFailure
@@ -31,8 +32,13 @@ MIX = ("network",) * 8 + ("timeout",) * 4 + ("code_sql",) * 3 + ("code_cast",) *
 UNSURE_ERROR = "Step finalize_{step} ended with status 3 after 412 s; see the step's own report for details."
 
 
+def _letters(i: int) -> str:
+    """`i` spelled in letters: fingerprints keep words and drop numbers and hex."""
+    return "".join("klmnopqrst"[int(d)] for d in f"{i:05d}")
+
+
 def unsure_failure(i: int) -> TaskFailure:
-    return TaskFailure(error=UNSURE_ERROR.format(step="".join("klmnopqrst"[int(d)] for d in f"{i:05d}")))
+    return TaskFailure(error=UNSURE_ERROR.format(step=_letters(i)))
 
 
 def kinds(failures: int, unsure: float) -> list[str]:
@@ -65,8 +71,12 @@ _FAILURES = {
 }
 
 
-def load(sim: DatabricksSimulator, failure_kinds: list[str]) -> list[tuple[int, int, str]]:
-    """One job per failure (distinct chains, as N different jobs failing), each with its failed run."""
+def load(sim: DatabricksSimulator, failure_kinds: list[str], *, distinct_causes: bool = False
+         ) -> list[tuple[int, int, str]]:
+    """One job per failure (distinct chains, as N different jobs failing), each with its failed run.
+
+    `distinct_causes`: each error names its own stage in words, so no two failures share a fingerprint and none
+    joins another's incident (the bench's mix otherwise repeats five causes, which real jobs would group)."""
     out = []
     for i, kind in enumerate(failure_kinds):
         task = _task(kind)
@@ -74,6 +84,12 @@ def load(sim: DatabricksSimulator, failure_kinds: list[str]) -> list[tuple[int, 
         job = sim.add_job(f"bench_{kind}_{i:05d}", [task], job_clusters=clusters,
                           email_notifications={"on_failure": ["data-oncall@contoso.example"]})
         failure = unsure_failure(i) if kind == "unsure" else _FAILURES[kind]
+        if distinct_causes and kind != "unsure":
+            # Into every "Type: message", so whichever the classifier takes for the root cause names the stage.
+            # And at the end, where a text's last clause is its cause.
+            stage, word = f": in stage {_letters(i)}, ", f" (stage {_letters(i)})"
+            failure = replace(failure, error=(failure.error or "").replace(": ", stage) + word,
+                              error_trace=failure.error_trace.replace(": ", stage) + word if failure.error_trace else None)
         out.append((job, sim.fail_run(job, {task["task_key"]: failure}), kind))
     return out
 

@@ -77,6 +77,24 @@ def main() -> int:
         sim.flush_webhooks()
         host.wait_idle(timeout=60)
 
+        say("3b. Three more jobs fail within seconds of each other with one shared cause: the cloud has no capacity.")
+        shared_cause = load_incident_jobs(sim)
+        for name, (job_id, run_id) in shared_cause.items():
+            deliver(url, job_id, run_id, name)
+        runs = {run_id for _, run_id in shared_cause.values()}
+        wait_for(lambda: runs <= {r.run_id for r in decisions() if r.status in ("held", "done")}, 60)
+        show_incident(shared_cause)
+        say("   The cloud has capacity again: the canary rerun succeeds, the held reruns go out, the incident resolves.")
+        wait_for(lambda: (sim.finish_runs() or True) and not [r for r in decisions() if r.run_id in runs
+                                                            and r.status == "held"], 60)
+        host.wait_idle(timeout=60)
+        sim.finish_runs()
+        told = [p.read_text(encoding="utf-8").splitlines()[0].removeprefix("Subject: ")
+                for p in sorted((OUT / "emails").glob("*.txt")) if p.read_text(encoding="utf-8").startswith("Subject: Incident")]
+        states = Counter(r.status for r in decisions() if r.run_id in runs)
+        say(f"   Incident emails in all: {told}; the three decisions: {dict(states)} (the held reruns went out).\n")
+        scenarios.update(shared_cause)
+
         correct_one_decision(host, sim, scenarios, url)
 
         records = decisions()
@@ -114,6 +132,10 @@ def demo_environment(storage: str, workspace_url: str) -> dict[str, str]:
         "EMAIL_ESCALATION_RECIPIENTS": "platform-oncall@contoso.example",
         "FEEDBACK_SIGNING_KEY": "demo-feedback-signing-key-not-a-secret-0123456789",
         "LOG_LEVEL": "WARNING",
+        # Step 4's outage plays out in seconds (defaults: a minute's backoff, two minutes' spread).
+        "INCIDENT_CANARY_BACKOFF_SECONDS": "2",
+        "INCIDENT_CANARY_MAX_BACKOFF_SECONDS": "8",
+        "INCIDENT_RELEASE_SPREAD_SECONDS": "3",
     }
 
 
@@ -184,6 +206,47 @@ def write_report_page() -> None:
         prepare(verified(records, feedback_reader(settings)(now - timedelta(days=1))), OUT / "finetune")
     except NotEnoughExamples as exc:
         say(f"   python -m shared finetune prepare refuses, as it should on a demo: {exc}")
+
+
+STOCKOUT = ("Cluster 0106-090000-abcd1234 could not be launched: CLOUD_PROVIDER_RESOURCE_STOCKOUT: the region has "
+            "no capacity for Standard_DS3_v2 right now")
+
+
+def load_incident_jobs(sim) -> dict[str, tuple[int, int]]:
+    """Three jobs whose runs fail alike because their clusters could not launch (a cloud stockout)."""
+    from localdev.databricks_sim.model import TaskFailure
+
+    out = {}
+    for name in ("sales_hourly_load", "inventory_snapshot", "marketing_attribution"):
+        job = sim.add_job(name, [{"task_key": "main", "notebook_task": {"notebook_path": f"/Repos/etl/{name}"}}])
+        out[name] = (job, sim.fail_run(job, {"main": TaskFailure(
+            error=None, termination_code="CLOUD_FAILURE", life_cycle_state="INTERNAL_ERROR", state_message=STOCKOUT)}))
+        sim.script_repair(out[name][1], "success")
+    return out
+
+
+def wait_for(condition, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError("the incident step did not settle")
+        time.sleep(0.3)
+
+
+def show_incident(jobs: dict[str, tuple[int, int]]) -> None:
+    """The one notification the incident sent, as its recipients read it, and what each member's record says."""
+    incident_mails = [p for p in sorted((OUT / "emails").glob("*.txt"))
+                      if p.read_text(encoding="utf-8").startswith("Subject: Incident")]
+    about_them = [p for p in sorted((OUT / "emails").glob("*.txt"))
+                  if p not in incident_mails and any(n in p.read_text(encoding="utf-8") for n in jobs)]
+    say(f"   {len(incident_mails)} incident notification, {len(about_them)} emails of their own. It reads:\n")
+    for path in incident_mails:
+        say("   | " + "\n   | ".join(path.read_text(encoding="utf-8").rstrip().splitlines()))
+    runs = {run_id for _, run_id in jobs.values()}
+    say("")
+    for r in (r for r in decisions() if r.run_id in runs):
+        say(wrapped(f"{r.action.value if r.action else '-'}, {r.status}: {r.done}", first=f"   {r.job_name:<24} "))
+    say("")
 
 
 def deliver(url: str, job_id: int, run_id: int, name: str) -> int:

@@ -43,16 +43,30 @@ def carry_on(record: DecisionRecord, api: JobsApi, deps: PipelineDeps, ws: str, 
              job: Job | None, *, chain: list[DecisionRecord] | None = None) -> DecisionRecord:
     """From `decided` (intent on record) or `acted` to `done`, saved (merging, as `owner`). `chain`: the
     chain as the decision read it (None: read it here)."""
+    record = _join_incident(record, job, deps, owner)  # may fold its email, or hold its rerun (status held)
     if record.status == "decided":
         # Acted is not saved on its own: the done record carries what the action did. A worker that stops in
         # between leaves the record decided, and whoever finishes it acts again from the intent, which
         # recognises what Databricks shows already (actions.act) and sends only the rest.
         record = _act(record, api, deps, ws, chain)
     if record.status == "acted":
-        ids = deps.notifier.notify(record, job) if record.agent_enabled else []
-        record = record.model_copy(update={"notifications": ids, "status": "done", "finished_at": deps.clock()})
+        # A member of an incident has no email of its own: the incident's notification tells its people.
+        folded = record.folded_into is not None
+        ids = deps.notifier.notify(record, job) if record.agent_enabled and not folded else []
+        done = f"{record.done}; no email of its own: folded into incident {record.folded_into}" if folded else record.done
+        record = record.model_copy(update={"notifications": ids, "status": "done", "finished_at": deps.clock(),
+                                           "done": done})
         record = deps.store.save(record, owner=owner)
     return record
+
+
+def _join_incident(record: DecisionRecord, job: Job | None, deps: PipelineDeps, owner: str) -> DecisionRecord:
+    """Before acting, once: the incident of its cause (shared/incidents/join.py, reached through the store so that
+    this module imports nothing of incidents, which builds on it)."""
+    incidents = getattr(deps, "incidents", None)
+    if record.status != "decided" or record.incident_id is not None or incidents is None:
+        return record
+    return incidents.before_acting(record, job, deps, owner)
 
 
 def finish_run_records(run: Run, api: JobsApi, deps: PipelineDeps, ws: str, owner: str, *, skip: str,

@@ -13,7 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from shared.taxonomy import Action, Category
 
-Status = Literal["claimed", "decided", "acted", "done", "failed", "deferred"]
+# "held": decided (intent on record), its rerun waiting for its incident's canary (shared/incidents).
+Status = Literal["claimed", "decided", "acted", "done", "failed", "deferred", "held"]
 Outcome = Literal["pending", "succeeded", "failed", "not_applicable"]
 
 
@@ -171,6 +172,17 @@ class DecisionRecord(BaseModel):
     notifications: list[str] = Field(default_factory=list, description="Ids of notifications sent for it.")
     dropped_recipients: list[str] = Field(
         default_factory=list, description="Addresses from the job outside EMAIL_ALLOWED_DOMAINS, not written to.")
+
+    # Incidents (shared/incidents): which shared cause this failure has, the incident it joined, whether its own
+    # email was folded into the incident's notification, and when its rerun was held and released.
+    incident_key: str | None = Field(default=None, description="The grouping key of its cause (incidents/key.py).")
+    incident_id: str | None = Field(default=None, description="The incident it is a member of.")
+    folded_into: str | None = Field(default=None, description="Its own email was folded into this incident's.")
+    held_since: datetime | None = Field(default=None, description="Its rerun was held by its incident from then.")
+    released_at: datetime | None = Field(default=None, description="Its held rerun was released then.")
+    canary: bool = Field(default=False, description="Its rerun was released as its incident's canary.")
+    notify_after: datetime | None = Field(
+        default=None, description="Its email waits until then, to be folded should its cause become an incident.")
 
     agent_enabled: bool = Field(default=True, description="False when a job tag turned the agent off.")
     source: str = "webhook"

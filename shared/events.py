@@ -55,9 +55,14 @@ class FailureEvent(BaseModel):
     task_key: str | None = None
     job_name: str | None = None
     event_type: str = "jobs.on_failure"
-    source: Literal["webhook", "poller", "deferred"] = "webhook"
+    source: Literal["webhook", "poller", "deferred", "incident"] = "webhook"
     received_at: datetime = Field(default_factory=lambda: datetime.now(timezone.utc))
     defer_count: int = Field(default=0, ge=0)
+    # An incident's own timer (shared/incidents/drive.py): a tick of its canary/release/escalation clock, or the
+    # release of one held rerun. Only the agent writes these; a webhook body never carries them (to_event).
+    incident_id: str | None = Field(default=None, max_length=200)
+    incident_tick: int = Field(default=0, ge=0)
+    incident_release: str | None = Field(default=None, max_length=600)
 
     def to_message(self) -> str:
         """Serialize for the queue."""

@@ -21,6 +21,7 @@ from shared.databricks.models import SUCCEEDED_RESULT_STATES, Job, Run
 from shared.decide import DecisionInput, decide, job_controls
 from shared.decision import Analysis, DecisionRecord, FieldChange, utcnow
 from shared.diagnose import Classifier, diagnose
+from shared.incidents.key import cause_key
 from shared.events import FailureEvent
 from shared.exceptions import PermanentError
 from shared.freshness import hold_stale
@@ -73,6 +74,7 @@ class PipelineDeps:
     enqueue: Callable[[FailureEvent, int], None]  # put an event on the queue, visible after N seconds
     analyzer: Analyzer | None = None
     learning: LearningLoop | None = None  # outcomes and feedback (shared/learning); classify already consults it
+    incidents: Any = None  # shared.incidents.store.IncidentStore; None: failures are never grouped into incidents
     clock: Callable[[], datetime] = field(default=utcnow)
     # When the oldest message still waiting in job-failures was enqueued (None: none waiting, or unknown); the
     # poller leaves runs that ended after it to the messages ahead of it (shared/poller.py).
@@ -99,6 +101,10 @@ def process(event: FailureEvent, deps: PipelineDeps, *, owner: str, handover: Ha
     redeems a claim the first stage handed over (shared/handover.py) instead of claiming afresh.
     """
     api = deps.jobs_api(event.workspace_id)
+    if event.incident_id is not None:  # an incident's own clock or one held rerun's release (shared/incidents)
+        from shared.incidents.drive import on_event
+
+        return _log(Result("skipped", on_event(event, deps, job_of=read_job)), {"incident_id": event.incident_id})
     run = api.get_run(event.run_id)
     # Keyed by the configured workspace, not the event's id, so a webhook (with an id) and the poller
     # (single workspace, maybe without one) land on the same idempotency key.
@@ -257,6 +263,9 @@ def _diagnose_and_decide(
         "fingerprint": classification.fingerprint, "rule_id": classification.rule_id, "analysis": analysis,
         "mode": "observe" if observe else "act", "status": "decided", "decided_at": deps.clock(),
         "max_attempts": max_retries + 1, "agent_enabled": controls.enabled,
+        "incident_key": cause_key(ws, classification.category, classification.fingerprint,
+                                  termination_code=run.termination.code,
+                                  cluster_reason=diagnosis.signals.cluster_reason_code),
     })
     return record, resize_request if verdict.action is Action.RETRY_WITH_NEW_PARAMS else None, chain, job
 

@@ -77,6 +77,10 @@ def poll(deps: PipelineDeps, now: datetime | None = None, *, monotonic: Callable
             report.errors.append(f"{ws}: {exc}")
     _requeue_poison(deps, now, answering, report)
     finish_unfinished(deps, now, job_of=read_job)  # decisions an invocation stopped in the middle of
+    if getattr(deps, "incidents", None) is not None:  # canary, release, escalation: the incidents' safety net
+        from shared.incidents.drive import sweep as sweep_incidents
+
+        sweep_incidents(deps, now, job_of=read_job)
     _follow_up(deps, report)
     if deps.learning is not None:  # verdicts that waited for the decision on a rerun's failure
         _judge_awaiting(deps, now, report)
@@ -253,7 +257,7 @@ def _follow_one(deps: PipelineDeps, record: DecisionRecord, report: PollReport) 
         # Before the save: if enqueueing fails, the record stays pending and the next tick tries again.
         _enqueue_if_unannounced(deps, record, run)
     _email_outcome(deps, api, record, job)
-    if succeeded and record.agent_enabled:
+    if succeeded and record.agent_enabled and not record.folded_into:  # an incident's member: its incident resolves
         _resolve_channels(deps, api, record, job)
     deps.store.save(record)
     report.followed.append(record.key)

@@ -54,6 +54,7 @@ class CategoryInfo:
     prompt: str  # the short form the LLM's system prompt uses
     bar: float | None  # the LLM confidence needed to override into it; None: never
     never_retry: bool
+    outside_job: bool = False  # transient, cause outside the job: incidents hold its reruns
 
 
 def load_table(path: Path = TABLE) -> tuple[CategoryInfo, ...]:
@@ -61,7 +62,7 @@ def load_table(path: Path = TABLE) -> tuple[CategoryInfo, ...]:
     rows = tomllib.loads(path.read_text(encoding="utf-8")).get("category", [])
     table = []
     for row in rows:
-        unknown = set(row) - {"name", "first_action", "description", "prompt", "bar", "never_retry"}
+        unknown = set(row) - {"name", "first_action", "description", "prompt", "bar", "never_retry", "outside_job"}
         if unknown:
             raise ValueError(f"{path.name}: {row.get('name')}: unknown keys {sorted(unknown)}")
         bar = row.get("bar")
@@ -69,7 +70,8 @@ def load_table(path: Path = TABLE) -> tuple[CategoryInfo, ...]:
             raise ValueError(f"{path.name}: {row['name']}: bar {bar} is not in (0, 1]")
         table.append(CategoryInfo(
             Category(row["name"]), Action(row["first_action"]), str(row["description"]).strip(),
-            str(row["prompt"]).strip(), None if bar is None else float(bar), bool(row.get("never_retry", False))))
+            str(row["prompt"]).strip(), None if bar is None else float(bar), bool(row.get("never_retry", False)),
+            bool(row.get("outside_job", False))))
     if [r.category for r in table] != list(Category):
         raise ValueError(f"{path.name}: every category exactly once, in the order of taxonomy.Category")
     for r in table:
@@ -90,6 +92,9 @@ FIRST_ACTION: dict[Category, Action] = {r.category: r.first_action for r in CATE
 
 # Categories a retry can never fix: retrying them burns clusters (the "harmful" count in `make eval`).
 NEVER_RETRY: frozenset[Category] = frozenset(r.category for r in CATEGORIES if r.never_retry)
+
+# Transient causes outside the job: during an incident of one of these, reruns are held (shared/incidents).
+OUTSIDE_JOB: frozenset[Category] = frozenset(r.category for r in CATEGORIES if r.outside_job)
 
 # The LLM confidence needed to move a decision into a category (at least LLM_CONFIDENCE_THRESHOLD).
 OVERRIDE_BAR: dict[Category, float | None] = {r.category: r.bar for r in CATEGORIES}

@@ -139,6 +139,7 @@ def build_deps(settings: Settings) -> PipelineDeps:
         store=TableDecisionStore(table(settings, settings.decisions_table, tables),
                                  lease=timedelta(seconds=settings.claim_lease_seconds)),
         state=TableStateStore(table(settings, settings.state_table, tables)),
+        incidents=build_incidents(settings, tables),
         notifier=build_notifier(with_link_key(settings, secrets), table_service_client=tables, secrets=secrets),
         classify=learning.classifier(classify),  # a learned rule for the fingerprint decides over the shipped ones
         enqueue=enqueue,
@@ -187,3 +188,12 @@ def build_learning(settings: Settings, tables: Any, secrets: Any) -> Any:
         feedback=TableFeedbackStore(table(settings, settings.feedback_table, tables)),
         signing_key=signing_key_reader(settings, secrets),
     )
+
+
+def build_incidents(settings: Settings, tables: Any) -> Any:
+    """The incidents table (shared/incidents), or None when INCIDENTS_ENABLED is false."""
+    if not settings.incidents_enabled:
+        return None
+    from shared.incidents.store import TableIncidentStore
+
+    return TableIncidentStore(table(settings, settings.incidents_table, tables))

@@ -166,6 +166,17 @@ class FaultControls:
         if (method, op) == ("GET", "stats"):
             return {**self.faults.stats(), "peak_rate": self.peak_rate(),
                     "peak_rate_by_endpoint": self.faults.peak_rates()}
+        if (method, op) == ("POST", "outage"):
+            cause = {k: body[k] for k in ("termination_code", "reason", "type", "azure_error_code", "message",
+                                          "parameters") if k in body}
+            return self.start_outage(body.get("seconds"), **cause)  # type: ignore[attr-defined]
+        if (method, op) == ("GET", "outage"):
+            return self.outage()  # type: ignore[attr-defined]
+        if (method, op) == ("POST", "trigger"):
+            try:
+                return {"run_id": self.trigger_run(int(body.get("job_id")))}  # type: ignore[attr-defined]
+            except (TypeError, ValueError) as exc:
+                raise invalid("job_id must be a job's id.") from exc
         if (method, op) == ("POST", "stats/reset"):
             self.faults.reset_counts()
             return {}

@@ -25,6 +25,7 @@ from localdev.databricks_sim.model import (
     end_task,
     spark_context_for,
 )
+from localdev.databricks_sim.outage import Outage
 from localdev.databricks_sim.shapes import TaskShapes, task_parameters
 
 
@@ -32,7 +33,7 @@ class RunExecution(TaskShapes):
     """Starting and finishing executions (an original run or one repair) of a JobRun.
 
     Expects from Workspace: jobs, clusters, task_runs, rerun_seconds, on_run_finished, _run_ids, _cluster_seq,
-    now_ms() and job().
+    now_ms(), outage_at() and job().
     """
 
     def _task_spec(self, run: JobRun, key: str) -> dict[str, Any]:
@@ -83,7 +84,9 @@ class RunExecution(TaskShapes):
             previous_clusters={k: previous[k].cluster_spec if k in previous else None for k in keys},
             current_clusters=clusters,
         )
-        plan = _plan(outcome, context)
+        # A cloud outage fails every cluster launch; the scripted outcome is left for the rerun after it.
+        outage = self.outage_at(now) if any(_launches_cluster(spec) for spec in specs.values()) else None
+        plan = {} if outage is not None else _plan(outcome, context)
         if run.job_id is not None:
             run.job_clusters = copy.deepcopy(self.jobs[run.job_id]["settings"].get("job_clusters", []))
         shared: dict[str, str] = {}  # one cluster per job cluster key per execution
@@ -98,6 +101,8 @@ class RunExecution(TaskShapes):
             elif clusters[key] is not None:
                 task.cluster_id = self._cluster_for(run, spec, clusters[key], shared)
                 task.spark_context_id = spark_context_for(task.cluster_id)
+            if outage is not None and _launches_cluster(spec):
+                _launch_fails(task, outage)
             deps = [d["task_key"] for d in spec.get("depends_on", [])]
             task.life_cycle_state = "BLOCKED" if any(d in specs for d in deps) else "RUNNING"
             run.tasks.append(task)
@@ -223,6 +228,21 @@ class RunExecution(TaskShapes):
             if any(d["task_key"] in wanted for d in specs[key].get("depends_on", [])):
                 wanted.add(key)
         return [k for k in _topological(specs) if k in wanted]
+
+
+def _launches_cluster(spec: dict[str, Any]) -> bool:
+    """Whether the task starts a new cluster (a job cluster or its own new_cluster), which an outage fails."""
+    if "for_each_task" in spec:
+        return _launches_cluster(spec["for_each_task"]["task"])
+    return bool(spec.get("job_cluster_key") or spec.get("new_cluster"))
+
+
+def _launch_fails(task: TaskRun, outage: Outage) -> None:
+    # The cluster never became ready: no Spark context, and the launch failure instead of any planned result.
+    targets = [i for i in task.iterations if not i.done] if task.iterations is not None else [task]
+    for target in targets:
+        if target.cluster_id is not None:
+            target.planned, target.spark_context_id = outage.failure(target.cluster_id), None
 
 
 def _plan(outcome: Outcome, context: RerunContext) -> dict[str, Any]:

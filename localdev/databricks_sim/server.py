@@ -155,7 +155,7 @@ def _run_now(req: Request) -> dict[str, Any]:
         raise invalid("job_parameters cannot be used together with task-level parameters such as "
                       f"{sorted(legacy)[0]}.")
     run = req.ws.start_job_run(
-        job["job_id"], outcome=req.ws.next_outcome(job["job_id"]), trigger="ONE_TIME",
+        job["job_id"], outcome=req.ws.scripted(job["job_id"]), trigger="ONE_TIME",
         job_parameters=req.body.get("job_parameters"), only=req.body.get("only"), token=token, overriding=legacy,
     )
     return {"run_id": run.run_id, "number_in_job": run.number_in_job}
@@ -164,18 +164,7 @@ def _run_now(req: Request) -> dict[str, Any]:
 def _repair(req: Request) -> dict[str, Any]:
     run, _ = req.ws.find_run(req.body.get("run_id"))
     # The scripted outcome is taken only once the repair is accepted, so a rejected repair does not use it up.
-    return {"repair_id": req.ws.repair(req.body, outcome=_Deferred(req.ws, (run.run_id, run.job_id)))}
-
-
-class _Deferred:
-    """An outcome taken from the script only when the repair is accepted and starts."""
-
-    def __init__(self, ws: Any, targets: tuple[int | None, ...]) -> None:
-        self.ws, self.targets = ws, targets
-
-    def __call__(self, context: Any) -> Any:
-        outcome = self.ws.next_outcome(*self.targets)
-        return outcome(context) if callable(outcome) else outcome
+    return {"repair_id": req.ws.repair(req.body, outcome=req.ws.scripted(run.run_id, run.job_id))}
 
 
 def _submit(req: Request) -> dict[str, Any]:

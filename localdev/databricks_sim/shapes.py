@@ -28,7 +28,7 @@ from localdev.databricks_sim.model import (
 
 
 class TaskShapes:
-    """Expects from Workspace: jobs, task_runs, _run_ids, _cluster_for, start_job_run, next_outcome, job()."""
+    """Expects from Workspace: jobs, task_runs, _run_ids, _cluster_for, start_job_run, scripted, job()."""
 
     def _check_shape(self, spec: dict[str, Any]) -> None:
         if "run_job_task" in spec:
@@ -81,7 +81,7 @@ class TaskShapes:
         """A run_job task starts a run of its job (trigger RUN_JOB_TASK) and ends as that run ends."""
         spec = task.spec["run_job_task"]
         child_job = spec["job_id"]
-        outcome = task.planned if isinstance(task.planned, TaskFailure) else self.next_outcome(child_job)
+        outcome = task.planned if isinstance(task.planned, TaskFailure) else self.scripted(child_job)
         child = self.start_job_run(
             int(child_job), outcome=outcome, trigger="RUN_JOB_TASK", job_parameters=spec.get("job_parameters"),
             overriding={k: copy.deepcopy(spec[k]) for k in LEGACY_PARAMS if k in spec},

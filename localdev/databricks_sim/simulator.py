@@ -17,6 +17,10 @@ Fault injection (see faults.py for every kind):
     sim.applied_count("jobs/runs/repair")           # requests that took effect (lost answers included)
     sim.peak_rate(window_s=1.0)                     # most requests received within one second
     sim.repair_count(run_id); sim.job_updates(job_id)   # what Databricks actually accepted ("0 double repairs")
+A cloud outage (outage.py): every cluster launched in the next 120 s fails (CLOUD_PROVIDER_LAUNCH_FAILURE,
+Azure SkuNotAvailable); scripted outcomes wait for the reruns after it:
+    sim.start_outage(120); sim.outage()             # {"active": true, "seconds_left": ...}
+    sim.trigger_run(job_id)                         # a scheduled run starting now (fails during the outage)
 Job shapes, a busy workspace, OAuth:
     sim.fail_run(job, {"per_region": ForEachFailure({2: TaskFailure(...)})})   # a for_each iteration fails
     sim.fail_run(parent, {"call_child": TaskFailure(...)})   # a run_job task: its child run fails with it
@@ -30,6 +34,10 @@ Out of process (`python -m localdev.databricks_sim`), the same through admin rou
     POST /sim/latency {"seconds": 0.1, "path": null}
     POST /sim/faults/clear    GET /sim/stats  (received / applied / injected per endpoint, rules, peak_rate)
     POST /sim/stats/reset
+    POST /sim/outage {"seconds": 120, "termination_code": "CLOUD_FAILURE", "reason": "CLOUD_PROVIDER_LAUNCH_FAILURE",
+                      "type": "CLOUD_FAILURE", "azure_error_code": "SkuNotAvailable", "message": "..."}
+                      (all but seconds optional; 0 ends it)      GET /sim/outage -> {"active": ..., "seconds_left"}
+    POST /sim/trigger {"job_id": N}                 -> {"run_id"}: a scheduled run starting now
 """
 
 from __future__ import annotations
@@ -46,6 +54,7 @@ from localdev.databricks_sim.errors import ApiError
 from localdev.databricks_sim.faults import FaultPlan
 from localdev.databricks_sim.model import Outcome, TaskFailure, cluster_json, run_json
 from localdev.databricks_sim.oauth import OAuthIssuer
+from localdev.databricks_sim.outage import outage_from
 from localdev.databricks_sim.server import SimHTTPServer
 from localdev.databricks_sim.shapes import legacy_overrides
 from localdev.databricks_sim.state import Workspace
@@ -214,6 +223,30 @@ class DatabricksSimulator(FaultControls, Webhooks):
             now = self.workspace.now_ms()
             return self.workspace.bulk.add(self.workspace._run_ids, job_id, name, count,
                                            now - int(within_s * 1000), now - 1000, seed)
+
+    def trigger_run(self, job_id: int, *, trigger: str = "PERIODIC") -> int:
+        """A run of `job_id` started now by the scheduler, finished at once: as scripted for the job (default
+        success), or, during an outage, with the cluster launch failure. Its webhook goes out like any other."""
+        with self.workspace.lock:
+            self.workspace.tick()
+            run = self.workspace.start_job_run(job_id, outcome=self.workspace.scripted(job_id), trigger=trigger,
+                                               immediate=True)
+            return run.run_id
+
+    def start_outage(self, seconds: float, **cause: Any) -> dict[str, Any]:
+        """From now, for `seconds` (workspace clock), every run, repair or run-now started that launches a cluster
+        fails to launch it (outage.py; `cause`: termination_code, reason, type, azure_error_code, message or
+        parameters). 0 ends it. Returns the outage as GET /sim/outage shows it."""
+        with self.workspace.lock:
+            now = self.workspace.now_ms()
+            self.workspace.outage = outage_from({"seconds": seconds, **cause}, now)
+            return self.workspace.outage.to_json(now)
+
+    def outage(self) -> dict[str, Any]:
+        """{"active": bool, "seconds_left", ...}: the current (or last) outage; {"active": false} when none."""
+        with self.workspace.lock:
+            outage = self.workspace.outage
+            return outage.to_json(self.workspace.now_ms()) if outage is not None else {"active": False}
 
     def script_repair(self, target: int, outcome: Outcome = "success", *, times: int = 1) -> None:
         """How the next `times` repairs of run `target` (or reruns/run-nows of job `target`) end.

@@ -19,6 +19,7 @@ from localdev.databricks_sim.errors import ApiError, invalid
 from localdev.databricks_sim.execution import RunExecution
 from localdev.databricks_sim.listing import BulkRuns
 from localdev.databricks_sim.model import FAILED, UPSTREAM, Cluster, JobRun, Outcome, TaskFailure, TaskRun
+from localdev.databricks_sim.outage import Outage
 from localdev.databricks_sim.shapes import legacy_overrides
 
 
@@ -49,9 +50,14 @@ class Workspace(RunExecution):
             self.scripts: dict[int, deque[Outcome]] = {}
             self.bulk = BulkRuns()
             self.updates: list[tuple[int, dict[str, Any], list[str]]] = []  # every jobs/update applied
+            self.outage: Outage | None = None
 
     def now_ms(self) -> int:
         return int((self._clock() + self.offset_s) * 1000)
+
+    def outage_at(self, now_ms: int) -> Outage | None:
+        """The cloud outage going on at `now_ms`, if any (outage.py)."""
+        return self.outage if self.outage is not None and self.outage.active(now_ms) else None
 
     # --- Jobs -------------------------------------------------------------------------------------------
 
@@ -224,6 +230,13 @@ class Workspace(RunExecution):
         if target not in self.runs and target not in self.jobs:
             raise KeyError(f"{target} is neither a run id nor a job id")
         self.scripts.setdefault(target, deque()).extend([outcome] * times)
+
+    def scripted(self, *targets: int | None) -> Outcome:
+        """The next scripted outcome, taken only when a run really starts (an outage leaves it for later)."""
+        def outcome(context: Any) -> Any:
+            chosen = self.next_outcome(*targets)
+            return chosen(context) if callable(chosen) and not isinstance(chosen, TaskFailure) else chosen
+        return outcome
 
     def next_outcome(self, *targets: int | None) -> Outcome:
         """The next scripted outcome for the first target that has one; "success" when none does."""

@@ -14,6 +14,7 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from shared import telemetry
 from shared.databricks.models import Job
@@ -86,6 +87,8 @@ class Notifier:
         if kind is None:
             return []
         nid = notification_id(record, kind)
+        if record.notify_after is not None and record.notify_after > self.clock():  # both aware (UTC)
+            return self._wait_to_fold(record, job, kind, nid)
         channel_ids = self._to_channels(from_decision(record, kind.value, headline=headline(record)), record, job, nid)
         now = self.clock()
         entry = self._entry(record, job, kind, nid, now)
@@ -128,6 +131,22 @@ class Notifier:
             if self.outbox.create(entry):  # False: it exists (this message's earlier delivery wrote it)
                 self._deliver(entry, now, counted=True)
         return ids
+
+    def _wait_to_fold(self, record: DecisionRecord, job: Job | None, kind: NotificationKind, nid: str) -> list[str]:
+        """The first failure of a transient cause: its email waits in the outbox until `notify_after` (flush sends
+        it then), so that it is folded into the incident's should other jobs fail alike (shared/incidents)."""
+        entry = self._entry(record, job, kind, nid, self.clock())
+        if entry.status == "pending":
+            entry.next_attempt_at = record.notify_after
+        self.outbox.create(entry)  # False: an earlier delivery wrote it already
+        return [nid]
+
+    def notify_incident(self, notice: Any, message: ChannelMessage | None = None,
+                        channel_id: str | None = None) -> list[str]:
+        """An incident's notification, through this outbox (shared/notify/incident_outbox.py)."""
+        from shared.notify.incident_outbox import notify_incident
+
+        return notify_incident(self, notice, message, channel_id, lease=SEND_LEASE)
 
     # --- the timer's call ---------------------------------------------------------------------------
     def flush(self, now: datetime | None = None) -> FlushReport:

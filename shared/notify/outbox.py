@@ -37,8 +37,9 @@ NOTIFICATION, DIGEST, RATE, SEEN = "notification", "digest", "rate", "seen"
 # Row-key prefixes of the marks kept in the notification partition ("~" sorts after every notification id).
 SEEN_MARK, RATE_SLOT = "~seen|", "~rate|"
 
-Status = Literal["pending", "sent", "recorded", "failed", "held", "disabled", "no_recipients"]
-FINAL: frozenset[str] = frozenset({"sent", "recorded", "failed", "held", "disabled", "no_recipients"})
+# folded: never sent, because its failure joined an incident whose notification says it (shared/incidents).
+Status = Literal["pending", "sent", "recorded", "failed", "held", "disabled", "no_recipients", "folded"]
+FINAL: frozenset[str] = frozenset({"sent", "recorded", "failed", "held", "disabled", "no_recipients", "folded"})
 
 
 

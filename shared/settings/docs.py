@@ -26,6 +26,7 @@ _SECTIONS = (
     ("email_enabled", "Email"),
     ("feedback_signing_key", "Feedback and learning"),
     ("teams_webhook_secret_name", "Escalation channels"),
+    ("incidents_enabled", "Incidents"),
     ("log_level", "Logging"),
     ("applicationinsights_connection_string", "Telemetry"),
 )

@@ -486,6 +486,52 @@ class Settings(EnvironmentSettings):
         "among them ('none': no channel).",
     )
 
+    # --- incidents ----------------------------------------------------------------------------------
+    incidents_enabled: bool = Field(
+        default=True, description="Group failures of different jobs with one cause into incidents (one notification, "
+        "reruns held during an outage). false: every failure is decided and emailed on its own.",
+    )
+    incident_window_seconds: int = Field(
+        default=900, ge=1, le=86_400,
+        description="Failures of different jobs sharing a cause within this many seconds of the incident's last "
+        "member join one incident.",
+    )
+    incident_min_jobs: int = Field(
+        default=2, ge=2, le=1000,
+        description="The incident opens (its notification goes out, members' emails are folded into it, reruns "
+        "are held) when this many distinct jobs share the cause.",
+    )
+    incident_update_seconds: int = Field(
+        default=900, ge=1, le=86_400,
+        description="At most one 'update' notification per recipient list per this many seconds while members join.",
+    )
+    incident_canary_backoff_seconds: int = Field(
+        default=60, ge=1, le=86_400,
+        description="First wait before a held incident's canary rerun; doubles after each failed canary, +-20 % "
+        "jitter.",
+    )
+    incident_canary_max_backoff_seconds: int = Field(
+        default=600, ge=1, le=86_400, description="The longest wait between two canary reruns.",
+    )
+    incident_release_spread_seconds: int = Field(
+        default=120, ge=0, le=86_400,
+        description="Once the canary's rerun succeeds, the held reruns go out spread over this many seconds.",
+    )
+    incident_escalate_after_seconds: int = Field(
+        default=3600, ge=1, le=7 * 86_400,
+        description="A held incident (outage) older than this escalates once (one notification, PagerDuty trigger).",
+    )
+    incident_first_email_wait_seconds: int = Field(
+        default=60, ge=0, le=3600,
+        description="The first failure of a transient cause outside the job (infrastructure, throttling, network) "
+        "keeps its own email this long (sent by the timer after it) so that, should other jobs fail with the same "
+        "cause, it is folded into the incident's. 0: sent at once.",
+    )
+    incidents_table: str = Field(
+        default="incidents", pattern=r"^[A-Za-z][A-Za-z0-9]{2,62}$",
+        description="Table of incidents, their members and the cause pointers that group failures.",
+    )
+
     # --- Logging ------------------------------------------------------------------------------------
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
         default="INFO", description="DEBUG, INFO, WARNING, ERROR or CRITICAL."

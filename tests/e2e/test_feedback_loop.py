@@ -28,6 +28,8 @@ def learning_agent(agent, monkeypatch):
 
     monkeypatch.setenv("FEEDBACK_URL", f"{agent.host.base_url}/api/feedback/{{key}}")
     monkeypatch.setenv("FEEDBACK_SIGNING_KEY", KEY)
+    # A lone network failure's email would wait a minute for an incident to fold it into; this is about its links.
+    monkeypatch.setenv("INCIDENT_FIRST_EMAIL_WAIT_SECONDS", "0")
     runtime.reset()
     return agent
 
