@@ -235,9 +235,6 @@ def _environment(storage: str, workload: dict[str, Any], emails: str, fake_llm: 
         "DATABRICKS_WORKSPACE_ID": workload["workspace_id"],
         "AGENT_MODE": "act",
         "MAX_RETRIES": "3",
-        # The workload's network failures share one cause across jobs: with incidents on they would be one
-        # held incident waiting for a canary. The bench measures independent failures; the storm test incidents.
-        "INCIDENTS_ENABLED": "false",
         "POLL_SCHEDULE": "0 0 0 1 1 *",  # the poller stays out of the burst
         "WEBHOOK_USERNAME": USER,
         "WEBHOOK_PASSWORD": PASSWORD,

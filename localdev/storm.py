@@ -51,7 +51,10 @@ class StormConfig:
     minute_s: float = 60.0  # the "minute" of "repairs per minute": compressed with the incident settings
     quiet_s: float = 30.0  # after the outage: stop once nothing happened for this long
     time_limit_s: float = 900.0
-    requests_per_second: float = 20.0
+    # Per endpoint and workspace (the limiter's classes): jobs/get, run-now, repair ...; runs reads; job writes.
+    requests_per_second: float = 16.0
+    runs_requests_per_second: float = 50.0
+    job_writes_per_second: float = 5.0
     settings: dict[str, str] = field(default_factory=dict)
 
 
@@ -132,6 +135,8 @@ def _environment(config: StormConfig, sim: Any, storage: str, smtp_port: int, ch
         "DATABRICKS_PAT_TOKEN": TOKEN,
         "DATABRICKS_WORKSPACE_ID": sim.workspace_id,
         "DATABRICKS_REQUESTS_PER_SECOND": f"{config.requests_per_second:g}",
+        "DATABRICKS_RUNS_REQUESTS_PER_SECOND": f"{config.runs_requests_per_second:g}",
+        "DATABRICKS_JOB_WRITES_PER_SECOND": f"{config.job_writes_per_second:g}",
         "AGENT_MODE": "act",
         "MAX_RETRIES": "3",
         "POLL_SCHEDULE": "0 */5 * * * *",  # run every timer_s by the runner instead
