@@ -239,7 +239,9 @@ def show_incident(jobs: dict[str, tuple[int, int]]) -> None:
                       if p.read_text(encoding="utf-8").startswith("Subject: Incident")]
     about_them = [p for p in sorted((OUT / "emails").glob("*.txt"))
                   if p not in incident_mails and any(n in p.read_text(encoding="utf-8") for n in jobs)]
-    say(f"   {len(incident_mails)} incident notification, {len(about_them)} emails of their own. It reads:\n")
+    say(f"   {len(incident_mails)} incident notification, {len(about_them)} emails of their own. It opened when the "
+        "second job shared the cause (INCIDENT_MIN_JOBS 2); the third joined it, held, and is listed when it resolves. "
+        "It reads:\n")
     for path in incident_mails:
         say("   | " + "\n   | ".join(path.read_text(encoding="utf-8").rstrip().splitlines()))
     runs = {run_id for _, run_id in jobs.values()}

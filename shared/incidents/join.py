@@ -86,7 +86,9 @@ def join(record: DecisionRecord, job: Job | None, deps: PipelineDeps, *, now: da
         if not store.replace_pointer(pointer):
             continue  # someone else changed it (maybe opened it): look again
         if not pointer.opened:
-            return first if ref.job_token == pointer.members[0].job_token else {}
+            # Still forming (INCIDENT_MIN_JOBS above 2): every member's email waits like the first one's, or all
+            # but the first would go out on their own just before the incident opens.
+            return first
         incident = _create(pointer, record, ref, now, deps)
         _adopt_earlier(pointer, incident, ref, deps)
         return _join_open(incident, ref, record, deps, now)
@@ -232,8 +234,8 @@ _OWN_KINDS = ("retry", "diagnosis", "observe")
 
 
 def _first_of_cause(record: DecisionRecord, now: datetime, deps: PipelineDeps) -> dict[str, Any]:
-    """A first failure of a transient cause outside the job keeps its email a moment, to be folded should
-    other jobs follow (a storm starts with one failure)."""
+    """A failure of a transient cause outside the job, before its incident opens, keeps its email a moment, to be
+    folded should other jobs follow (a storm starts with one failure)."""
     wait = deps.settings.incident_first_email_wait_seconds
     if wait <= 0 or not holds_reruns(record.category):
         return {}

@@ -397,3 +397,18 @@ def test_each_listed_job_keeps_its_own_error_line_when_it_says_more_than_the_sha
     notice = render_notice(incident, "opened", ["a@contoso.example"], "n1", Settings(_env_file=None))
     assert "main.hr.people" in notice.text and "main.hr.people" in notice.html
     assert notice.text.count(diagnosis) == 1, "the shared diagnosis is not repeated under the job that has it"
+
+
+def test_with_a_higher_threshold_every_member_before_the_opening_waits_to_be_folded(world):
+    """INCIDENT_MIN_JOBS=3: the second job's email must not go out on its own just before the third opens it."""
+    deps, api, transport, clock, _ = world
+    deps.settings = deps.settings.model_copy(update={"incident_min_jobs": 3})
+    deps.notifier.settings = deps.settings
+    for run_id, job_id in ((1, 101), (2, 102), (3, 103)):
+        fail(deps, api, run_id, job_id)
+        clock.now += timedelta(seconds=5)
+    clock.now += timedelta(minutes=5)
+    deps.notifier.flush(clock.now)
+
+    assert [e.subject for e in transport.sent] == ["Incident: 3 jobs failed with one cause"]
+    assert all(deps.store.get(f"ws:{r}:0").folded_into for r in (1, 2, 3))
