@@ -233,6 +233,7 @@ def test_the_command_line_reads_a_local_settings_file(tmp_path, capsys, storage_
     table = rows(output.split("\n\n", 1)[1])
     assert table["setting MAX_RETRIES"] == NOT_READY
     assert table["storage queue job-failures"] == READY
+    assert table["storage queue job-failures-llm"] == READY, "the LLM queue is checked too"
     assert table[f"Databricks {sim.url}"] == READY
     assert SIM_TOKEN not in output
 

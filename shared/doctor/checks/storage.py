@@ -1,4 +1,5 @@
-"""Storage: the job-failures queue (and its poison queue) and the agent's tables, reached as the app would."""
+"""Storage: the job-failures queue, the LLM queue, their poison queues, and the agent's tables, reached as the app
+would."""
 
 from __future__ import annotations
 
@@ -7,8 +8,7 @@ from typing import Any
 
 from shared.doctor.context import NOT_READY, READY, CheckResult, DoctorContext, azure_credential, first_line, host
 
-from shared.queues import JOB_FAILURES as QUEUE_NAME
-from shared.queues import JOB_FAILURES_POISON as POISON_QUEUE_NAME
+from shared.queues import JOB_FAILURES, JOB_FAILURES_LLM, JOB_FAILURES_LLM_POISON, JOB_FAILURES_POISON
 
 QUEUE_ROLE, TABLE_ROLE = "Storage Queue Data Contributor", "Storage Table Data Contributor"
 
@@ -20,7 +20,9 @@ def check_storage(ctx: DoctorContext) -> Iterable[CheckResult]:
         yield CheckResult("storage", NOT_READY, "; ".join(map(str, problems)),
                           "locally: AzureWebJobsStorage=UseDevelopmentStorage=true and start Azurite")
         return
-    yield from _check_queue(ctx)
+    yield from _check_queue(ctx, JOB_FAILURES, JOB_FAILURES_POISON)
+    if s.llm_queue_enabled:  # unsure failures wait here for the model (shared/handover.py)
+        yield from _check_queue(ctx, JOB_FAILURES_LLM, JOB_FAILURES_LLM_POISON)
     yield from _check_tables(ctx)
 
 
@@ -29,21 +31,21 @@ def _storage_kwargs(ctx: DoctorContext) -> dict[str, Any]:
     return {"retry_total": 0, "connection_timeout": ctx.timeout, "read_timeout": ctx.timeout, **ctx.storage_kwargs}
 
 
-def _check_queue(ctx: DoctorContext) -> Iterable[CheckResult]:
+def _check_queue(ctx: DoctorContext, queue_name: str, poison_name: str) -> Iterable[CheckResult]:
     from azure.core.exceptions import ResourceNotFoundError
     from azure.storage.queue import QueueClient
 
     s = ctx.settings
-    name = f"storage queue {QUEUE_NAME}"
+    name = f"storage queue {queue_name}"
     try:
         if s.storage_connection_string:
             connection = s.storage_connection_string.get_secret_value()
-            queue = QueueClient.from_connection_string(connection, QUEUE_NAME, **_storage_kwargs(ctx))
-            poison = QueueClient.from_connection_string(connection, POISON_QUEUE_NAME, **_storage_kwargs(ctx))
+            queue = QueueClient.from_connection_string(connection, queue_name, **_storage_kwargs(ctx))
+            poison = QueueClient.from_connection_string(connection, poison_name, **_storage_kwargs(ctx))
         else:
             credential = azure_credential(s)
-            queue = QueueClient(s.storage_queue_service_uri, QUEUE_NAME, credential=credential, **_storage_kwargs(ctx))
-            poison = QueueClient(s.storage_queue_service_uri, POISON_QUEUE_NAME, credential=credential,
+            queue = QueueClient(s.storage_queue_service_uri, queue_name, credential=credential, **_storage_kwargs(ctx))
+            poison = QueueClient(s.storage_queue_service_uri, poison_name, credential=credential,
                                  **_storage_kwargs(ctx))
         with queue, poison:
             try:
@@ -61,7 +63,7 @@ def _check_queue(ctx: DoctorContext) -> Iterable[CheckResult]:
     yield CheckResult(name, READY, detail)
     if poisoned:
         yield CheckResult(
-            f"storage queue {POISON_QUEUE_NAME}", NOT_READY,
+            f"storage queue {poison_name}", NOT_READY,
             f"{poisoned} message(s) the agent gave up on", "python -m shared poison list shows why; python -m shared poison requeue puts them back",
             required=False,
         )
