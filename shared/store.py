@@ -141,6 +141,17 @@ class DecisionStore:
         reason = "retry_of_own_claim" if own else "released_claim_taken" if released else "stale_claim_taken_over"
         return Claim(True, reason, existing, record=taken)
 
+    def claim_decided(self, record: DecisionRecord, owner: str, now: datetime | None = None) -> DecisionRecord | None:
+        """Insert `record`, already decided with its intent, as claimed by invocation `owner`: the claim and the
+        decision in one write. None when the key exists; the caller then claims as usual (`claim`)."""
+        now = now or utcnow()
+        record = record.model_copy(update={"claim_owner": owner, "claimed_at": now})
+        etag = self._insert(to_entity(record))
+        if not etag:
+            return None
+        _mark_read(record, etag)
+        return record
+
     def release(self, key: str, owner: str) -> bool:
         """Give up `owner`'s claim on an unfinished record (its invocation failed): the next delivery may take
         it at once instead of waiting for the lease. False if the claim was not `owner`'s any more."""

@@ -39,6 +39,15 @@ def arm(point: str, deps: Any) -> None:
             die()
         return out
 
+    claim_decided = deps.store.claim_decided
+
+    def claim_decided_then_maybe_die(record: Any, owner: str, **kw: Any) -> Any:
+        # The decision with its intent is written with the claim (one insert): the last write before the action.
+        out = claim_decided(record, owner, **kw)
+        if point == "before_action" and out is not None:
+            die()
+        return out
+
     def notify_or_die(record: Any, *a: Any, **k: Any) -> Any:
         if point == "after_record" and record.status == "acted":
             die()
@@ -69,6 +78,7 @@ def arm(point: str, deps: Any) -> None:
             die()
 
     deps.store.save = save_then_maybe_die
+    deps.store.claim_decided = claim_decided_then_maybe_die
     deps.notifier.notify = notify_or_die
     deps.jobs_api = api_for
     if point.startswith("during_email"):

@@ -83,11 +83,19 @@ def a_worker_that_died_right_after_the_repair(api, deps):
             raise SystemExit("killed")  # stands in for SIGKILL: nothing after this runs, nothing is released
         return saved
 
-    deps.store.save = save
+    claims_decided = deps.store.claim_decided
+
+    def claim_decided(record, owner, **kw):  # the decision written with the claim (one write): killed after it
+        claimed = claims_decided(record, owner, **kw)
+        if claimed is not None:
+            raise SystemExit("killed")
+        return claimed
+
+    deps.store.save, deps.store.claim_decided = save, claim_decided
     api.fail_repair_answer = False
     with pytest.raises(SystemExit):
         process(FailureEvent(run_id=111), deps, owner="inv-1")
-    deps.store.save = saves
+    deps.store.save, deps.store.claim_decided = saves, claims_decided
     # A real kill releases nothing (the exception above did): the dead invocation's claim stays live.
     assert deps.store.claim(deps.store.get("ws:111:0"), "inv-1", now=deps.clock()).granted
     api.repair_run(111, latest_repair_id=None)  # ... what it sent just before dying
@@ -142,7 +150,8 @@ def test_a_failed_invocation_gives_its_claim_back_so_the_retry_need_not_wait():
     api.get_job = lambda job_id: (_ for _ in ()).throw(TransientError("jobs/get: 503"))
     with pytest.raises(TransientError):
         process(FailureEvent(run_id=111), deps, owner="inv-1")
-    assert deps.store.get("ws:111:0").claim_owner is None
+    stored = deps.store.get("ws:111:0")  # decided before claiming: nothing written yet, or the claim given back
+    assert stored is None or stored.claim_owner is None
     del api.get_job
 
     result = process(FailureEvent(run_id=111), deps, owner="inv-2")  # at once, same clock
