@@ -90,37 +90,32 @@ def run_bench(failures: int, *, latency: float = 0.1, unsure: float = 0.0, llm: 
 def _measure(storage: str, proxy_url: str, workload: dict[str, Any], env: dict[str, str], failures: int,
              latency: float, unsure: float, deadline: float, fake_llm: Any) -> dict[str, Any]:
     from localdev.host import LocalFunctionsHost, load_app, read_host_json
+    from localdev.host.settings import app_environment
     from shared import runtime
 
-    saved = {name: os.environ.get(name) for name in env}
-    os.environ.update(env)
-    runtime.reset()
-    host_json = read_host_json(ROOT)
-    host = LocalFunctionsHost(load_app(ROOT), env["AzureWebJobsStorage"], host_json=host_json, env=env)
-    host.start()
-    try:
-        url = f"{host.base_url}/api/databricks/webhook?code={host.host_key}"
-        requests.post(f"{proxy_url}/_proxy/reset", timeout=5)
-        runs = {run_id: kind for _, run_id, kind in workload["failures"]}
-        started = time.time()
-        sent, retried = _fire(url, workload)
-        fired = time.time()
-        rows = _wait_done(storage, env["DECISIONS_TABLE"], set(runs), deadline)
-        ended = time.time()
-        try:
-            host.wait_idle(timeout=max(1.0, min(30.0, deadline - time.monotonic())))
-        except TimeoutError:
-            pass  # the time limit came first: the figures say how many were left undecided
-        sim_stats = _get_json(f"{workload['url']}/sim/stats", workload["token"])
-        tables = _get_json(f"{proxy_url}/_proxy/counts")
-    finally:
-        host.stop()
+    with app_environment(env):  # the worker reads its settings from os.environ
         runtime.reset()
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+        host_json = read_host_json(ROOT)
+        host = LocalFunctionsHost(load_app(ROOT), env["AzureWebJobsStorage"], host_json=host_json, env=env)
+        host.start()
+        try:
+            url = f"{host.base_url}/api/databricks/webhook?code={host.host_key}"
+            requests.post(f"{proxy_url}/_proxy/reset", timeout=5)
+            runs = {run_id: kind for _, run_id, kind in workload["failures"]}
+            started = time.time()
+            sent, retried = _fire(url, workload)
+            fired = time.time()
+            rows = _wait_done(storage, env["DECISIONS_TABLE"], set(runs), deadline)
+            ended = time.time()
+            try:
+                host.wait_idle(timeout=max(1.0, min(30.0, deadline - time.monotonic())))
+            except TimeoutError:
+                pass  # the time limit came first: the figures say how many were left undecided
+            sim_stats = _get_json(f"{workload['url']}/sim/stats", workload["token"])
+            tables = _get_json(f"{proxy_url}/_proxy/counts")
+        finally:
+            host.stop()
+            runtime.reset()
     concurrency, how = concurrency_of(host_json)
     figures = _figures(runs, sent, rows, started, fired, ended, sim_stats, tables, concurrency, how, latency,
                        unsure, failures)

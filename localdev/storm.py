@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import tempfile
 import threading
@@ -84,46 +83,41 @@ def run_storm(config: StormConfig, sim: Any = None) -> dict[str, Any]:
 def _storm(config: StormConfig, sim: Any, storage: str, smtp_port: int, sink: Any, chat: Any,
            tmp: Path) -> dict[str, Any]:
     from localdev.host import LocalFunctionsHost, load_app, read_host_json
+    from localdev.host.settings import app_environment
     from localdev.storm_figures import measure
     from shared import runtime
 
     env = _environment(config, sim, storage, smtp_port, chat)
-    saved = {name: os.environ.get(name) for name in env}
-    os.environ.update(env)
-    runtime.reset()
-    host_json = read_host_json(ROOT)
-    host_json["extensions"]["queues"].update({"visibilityTimeout": "00:00:00", "maxPollingInterval": "00:00:00.200"})
-    host = LocalFunctionsHost(load_app(ROOT), storage, host_json=host_json, env=env)
-    stop = threading.Event()
-    ticker = threading.Thread(target=_tick, args=(sim, stop), name="storm-clock", daemon=True)
-    host.start(timer_interval_seconds=config.timer_s)
-    ticker.start()
-    try:
-        sim.send_webhooks_to(f"{host.base_url}/api/databricks/webhook?code={host.host_key}", username=USER,
-                             password=PASSWORD)
-        sim.rerun_seconds = config.rerun_s
-        jobs = _jobs(sim, config.jobs)
-        sim.faults.reset_counts()
-        first_request = len(sim.requests)
-        outage = sim.start_outage(config.outage_s)
-        started = time.monotonic()
-        runs = _trigger(sim, jobs, config.spread_s, started)
-        ended = _wait(sim, jobs, config, started)
-        sim.flush_webhooks()
-        # The timer keeps the runner busy, so it is never idle: give the last invocations two ticks instead.
-        time.sleep(2 * config.timer_s)
-        return measure(config, sim, runs, outage, first_request, sink, chat, ended - started)
-    finally:
-        stop.set()
-        ticker.join(5)
-        sim.send_webhooks_to("http://127.0.0.1:9/unused")  # the app is going: no more deliveries to it
-        host.stop()
+    with app_environment(env):  # the worker reads its settings from os.environ
         runtime.reset()
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+        host_json = read_host_json(ROOT)
+        host_json["extensions"]["queues"].update({"visibilityTimeout": "00:00:00", "maxPollingInterval": "00:00:00.200"})
+        host = LocalFunctionsHost(load_app(ROOT), storage, host_json=host_json, env=env)
+        stop = threading.Event()
+        ticker = threading.Thread(target=_tick, args=(sim, stop), name="storm-clock", daemon=True)
+        host.start(timer_interval_seconds=config.timer_s)
+        ticker.start()
+        try:
+            sim.send_webhooks_to(f"{host.base_url}/api/databricks/webhook?code={host.host_key}", username=USER,
+                                 password=PASSWORD)
+            sim.rerun_seconds = config.rerun_s
+            jobs = _jobs(sim, config.jobs)
+            sim.faults.reset_counts()
+            first_request = len(sim.requests)
+            outage = sim.start_outage(config.outage_s)
+            started = time.monotonic()
+            runs = _trigger(sim, jobs, config.spread_s, started)
+            ended = _wait(sim, jobs, config, started)
+            sim.flush_webhooks()
+            # The timer keeps the runner busy, so it is never idle: give the last invocations two ticks instead.
+            time.sleep(2 * config.timer_s)
+            return measure(config, sim, runs, outage, first_request, sink, chat, ended - started)
+        finally:
+            stop.set()
+            ticker.join(5)
+            sim.send_webhooks_to("http://127.0.0.1:9/unused")  # the app is going: no more deliveries to it
+            host.stop()
+            runtime.reset()
 
 
 def _environment(config: StormConfig, sim: Any, storage: str, smtp_port: int, chat: Any) -> dict[str, str]:

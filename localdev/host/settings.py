@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -94,3 +96,18 @@ def route_prefix(host_json: Mapping[str, Any]) -> str:
     """`extensions.http.routePrefix` of host.json; "api" unless set (an empty string means no prefix)."""
     http = (host_json.get("extensions") or {}).get("http") or {}
     return str(http.get("routePrefix", "api")).strip("/")
+
+
+@contextlib.contextmanager
+def app_environment(env: Mapping[str, str]) -> Iterator[None]:
+    """The app's settings in os.environ for the block (the worker reads them there), the old values back after."""
+    saved = {name: os.environ.get(name) for name in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

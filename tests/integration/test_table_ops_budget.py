@@ -9,14 +9,12 @@ the hourly cap lets through one by one (the rest are held for the digest): both 
 from __future__ import annotations
 
 import functools
-import threading
 from collections import Counter
 
 import pytest
 import requests
 
 from localdev.bench_workload import MIX, load
-from localdev.table_proxy import make_server
 from shared.completion import new_invocation_id
 from shared.events import FailureEvent
 from shared.pipeline import process
@@ -29,12 +27,8 @@ FAILURES = len(MIX) + 4  # the whole mix once and a few more: past the cap of 10
 
 
 @pytest.fixture
-def proxy(azurite):
-    server = make_server(azurite.table_port)
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+def proxy(table_proxy):
+    return table_proxy
 
 
 def _operations(proxy: str) -> tuple[Counter, int]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 
 import pytest
 import requests
@@ -10,16 +9,11 @@ from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.data.tables import TableClient, UpdateMode
 
-from localdev.table_proxy import make_server
 
 
 @pytest.fixture
-def proxy(azurite):
-    server = make_server(azurite.table_port)
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+def proxy(table_proxy):
+    return table_proxy
 
 
 def test_every_table_operation_is_forwarded_and_counted_by_kind(azurite, proxy, unique_name):
