@@ -146,10 +146,14 @@ def process(event: FailureEvent, deps: PipelineDeps, *, owner: str, handover: Ha
         source=event.source,
     )
     if handover is None:
-        early = _decide_then_claim(record, run, api, deps, ws, owner, event)
-        if early is not None:
-            return early if isinstance(early, Result) else _log_decided(early, ctx)
-        claim = deps.store.claim(record, owner, now=deps.clock())
+        try:
+            early = _decide_then_claim(record, run, api, deps, ws, owner, event)
+        except BaseException:
+            completion.release(deps, key, owner)  # only if the claim was made, and is this invocation's
+            raise
+        if isinstance(early, DecisionRecord):
+            return _outcome(early, ctx)
+        claim = early if early is not None else deps.store.claim(record, owner, now=deps.clock())
     elif handover.key != key:
         # The run was repaired (by someone) since the hand-over: the old record is finished above, or by the timer.
         return _log(Result("skipped", f"the run moved on since the hand-over of {handover.key}", key), ctx)
@@ -168,46 +172,40 @@ def process(event: FailureEvent, deps: PipelineDeps, *, owner: str, handover: Ha
     except BaseException:
         completion.release(deps, key, owner)
         raise
+    return _outcome(record, ctx)
+
+
+def _outcome(record: DecisionRecord, ctx: dict[str, Any]) -> Result:
+    """Handed over (still `claimed`, held by the hand-over token), or decided and carried on."""
     if record.status == "claimed":
-        return _log(Result("handed_over", "the rules are unsure: handed to the LLM queue", key), ctx)
-    return _log_decided(record, ctx)
-
-
-def _log_decided(record: DecisionRecord, ctx: dict[str, Any]) -> Result:
+        return _log(Result("handed_over", "the rules are unsure: handed to the LLM queue", record.key), ctx)
     telemetry.record_decision(record)
     return _log(Result("decided", record.reason, record.key, record.action), {**ctx, **telemetry.dimensions(record)})
 
 
 def _decide_then_claim(record: DecisionRecord, run: Run, api: JobsApi, deps: PipelineDeps, ws: str, owner: str,
-                       event: FailureEvent) -> DecisionRecord | Result | None:
+                       event: FailureEvent) -> DecisionRecord | Claim | None:
     """The common path in one write fewer: when the rules are sure, decide first and insert the decision with its
-    intent as the claim (nothing has been sent yet, so a lost race only wasted a diagnosis). An unsure failure
-    is claimed and handed over without a second diagnosis. None: the key exists (a duplicate, a live or stale
-    claim) or the model would be asked in this invocation; the usual claim then sorts it out."""
+    intent as the claim (nothing has been sent yet, so a lost race only wasted a diagnosis), then carry it on.
+    An unsure failure is claimed and handed over without a second diagnosis. A Claim: the key existed (a
+    duplicate, a live or stale claim), for the usual path to handle; None: the model would be asked here."""
     if deps.analyzer is not None and deps.hand_over is None:
         return None  # the model would answer before any claim: a duplicate message would pay for it twice
     decided = _diagnose_and_decide(record, run, api, deps, ws, may_hand_over=deps.hand_over is not None)
     if decided is None:
         claim = deps.store.claim(record, owner, now=deps.clock())
-        if not claim.granted or claim.record is None or claim.record.status != "claimed":
-            return None
-        try:
-            hand_over(claim.record, event, deps, owner)
-        except BaseException:
-            completion.release(deps, record.key, owner)
-            raise
-        return _log(Result("handed_over", "the rules are unsure: handed to the LLM queue", record.key),
-                    {"job_id": run.job_id, "run_id": run.run_id, "source": event.source})
+        if claim.reason != "new":
+            return claim
+        assert claim.record is not None
+        return hand_over(claim.record, event, deps, owner)
     decided_record, resize_request, chain, job = decided
     intent = actions.plan_intent(decided_record.action, run, workspace_key=ws, resize=resize_request, now=deps.clock())
-    stored = deps.store.claim_decided(decided_record.model_copy(update={"intent": intent}), owner, now=deps.clock())
-    if stored is None:
-        return None
-    try:
-        return completion.carry_on(stored, api, deps, ws, owner, job, chain=chain)
-    except BaseException:
-        completion.release(deps, record.key, owner)
-        raise
+    claim = deps.store.claim(decided_record.model_copy(update={"intent": intent}), owner, now=deps.clock(),
+                             decided=True)
+    if claim.reason != "new":
+        return claim
+    assert claim.record is not None
+    return completion.carry_on(claim.record, api, deps, ws, owner, job, chain=chain)
 
 def _decide_and_carry_on(record: DecisionRecord, run: Run, api: JobsApi, deps: PipelineDeps, ws: str,
                          owner: str, *, event: FailureEvent | None = None) -> DecisionRecord:

@@ -110,11 +110,15 @@ class DecisionStore:
         self.lease = lease
 
     # --- public API ---------------------------------------------------------------------------------
-    def claim(self, record: DecisionRecord, owner: str, now: datetime | None = None) -> Claim:
+    def claim(self, record: DecisionRecord, owner: str, now: datetime | None = None, *,
+              decided: bool = False) -> Claim:
         """Insert `record` as claimed by invocation `owner`, or take over a released or stale claim; else say why
-        not (already decided, or another invocation holds a live claim)."""
+        not (already decided, or another invocation holds a live claim). `decided`: the record already carries
+        its decision and intent and is inserted as it is (claim and decision in one write); a takeover still
+        hands back the stored record, whose own state decides what comes next."""
         now = now or utcnow()
-        record = record.model_copy(update={"status": "claimed", "claim_owner": owner, "claimed_at": now})
+        status = record.status if decided else "claimed"
+        record = record.model_copy(update={"status": status, "claim_owner": owner, "claimed_at": now})
         etag = self._insert(to_entity(record))
         if etag:
             _mark_read(record, etag)
@@ -140,17 +144,6 @@ class DecisionStore:
         _mark_read(taken, new_etag)
         reason = "retry_of_own_claim" if own else "released_claim_taken" if released else "stale_claim_taken_over"
         return Claim(True, reason, existing, record=taken)
-
-    def claim_decided(self, record: DecisionRecord, owner: str, now: datetime | None = None) -> DecisionRecord | None:
-        """Insert `record`, already decided with its intent, as claimed by invocation `owner`: the claim and the
-        decision in one write. None when the key exists; the caller then claims as usual (`claim`)."""
-        now = now or utcnow()
-        record = record.model_copy(update={"claim_owner": owner, "claimed_at": now})
-        etag = self._insert(to_entity(record))
-        if not etag:
-            return None
-        _mark_read(record, etag)
-        return record
 
     def release(self, key: str, owner: str) -> bool:
         """Give up `owner`'s claim on an unfinished record (its invocation failed): the next delivery may take

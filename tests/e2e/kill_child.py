@@ -39,12 +39,12 @@ def arm(point: str, deps: Any) -> None:
             die()
         return out
 
-    claim_decided = deps.store.claim_decided
+    claim = deps.store.claim
 
-    def claim_decided_then_maybe_die(record: Any, owner: str, **kw: Any) -> Any:
+    def claim_then_maybe_die(record: Any, owner: str, *a: Any, **kw: Any) -> Any:
         # The decision with its intent is written with the claim (one insert): the last write before the action.
-        out = claim_decided(record, owner, **kw)
-        if point == "before_action" and out is not None:
+        out = claim(record, owner, *a, **kw)
+        if point == "before_action" and kw.get("decided") and out.reason == "new":
             die()
         return out
 
@@ -78,7 +78,7 @@ def arm(point: str, deps: Any) -> None:
             die()
 
     deps.store.save = save_then_maybe_die
-    deps.store.claim_decided = claim_decided_then_maybe_die
+    deps.store.claim = claim_then_maybe_die
     deps.notifier.notify = notify_or_die
     deps.jobs_api = api_for
     if point.startswith("during_email"):

@@ -83,19 +83,19 @@ def a_worker_that_died_right_after_the_repair(api, deps):
             raise SystemExit("killed")  # stands in for SIGKILL: nothing after this runs, nothing is released
         return saved
 
-    claims_decided = deps.store.claim_decided
+    claims = deps.store.claim
 
-    def claim_decided(record, owner, **kw):  # the decision written with the claim (one write): killed after it
-        claimed = claims_decided(record, owner, **kw)
-        if claimed is not None:
+    def claim(record, owner, *a, **kw):  # the decision written with the claim (one write): killed after it
+        claimed = claims(record, owner, *a, **kw)
+        if kw.get("decided") and claimed.reason == "new":
             raise SystemExit("killed")
         return claimed
 
-    deps.store.save, deps.store.claim_decided = save, claim_decided
+    deps.store.save, deps.store.claim = save, claim
     api.fail_repair_answer = False
     with pytest.raises(SystemExit):
         process(FailureEvent(run_id=111), deps, owner="inv-1")
-    deps.store.save, deps.store.claim_decided = saves, claims_decided
+    deps.store.save, deps.store.claim = saves, claims
     # A real kill releases nothing (the exception above did): the dead invocation's claim stays live.
     assert deps.store.claim(deps.store.get("ws:111:0"), "inv-1", now=deps.clock()).granted
     api.repair_run(111, latest_repair_id=None)  # ... what it sent just before dying
