@@ -53,20 +53,17 @@ def api(decision_id: str, body: bytes, headers: Mapping[str, str]) -> HttpAnswer
     """The function-key endpoint (the host checked the key)."""
     from shared.decision import utcnow
 
-    from shared import runtime
-
-    def handle(loop: LearningLoop, store: DecisionStore) -> HttpAnswer:
-        trust = runtime.deps().settings.feedback_trust_principal_header
-        return submit_json(decision_id, body, headers, loop, store, utcnow(), trust_principal_header=trust)
-
-    return _with_agent(handle)
+    return _with_agent(lambda loop, store, settings: submit_json(
+        decision_id, body, headers, loop, store, utcnow(),
+        trust_principal_header=settings.feedback_trust_principal_header))
 
 
 def link(method: str, decision_id: str, params: Mapping[str, str], body: bytes, headers: Mapping[str, str]) -> HttpAnswer:
     """The signed-link endpoint: GET the form, POST the answer."""
     from shared.decision import utcnow
 
-    return _with_agent(lambda loop, store: signed(method, decision_id, params, body, headers, loop, store, utcnow()))
+    return _with_agent(lambda loop, store, _settings: signed(method, decision_id, params, body, headers, loop, store,
+                                                             utcnow()))
 
 
 def _with_agent(handle: Any) -> HttpAnswer:
@@ -80,7 +77,7 @@ def _with_agent(handle: Any) -> HttpAnswer:
     if deps.learning is None:
         return _json(503, "the learning loop is not configured on this agent")
     try:
-        return handle(deps.learning, deps.store)
+        return handle(deps.learning, deps.store, deps.settings)
     except TransientError as exc:
         log.warning("feedback not stored, storage unavailable: %s", exc)
         return _json(503, "storage is unavailable; try again in a minute", {"Retry-After": "60"})
